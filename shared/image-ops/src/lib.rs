@@ -1,0 +1,30 @@
+//! imgfn's image operations: pure functions from bytes to bytes, with no knowledge of AWS,
+//! async runtimes or HTTP.
+//!
+//! Every operation is a params type (serde, `deny_unknown_fields`, checked by [`Validate`]
+//! before any decoding) and one function over a decoded [`Image`]. A [`Pipeline`] chains them
+//! and encodes once. Untrusted bytes go through [`decode`], which checks [`Limits`] before it
+//! allocates pixels. All failures are one [`Error`] enum of categories.
+
+pub mod decode;
+pub mod encode;
+pub mod error;
+pub mod fonts;
+pub mod geometry;
+pub mod pixels;
+pub mod limits;
+pub mod ops;
+pub mod pipeline;
+
+pub use crate::encode::{Encoded, OutputFormat, OutputParams};
+pub use crate::error::{Category, Error, Result};
+pub use crate::geometry::{Color, Gravity, Length};
+pub use crate::pixels::{Frame, Image, InputFormat, Pixels};
+pub use crate::limits::Limits;
+pub use crate::pipeline::{Assets, Op, Output, Pipeline};
+
+/// Parameter validation, run before any image is decoded. `field` is the path of the value
+/// being checked (e.g. `ops[0]`); errors name `field.<name>`.
+pub trait Validate {
+    fn validate(&self, field: &str, limits: &Limits) -> Result<()>;
+}

@@ -1,0 +1,110 @@
+//! The decoded working image every operation takes and returns.
+
+use image::{RgbImage, RgbaImage};
+
+/// Pixels of one frame in the working format: 8-bit sRGB, with or without straight alpha.
+/// Decoders bring every input (16-bit, grey, palette, CMYK, ICC-tagged) into one of these.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pixels {
+    Rgb(RgbImage),
+    Rgba(RgbaImage),
+}
+
+impl Pixels {
+    pub fn width(&self) -> u32 {
+        match self {
+            Pixels::Rgb(i) => i.width(),
+            Pixels::Rgba(i) => i.width(),
+        }
+    }
+    pub fn height(&self) -> u32 {
+        match self {
+            Pixels::Rgb(i) => i.height(),
+            Pixels::Rgba(i) => i.height(),
+        }
+    }
+    pub fn dimensions(&self) -> (u32, u32) {
+        (self.width(), self.height())
+    }
+    pub fn has_alpha(&self) -> bool {
+        matches!(self, Pixels::Rgba(_))
+    }
+    /// Converts to RGBA in place (opaque alpha for RGB) and returns the buffer.
+    pub fn make_rgba(&mut self) -> &mut RgbaImage {
+        if let Pixels::Rgb(rgb) = self {
+            let rgba = image::DynamicImage::ImageRgb8(std::mem::take(rgb)).into_rgba8();
+            *self = Pixels::Rgba(rgba);
+        }
+        match self {
+            Pixels::Rgba(i) => i,
+            Pixels::Rgb(_) => unreachable!("converted above"),
+        }
+    }
+    pub fn to_rgba(&self) -> RgbaImage {
+        match self {
+            Pixels::Rgb(i) => image::DynamicImage::ImageRgb8(i.clone()).into_rgba8(),
+            Pixels::Rgba(i) => i.clone(),
+        }
+    }
+}
+
+/// One frame and how long it shows (0 for stills).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub pixels: Pixels,
+    pub delay_ms: u32,
+}
+
+/// The input format, as sniffed from magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    Jpeg,
+    Png,
+    Webp,
+    Gif,
+}
+
+/// A decoded, upright, sRGB image: one frame for stills, several for animations (all frames
+/// full-canvas and the same size). Operations map over every frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    pub frames: Vec<Frame>,
+    pub format: InputFormat,
+    /// Loop count of an animation (0 = forever).
+    pub loop_count: u16,
+}
+
+impl Image {
+    /// A still image.
+    pub fn still(pixels: Pixels, format: InputFormat) -> Self {
+        Image { frames: vec![Frame { pixels, delay_ms: 0 }], format, loop_count: 0 }
+    }
+    pub fn width(&self) -> u32 {
+        self.first().width()
+    }
+    pub fn height(&self) -> u32 {
+        self.first().height()
+    }
+    pub fn first(&self) -> &Pixels {
+        &self.frames[0].pixels
+    }
+    pub fn is_animated(&self) -> bool {
+        self.frames.len() > 1
+    }
+    /// Keeps only the first frame (for outputs and operations that cannot animate).
+    pub fn into_first_frame(mut self) -> Self {
+        self.frames.truncate(1);
+        self
+    }
+    /// Applies `f` to every frame, stopping at the first error.
+    pub fn try_map_frames(
+        &mut self,
+        mut f: impl FnMut(&mut Pixels) -> crate::Result<()>,
+    ) -> crate::Result<()> {
+        for frame in &mut self.frames {
+            f(&mut frame.pixels)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! Shared test helpers: deterministic fixtures, golden-image comparison, independent decoding.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use image::{Rgb, RgbImage, Rgba, RgbaImage};
+
+/// A deterministic photo-like RGB image: smooth gradients, hard-edged shapes and fine texture,
+/// asymmetric so that flips and rotations are visible.
+pub fn photo(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        let fx = x as f32 / width.max(1) as f32;
+        let fy = y as f32 / height.max(1) as f32;
+        let mut r = 40.0 + 180.0 * fx;
+        let mut g = 60.0 + 150.0 * fy;
+        let mut b = 120.0 + 80.0 * ((fx * 9.0).sin() * (fy * 7.0).cos());
+        // A dark disc in the top-left quadrant and a bright bar on the right.
+        let (dx, dy) = (fx - 0.28, fy - 0.3);
+        if dx * dx + dy * dy < 0.02 {
+            r *= 0.3;
+            g *= 0.3;
+            b *= 0.4;
+        }
+        if fx > 0.78 && fx < 0.86 && fy > 0.15 && fy < 0.7 {
+            r = 245.0;
+            g = 230.0;
+            b = 60.0;
+        }
+        // Deterministic grain.
+        let n = ((x.wrapping_mul(73_856_093) ^ y.wrapping_mul(19_349_663)) % 17) as f32 - 8.0;
+        let c = |v: f32| (v + n).clamp(0.0, 255.0) as u8;
+        Rgb([c(r), c(g), c(b)])
+    })
+}
+
+pub fn photo_rgba(width: u32, height: u32) -> RgbaImage {
+    image::DynamicImage::ImageRgb8(photo(width, height)).into_rgba8()
+}
+
+/// Encodes an RGB image as JPEG (quality 92) with the independent encoder in `image`.
+pub fn jpeg_bytes(img: &RgbImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
+        .encode_image(img)
+        .unwrap();
+    out
+}
+
+pub fn png_bytes(img: &RgbaImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    out
+}
+
+/// Decodes any output with the `image` crate (zune-jpeg, png, image-webp, gif): a decoder
+/// independent of the one imgfn decodes with.
+pub fn decode_independent(bytes: &[u8]) -> RgbaImage {
+    image::load_from_memory(bytes).expect("output decodes").into_rgba8()
+}
+
+fn test_dir(sub: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join(sub)
+}
+
+/// Compares `actual` against `tests/golden/<name>.png` on decoded pixels: every channel of
+/// every pixel must be within `tolerance`. `REGENERATE=1` rewrites the golden file. On failure a
+/// diff image (red where a pixel differs) and the actual image go to `tests/diff/`.
+pub fn assert_golden(name: &str, actual: &RgbaImage, tolerance: u8) {
+    let path = test_dir("golden").join(format!("{name}.png"));
+    if std::env::var_os("REGENERATE").is_some() || !path.exists() && std::env::var_os("CI").is_none() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        actual.save(&path).unwrap();
+        if std::env::var_os("REGENERATE").is_none() {
+            eprintln!("wrote new golden image {}", path.display());
+        }
+        return;
+    }
+    let expected = image::open(&path)
+        .unwrap_or_else(|e| panic!("golden image {} missing or unreadable ({e}); run with REGENERATE=1", path.display()))
+        .into_rgba8();
+    assert_eq!(expected.dimensions(), actual.dimensions(), "{name}: dimensions differ from golden image");
+    let mut bad = 0u64;
+    let mut worst = 0u8;
+    let diff = RgbaImage::from_fn(actual.width(), actual.height(), |x, y| {
+        let (a, e) = (actual.get_pixel(x, y), expected.get_pixel(x, y));
+        // Fully transparent pixels compare equal whatever their colour.
+        let d = if a[3] == 0 && e[3] == 0 {
+            0
+        } else {
+            (0..4).map(|c| a[c].abs_diff(e[c])).max().unwrap()
+        };
+        worst = worst.max(d);
+        if d > tolerance {
+            bad += 1;
+            Rgba([255, 0, 0, 255])
+        } else {
+            let l = (u16::from(e[0]) + u16::from(e[1]) + u16::from(e[2])) / 12;
+            Rgba([l as u8, l as u8, l as u8, 255])
+        }
+    });
+    if bad > 0 {
+        let dir = test_dir("diff");
+        std::fs::create_dir_all(&dir).unwrap();
+        diff.save(dir.join(format!("{name}.diff.png"))).unwrap();
+        actual.save(dir.join(format!("{name}.actual.png"))).unwrap();
+        panic!(
+            "{name}: {bad} pixels differ by more than {tolerance} (worst {worst}); see {}",
+            dir.display()
+        );
+    }
+}
+
+/// Mean absolute difference per channel between two same-sized images (alpha included).
+pub fn mean_abs_diff(a: &RgbaImage, b: &RgbaImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
+    sum as f64 / a.as_raw().len() as f64
+}
