@@ -150,7 +150,9 @@ impl<'de> Deserialize<'de> for Length {
                     t.parse::<u32>().ok().map(Length::Px)
                 };
                 parsed.ok_or_else(|| {
-                    serde::de::Error::custom(format!("invalid length {s:?}: expected pixels (48) or a percentage (\"5%\")"))
+                    serde::de::Error::custom(format!(
+                        "invalid length {s:?}: expected pixels (48) or a percentage (\"5%\")"
+                    ))
                 })
             }
         }

@@ -11,17 +11,17 @@ pub mod encode;
 pub mod error;
 pub mod fonts;
 pub mod geometry;
-pub mod pixels;
 pub mod limits;
 pub mod ops;
 pub mod pipeline;
+pub mod pixels;
 
 pub use crate::encode::{Encoded, OutputFormat, OutputParams};
 pub use crate::error::{Category, Error, Result};
 pub use crate::geometry::{Color, Gravity, Length};
-pub use crate::pixels::{Frame, Image, InputFormat, Pixels};
 pub use crate::limits::Limits;
 pub use crate::pipeline::{Assets, Op, Output, Pipeline};
+pub use crate::pixels::{Frame, Image, InputFormat, Pixels};
 
 /// Parameter validation, run before any image is decoded. `field` is the path of the value
 /// being checked (e.g. `ops[0]`); errors name `field.<name>`.

@@ -79,7 +79,10 @@ pub type Assets = BTreeMap<String, Vec<u8>>;
 pub enum Output {
     Image(Encoded),
     /// The result of a final `slice`: tiles in row-major order, matching `manifest.tiles`.
-    Tiles { manifest: Manifest, tiles: Vec<Encoded> },
+    Tiles {
+        manifest: Manifest,
+        tiles: Vec<Encoded>,
+    },
 }
 
 impl Pipeline {
@@ -128,11 +131,15 @@ impl Pipeline {
                 .get(name)
                 .ok_or_else(|| Error::invalid(&field, format!("asset {name:?} was not supplied")))?;
             if bytes.len() as u64 > limits.max_asset_bytes {
-                return Err(Error::InputTooLarge { bytes: bytes.len() as u64, limit: limits.max_asset_bytes });
+                return Err(Error::InputTooLarge {
+                    bytes: bytes.len() as u64,
+                    limit: limits.max_asset_bytes,
+                });
             }
             if field.ends_with(".image") && !overlays.contains_key(name) {
-                let overlay = decode::decode(bytes, limits, &DecodeOptions { first_frame_only: true, shrink: None })
-                    .map_err(|e| Error::invalid(&field, format!("overlay image: {e}")))?;
+                let overlay =
+                    decode::decode(bytes, limits, &DecodeOptions { first_frame_only: true, shrink: None })
+                        .map_err(|e| Error::invalid(&field, format!("overlay image: {e}")))?;
                 overlays.insert(name, overlay.first().to_rgba());
             }
         }
@@ -144,10 +151,8 @@ impl Pipeline {
             Some(Op::Resize(p)) => resize::scale_factor(p, w, h),
             _ => 1.0,
         };
-        let options = DecodeOptions {
-            first_frame_only: slicing || !format.can_animate(),
-            shrink: Some(&shrink),
-        };
+        let options =
+            DecodeOptions { first_frame_only: slicing || !format.can_animate(), shrink: Some(&shrink) };
         let mut image = decode::decode(input, limits, &options)?;
 
         for op in &self.ops {

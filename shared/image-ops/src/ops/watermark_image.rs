@@ -37,7 +37,11 @@ impl crate::Validate for ImageWatermarkParams {
 }
 
 /// Composites `overlay` onto every frame.
-pub fn watermark_image(image: &mut crate::Image, p: &ImageWatermarkParams, overlay: &image::RgbaImage) -> crate::Result<()> {
+pub fn watermark_image(
+    image: &mut crate::Image,
+    p: &ImageWatermarkParams,
+    overlay: &image::RgbaImage,
+) -> crate::Result<()> {
     let _ = (image, p, overlay);
     todo!("helper: watermark")
 }

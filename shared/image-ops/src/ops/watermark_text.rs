@@ -80,7 +80,11 @@ impl crate::Validate for TextWatermarkParams {
 
 /// Draws the text onto every frame. `font` is the TTF/OTF asset named by `p.font`, or `None`
 /// for the bundled font.
-pub fn watermark_text(image: &mut crate::Image, p: &TextWatermarkParams, font: Option<&[u8]>) -> crate::Result<()> {
+pub fn watermark_text(
+    image: &mut crate::Image,
+    p: &TextWatermarkParams,
+    font: Option<&[u8]>,
+) -> crate::Result<()> {
     let _ = (image, p, font);
     todo!("helper: watermark")
 }
