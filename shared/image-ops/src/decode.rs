@@ -17,8 +17,8 @@
 //!    [`Error::TooManyPixels`].
 //! 4. **Decoder limits**: PNG, GIF and WebP are decoded by the `image` crate with its own
 //!    [`image::Limits`] set (maximum width/height = `max_side`, and an allocation budget) as a
-//!    second guard. PNG metadata (compressed text, ICC, Exif) gets a fixed 16 MiB budget, and
-//!    compressed text chunks are never inflated. An `image` limit error is
+//!    second guard. PNG metadata (compressed text, ICC, Exif) gets a fixed 8 MiB budget, so an
+//!    `iCCP` bomb stops there; compressed text chunks are never inflated. An `image` limit error is
 //!    [`Error::TooManyPixels`]; any other decoder error is [`Error::CorruptImage`].
 //!
 //! JPEG is decoded by libjpeg-turbo (mozjpeg). Its fatal errors unwind; every call runs inside
@@ -73,8 +73,7 @@ use std::sync::Arc;
 
 use image::metadata::Orientation;
 use image::{
-    AnimationDecoder, DynamicImage, GrayAlphaImage, GrayImage, ImageDecoder, ImageError, RgbImage,
-    RgbaImage,
+    AnimationDecoder, DynamicImage, GrayAlphaImage, GrayImage, ImageDecoder, ImageError, RgbImage, RgbaImage,
 };
 use moxcms::{ColorProfile, Layout, TransformOptions};
 
@@ -113,7 +112,7 @@ impl std::fmt::Debug for DecodeOptions<'_> {
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
 /// Budget for the PNG decoder's own allocations (metadata chunks, line buffers).
-const PNG_METADATA_BUDGET: u64 = 16 * 1024 * 1024;
+const PNG_METADATA_BUDGET: u64 = 8 * 1024 * 1024;
 
 fn corrupt(message: impl Into<String>) -> Error {
     Error::CorruptImage(message.into())
@@ -244,10 +243,7 @@ fn check_size(width: u32, height: u32, frames: u32, limits: &Limits) -> Result<(
         )));
     }
     if frames > limits.max_frames {
-        return Err(Error::TooManyPixels(format!(
-            "more than {} frames (the limit)",
-            limits.max_frames
-        )));
+        return Err(Error::TooManyPixels(format!("more than {} frames (the limit)", limits.max_frames)));
     }
     let total = pixels.saturating_mul(u64::from(frames));
     if total > limits.max_total_pixels {
@@ -304,11 +300,8 @@ fn scan_jpeg(bytes: &[u8], header_only: bool) -> Result<JpegInfo> {
     let mut have_sof = false;
     let mut icc_parts: Vec<(u8, u8, &[u8])> = Vec::new();
     let mut pos = 2usize; // after SOI
-    'markers: loop {
-        // Find the next marker, tolerating garbage between segments as libjpeg does.
-        let Some(off) = bytes.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) else {
-            break;
-        };
+                          // Find each next marker, tolerating garbage between segments as libjpeg does.
+    'markers: while let Some(off) = bytes.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) {
         pos += off;
         while bytes.get(pos) == Some(&0xFF) {
             pos += 1;
@@ -449,9 +442,8 @@ fn gif_header(bytes: &[u8], limits: &Limits) -> Result<(u32, u32, u32)> {
         pos += 3 << ((packed & 7) + 1);
     }
     let mut frames = 0u32;
-    loop {
-        // Files ending without a trailer where a block would start are accepted.
-        let Some(&block) = bytes.get(pos) else { break };
+    // Files ending without a trailer where a block would start are accepted.
+    while let Some(&block) = bytes.get(pos) {
         match block {
             0x3B => break,
             0x21 => {
@@ -601,7 +593,10 @@ fn jpeg_scale(width: u32, height: u32, factor: f64) -> u8 {
 fn swaps_axes(o: Orientation) -> bool {
     matches!(
         o,
-        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
     )
 }
 
@@ -674,7 +669,9 @@ fn decode_jpeg(bytes: &[u8], probe: &Probe, options: &DecodeOptions<'_>) -> Resu
             }
             Pixels::Rgb(rgb)
         }
-        JpegSamples::Cmyk { width, height, data } => Pixels::Rgb(cmyk_to_rgb(width, height, &data, info.adobe)?),
+        JpegSamples::Cmyk { width, height, data } => {
+            Pixels::Rgb(cmyk_to_rgb(width, height, &data, info.adobe)?)
+        }
     };
     Ok(Image::still(orient(pixels, orientation), InputFormat::Jpeg))
 }
@@ -799,7 +796,7 @@ fn animation(
     for frame in frames.take(take) {
         let frame = frame.map_err(image_err)?;
         let (numer, denom) = frame.delay().numer_denom_ms();
-        let delay_ms = if denom == 0 { 0 } else { (numer + denom / 2) / denom };
+        let delay_ms = numer.saturating_add(denom / 2).checked_div(denom).unwrap_or(0);
         let mut buffer = frame.into_buffer();
         if let Some(t) = &transform {
             apply_rows(t.as_ref(), buffer.as_mut(), 4);
@@ -851,7 +848,9 @@ fn dynamic_to_pixels(img: DynamicImage, icc: Option<&[u8]>) -> Pixels {
             }
             Pixels::Rgba(rgba)
         }
-        other if other.color().has_alpha() => dynamic_to_pixels(DynamicImage::ImageRgba8(other.into_rgba8()), icc),
+        other if other.color().has_alpha() => {
+            dynamic_to_pixels(DynamicImage::ImageRgba8(other.into_rgba8()), icc)
+        }
         other => dynamic_to_pixels(DynamicImage::ImageRgb8(other.into_rgb8()), icc),
     }
 }

@@ -116,8 +116,8 @@ pub fn zlib_zeros(n: u64) -> Vec<u8> {
     b.put(29, 5); // HLIT: 286 literal/length codes
     b.put(1, 5); // HDIST: 2 distance codes
     b.put(14, 4); // HCLEN: 18 code-length codes
-    // Code-length code lengths in the deflate order 16,17,18,0,8,7,9,6,10,5,11,4,12,3,13,2,14,1:
-    // symbol 18 -> 1 bit (code 0), symbol 1 -> 2 bits (code 10), symbol 2 -> 2 bits (code 11).
+                  // Code-length code lengths in the deflate order 16,17,18,0,8,7,9,6,10,5,11,4,12,3,13,2,14,1:
+                  // symbol 18 -> 1 bit (code 0), symbol 1 -> 2 bits (code 10), symbol 2 -> 2 bits (code 11).
     let order = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1];
     for sym in order {
         let len = match sym {
