@@ -611,3 +611,21 @@ fn mutated_inputs_never_panic() {
     // Both outcomes occur: the mutations really exercise the error paths.
     assert!(outcomes[0] > 0 && outcomes[1] > 0, "{outcomes:?}");
 }
+
+#[test]
+fn icc_grey_profile_is_applied_to_grey_png() {
+    // A linear (gamma 1.0) grey profile: stored v means linear light v/255.
+    let icc = moxcms::ColorProfile::new_gray_with_gamma(1.0).encode().unwrap();
+    let src =
+        ImageBuffer::<Luma<u8>, Vec<u8>>::from_fn(5, 1, |x, _| Luma([[0u8, 20, 64, 128, 255][x as usize]]));
+    let mut png = Vec::new();
+    let mut enc = PngEncoder::new(&mut png);
+    enc.set_icc_profile(icc).unwrap();
+    enc.write_image(src.as_raw(), 5, 1, image::ExtendedColorType::L8).unwrap();
+    let Pixels::Rgb(got) = decode_ok(&png).first().clone() else { panic!("grey -> rgb") };
+    for (x, _, p) in src.enumerate_pixels() {
+        let want = (linear_to_srgb(f64::from(p[0]) / 255.0) * 255.0).round() as u8;
+        let g = got.get_pixel(x, 0).0;
+        assert!(g.iter().all(|&v| v.abs_diff(want) <= 2), "linear {}: got {g:?}, want {want}", p[0]);
+    }
+}
