@@ -153,8 +153,8 @@ impl crate::Validate for OutputParams {
 
 /// NeuQuant sampling factor for GIF palettes (1 = best, 30 = fastest). At 10 (the `gif`
 /// crate's recommended compromise) NeuQuant learns from every 10th pixel instead of all of
-/// them (`image`'s default, speed 1); a 1 MP photo frame then
-/// quantises and encodes in about 0.2 s on one core, with a mean error of a few levels.
+/// them (`image`'s default, speed 1); a 1 MP photo frame then quantises and encodes in about
+/// 0.2 s on one core, with a mean error of a few levels.
 pub const GIF_SPEED: i32 = 10;
 
 /// Longest frame delay written, in ms: libwebp's limit (2^24 - 1 ms, about 4.6 hours). GIF
