@@ -196,6 +196,25 @@ pub(crate) fn room(frame: (u32, u32), gravity: Gravity, offset: (i32, i32)) -> (
     (axis(frame.0, hx, offset.0), axis(frame.1, vy, offset.1))
 }
 
+/// [`room`], or an [`Error::InvalidParams`] on `offset_x`/`offset_y` when the offsets leave no
+/// room for the `what` (e.g. "text") on this frame.
+pub(crate) fn room_or_error(
+    frame: (u32, u32),
+    gravity: Gravity,
+    offset: (i32, i32),
+    what: &str,
+) -> crate::Result<(i64, i64)> {
+    let room = room(frame, gravity, offset);
+    if room.0 < 1 || room.1 < 1 {
+        let field = if room.0 < 1 { "offset_x" } else { "offset_y" };
+        return Err(crate::Error::invalid(
+            field,
+            format!("leaves no room for the {what} on a {}x{} image", frame.0, frame.1),
+        ));
+    }
+    Ok(room)
+}
+
 /// Top-left corner of a `block` that fits in [`room`], placed by [`Gravity::place`] and then
 /// clamped so that it never leaves the frame (nor the margin of an anchored edge).
 pub(crate) fn place_inside(

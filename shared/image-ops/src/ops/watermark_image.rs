@@ -70,14 +70,7 @@ pub fn watermark_image(image: &mut Image, p: &ImageWatermarkParams, overlay: &Rg
         return Ok(());
     }
     let offset = if p.tile.is_some() { (0, 0) } else { (p.offset_x, p.offset_y) };
-    let room = compose::room(frame, p.gravity, offset);
-    if room.0 < 1 || room.1 < 1 {
-        let field = if room.0 < 1 { "offset_x" } else { "offset_y" };
-        return Err(Error::invalid(
-            field,
-            format!("leaves no room for the overlay on a {}x{} image", frame.0, frame.1),
-        ));
-    }
+    let room = compose::room_or_error(frame, p.gravity, offset, "overlay")?;
     let (w, h) = target_size((ow, oh), frame.0, p.scale, room);
     let resized;
     let src = if (w, h) == (ow, oh) {

@@ -155,14 +155,7 @@ pub fn watermark_text(image: &mut Image, p: &TextWatermarkParams, font: Option<&
     }
 
     let offset = if p.tile.is_some() { (0, 0) } else { (p.offset_x, p.offset_y) };
-    let room = compose::room(frame, p.gravity, offset);
-    if room.0 < 1 || room.1 < 1 {
-        let field = if room.0 < 1 { "offset_x" } else { "offset_y" };
-        return Err(Error::invalid(
-            field,
-            format!("leaves no room for the text on a {}x{} image", frame.0, frame.1),
-        ));
-    }
+    let room = compose::room_or_error(frame, p.gravity, offset, "text")?;
     let em = match p.size {
         Length::Px(px) => px as f32,
         Length::Percent(pc) => frame.0 as f32 * pc / 100.0,
