@@ -203,9 +203,10 @@ fn run(command: Command) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Pipeline { spec, io } => {
-            let text = std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?;
-            let mut pipeline: Value =
-                serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", spec.display()))?;
+            let text =
+                std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?;
+            let mut pipeline: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", spec.display()))?;
             let base = spec.parent().unwrap_or(Path::new("."));
             load_assets(&pipeline, base, &mut assets)?;
             apply_io_overrides(&mut pipeline, &io);
@@ -270,9 +271,9 @@ impl Place {
 /// Options left unset on the command line are omitted, so the library's defaults apply.
 fn drop_nulls(value: Value) -> Value {
     match value {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, drop_nulls(v))).collect())
-        }
+        Value::Object(map) => Value::Object(
+            map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, drop_nulls(v))).collect(),
+        ),
         other => other,
     }
 }
@@ -337,7 +338,8 @@ fn load_assets(pipeline: &Value, base: &Path, assets: &mut Assets) -> anyhow::Re
 }
 
 fn execute(spec: Value, assets: &Assets, io: &Io) -> anyhow::Result<()> {
-    let pipeline: Pipeline = serde_json::from_value(spec).map_err(|e| image_ops::Error::invalid("pipeline", e.to_string()))?;
+    let pipeline: Pipeline =
+        serde_json::from_value(spec).map_err(|e| image_ops::Error::invalid("pipeline", e.to_string()))?;
     let limits = Limits::default();
     let input = read(&io.input)?;
     let (output, timing) = match io.repeat {

@@ -6,6 +6,7 @@
 //! and encodes once. Untrusted bytes go through [`decode`], which checks [`Limits`] before it
 //! allocates pixels. All failures are one [`Error`] enum of categories.
 
+pub(crate) mod compose;
 pub mod decode;
 pub mod encode;
 pub mod error;

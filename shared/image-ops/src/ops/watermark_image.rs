@@ -1,9 +1,16 @@
 //! Image watermark (logo overlay).
+//!
+//! The overlay is sized once (`scale`, or its natural size), shrunk if needed so that it lies
+//! wholly inside the image minus the offsets, resized with Lanczos3 on premultiplied alpha, and
+//! blended ("source over", times `opacity`) onto every frame, once or as a tiled grid.
 
+use image::RgbaImage;
 use serde::Deserialize;
 
+use crate::compose::{self, Layer, Source};
 use crate::geometry::Gravity;
-use crate::ops::watermark_text::{default_gravity, default_opacity, Tile};
+use crate::ops::watermark_text::{default_gravity, default_opacity, validate_common, Tile};
+use crate::{Error, Image, Limits, Result};
 
 /// Params of `watermark_image`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -30,18 +37,143 @@ pub struct ImageWatermarkParams {
 }
 
 impl crate::Validate for ImageWatermarkParams {
-    fn validate(&self, field: &str, _limits: &crate::Limits) -> crate::Result<()> {
-        let _ = field;
-        todo!("helper: watermark")
+    fn validate(&self, field: &str, limits: &Limits) -> Result<()> {
+        if self.image.trim().is_empty() {
+            return Err(Error::invalid(format!("{field}.image"), "asset name must not be empty"));
+        }
+        if let Some(scale) = self.scale {
+            if !(scale > 0.0 && scale <= 1.0) {
+                return Err(Error::invalid(
+                    format!("{field}.scale"),
+                    format!("must be in (0, 1], got {scale}"),
+                ));
+            }
+        }
+        validate_common(field, self.opacity, self.offset_x, self.offset_y, self.tile.as_ref(), limits)
     }
 }
 
 /// Composites `overlay` onto every frame.
-pub fn watermark_image(
-    image: &mut crate::Image,
-    p: &ImageWatermarkParams,
-    overlay: &image::RgbaImage,
-) -> crate::Result<()> {
-    let _ = (image, p, overlay);
-    todo!("helper: watermark")
+///
+/// Errors: `image` for an empty overlay; `offset_x`/`offset_y` when the offsets leave no room
+/// on this image.
+pub fn watermark_image(image: &mut Image, p: &ImageWatermarkParams, overlay: &RgbaImage) -> Result<()> {
+    let (ow, oh) = overlay.dimensions();
+    if ow == 0 || oh == 0 {
+        return Err(Error::invalid("image", "the overlay image is empty"));
+    }
+    let Some(first) = image.frames.first() else {
+        return Ok(());
+    };
+    let frame = first.pixels.dimensions();
+    if p.opacity.is_nan() || p.opacity <= 0.0 || frame.0 == 0 || frame.1 == 0 {
+        return Ok(());
+    }
+    let offset = if p.tile.is_some() { (0, 0) } else { (p.offset_x, p.offset_y) };
+    let room = compose::room(frame, p.gravity, offset);
+    if room.0 < 1 || room.1 < 1 {
+        let field = if room.0 < 1 { "offset_x" } else { "offset_y" };
+        return Err(Error::invalid(
+            field,
+            format!("leaves no room for the overlay on a {}x{} image", frame.0, frame.1),
+        ));
+    }
+    let (w, h) = target_size((ow, oh), frame.0, p.scale, room);
+    let resized;
+    let src = if (w, h) == (ow, oh) {
+        overlay
+    } else {
+        resized = resize_overlay(overlay, w, h)?;
+        &resized
+    };
+    let layer = Layer::new(Source::Rgba(src), p.opacity);
+    let positions = match &p.tile {
+        Some(t) => compose::tile_positions(frame, (w, h), t.spacing),
+        None => vec![compose::place_inside(frame, (w, h), p.gravity, offset)],
+    };
+    for f in &mut image.frames {
+        for &(x, y) in &positions {
+            layer.draw(&mut f.pixels, x, y);
+        }
+    }
+    Ok(())
+}
+
+/// The overlay's drawn size: `scale` times the frame width (aspect kept) or its natural size,
+/// then shrunk proportionally to fit `room` (both >= 1). Never 0 in either direction.
+fn target_size(overlay: (u32, u32), frame_width: u32, scale: Option<f32>, room: (i64, i64)) -> (u32, u32) {
+    let (ow, oh) = (f64::from(overlay.0), f64::from(overlay.1));
+    let (mut w, mut h) = match scale {
+        Some(s) => {
+            let w = (f64::from(frame_width) * f64::from(s)).round().max(1.0);
+            (w, (oh * w / ow).round().max(1.0))
+        }
+        None => (ow, oh),
+    };
+    let (rw, rh) = (room.0 as f64, room.1 as f64);
+    if w > rw || h > rh {
+        let f = (rw / w).min(rh / h);
+        // Keep the side that limits exact, derive the other from the aspect ratio.
+        if rw / w <= rh / h {
+            (w, h) = (rw, (h * f).round().clamp(1.0, rh));
+        } else {
+            (w, h) = ((w * f).round().clamp(1.0, rw), rh);
+        }
+    }
+    // Both are within 1..=room (<= the frame's side, so they fit in u32).
+    (w.clamp(1.0, f64::from(u32::MAX)) as u32, h.clamp(1.0, f64::from(u32::MAX)) as u32)
+}
+
+/// Lanczos3 resize of straight-alpha RGBA, computed on premultiplied alpha so that transparent
+/// pixels' colours do not bleed into the edges.
+// TODO(merge): use ops::resize::resize_pixels
+fn resize_overlay(src: &RgbaImage, width: u32, height: u32) -> Result<RgbaImage> {
+    use fast_image_resize::images::{Image as FirImage, ImageRef};
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+
+    let fail = |e: &dyn std::fmt::Display| Error::invalid("image", format!("cannot resize the overlay: {e}"));
+    let src_ref =
+        ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x4).map_err(|e| fail(&e))?;
+    let mut dst = FirImage::new(width, height, PixelType::U8x4);
+    let options =
+        ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)).use_alpha(true);
+    Resizer::new().resize(&src_ref, &mut dst, &options).map_err(|e| fail(&e))?;
+    RgbaImage::from_raw(width, height, dst.into_vec())
+        .ok_or_else(|| Error::invalid("image", "resized overlay has the wrong size"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_size_scales_and_fits() {
+        // Natural size when it fits.
+        assert_eq!(target_size((40, 20), 200, None, (152, 152)), (40, 20));
+        // Scale is relative to the frame width.
+        assert_eq!(target_size((40, 20), 200, Some(0.5), (200, 200)), (100, 50));
+        // Too big: shrunk proportionally to the limiting side.
+        assert_eq!(target_size((400, 100), 200, None, (152, 152)), (152, 38));
+        assert_eq!(target_size((100, 400), 200, Some(1.0), (200, 100)), (25, 100));
+        // Extreme aspect ratios never give 0.
+        assert_eq!(target_size((10_000, 1), 200, None, (100, 100)), (100, 1));
+    }
+
+    #[test]
+    fn resize_keeps_transparent_colour_out() {
+        // Opaque red square on fully transparent *green*: no green may bleed in.
+        let src = RgbaImage::from_fn(40, 40, |x, y| {
+            if (10..30).contains(&x) && (10..30).contains(&y) {
+                image::Rgba([255, 0, 0, 255])
+            } else {
+                image::Rgba([0, 255, 0, 0])
+            }
+        });
+        let out = resize_overlay(&src, 13, 13).expect("resizes");
+        assert_eq!(out.dimensions(), (13, 13));
+        for p in out.pixels().filter(|p| p[3] > 16) {
+            assert!(p[1] < 8, "green bled into {p:?}");
+        }
+        assert_eq!(out.get_pixel(6, 6)[3], 255);
+    }
 }

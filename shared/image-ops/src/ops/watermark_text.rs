@@ -1,8 +1,20 @@
 //! Text watermark.
+//!
+//! The text is laid out once (UTF-8, `\n`-separated lines, kerning from the font's `kern` table,
+//! line height from its ascent, descent and line gap), rendered once into an anti-aliased
+//! coverage mask cut to the ink's bounding box, and blended in the requested colour onto every
+//! frame. The text is never clipped: when the block does not fit inside the image (minus the
+//! offsets), the font size is reduced until it does. Characters the font lacks are drawn as the
+//! font's `.notdef` glyph (usually an empty box); the bundled DejaVu Sans has no CJK, so CJK
+//! text needs a CJK font asset. No complex shaping (ligatures, Arabic joining, bidi) is done.
 
+use ab_glyph::{point, Font, FontRef, GlyphId, OutlinedGlyph, PxScale, ScaleFont};
+use image::GrayImage;
 use serde::Deserialize;
 
-use crate::geometry::{Color, Gravity, Length};
+use crate::compose::{self, Layer, Source};
+use crate::geometry::{check_range, Color, Gravity, Length};
+use crate::{Error, Image, Limits, Result};
 
 /// Horizontal alignment of the lines of a multi-line text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -71,20 +83,366 @@ pub(crate) fn default_gravity() -> Gravity {
     Gravity::BottomRight
 }
 
+/// Most characters of a text watermark.
+pub const MAX_CHARS: usize = 1000;
+/// Most lines of a text watermark.
+pub const MAX_LINES: usize = 50;
+/// Largest tile spacing, in px.
+pub const MAX_SPACING: u32 = 10_000;
+
 impl crate::Validate for TextWatermarkParams {
-    fn validate(&self, field: &str, _limits: &crate::Limits) -> crate::Result<()> {
-        let _ = field;
-        todo!("helper: watermark")
+    fn validate(&self, field: &str, limits: &Limits) -> Result<()> {
+        let text_field = format!("{field}.text");
+        if self.text.trim().is_empty() {
+            return Err(Error::invalid(text_field, "must not be empty"));
+        }
+        let chars = self.text.chars().count();
+        if chars > MAX_CHARS {
+            return Err(Error::invalid(text_field, format!("at most {MAX_CHARS} characters, got {chars}")));
+        }
+        let lines = self.text.split('\n').count();
+        if lines > MAX_LINES {
+            return Err(Error::invalid(text_field, format!("at most {MAX_LINES} lines, got {lines}")));
+        }
+        if self.font.as_deref().is_some_and(|f| f.trim().is_empty()) {
+            return Err(Error::invalid(format!("{field}.font"), "asset name must not be empty"));
+        }
+        self.size.validate(&format!("{field}.size"), 50.0)?;
+        if let Length::Px(px) = self.size {
+            check_range(&format!("{field}.size"), px, 1, limits.max_side)?;
+        }
+        validate_common(field, self.opacity, self.offset_x, self.offset_y, self.tile.as_ref(), limits)
     }
 }
 
-/// Draws the text onto every frame. `font` is the TTF/OTF asset named by `p.font`, or `None`
-/// for the bundled font.
-pub fn watermark_text(
-    image: &mut crate::Image,
-    p: &TextWatermarkParams,
-    font: Option<&[u8]>,
-) -> crate::Result<()> {
-    let _ = (image, p, font);
-    todo!("helper: watermark")
+/// Checks of the params both watermarks share: opacity, offsets and tile spacing.
+pub(crate) fn validate_common(
+    field: &str,
+    opacity: f32,
+    offset_x: i32,
+    offset_y: i32,
+    tile: Option<&Tile>,
+    limits: &Limits,
+) -> Result<()> {
+    check_range(&format!("{field}.opacity"), opacity, 0.0, 1.0)?;
+    let max = i32::try_from(limits.max_side).unwrap_or(i32::MAX);
+    check_range(&format!("{field}.offset_x"), offset_x, -max, max)?;
+    check_range(&format!("{field}.offset_y"), offset_y, -max, max)?;
+    if let Some(t) = tile {
+        check_range(&format!("{field}.tile.spacing"), t.spacing, 0, MAX_SPACING)?;
+    }
+    Ok(())
+}
+
+/// Draws the text onto every frame. `font` is the TTF/OTF asset named by `p.font` (a TrueType
+/// collection uses its first face), or `None` for the bundled font.
+///
+/// Errors: `font` when the bytes are not a usable font; `offset_x`/`offset_y` when the offsets
+/// leave no room on this image; `size` when the text cannot be made to fit at any size.
+pub fn watermark_text(image: &mut Image, p: &TextWatermarkParams, font: Option<&[u8]>) -> Result<()> {
+    let bytes = font.unwrap_or(crate::fonts::DEFAULT_FONT);
+    let font = FontRef::try_from_slice_and_index(bytes, 0)
+        .map_err(|_| Error::invalid("font", "not a TrueType/OpenType font"))?;
+    let metrics =
+        Metrics::of(&font).ok_or_else(|| Error::invalid("font", "the font has unusable metrics"))?;
+    let Some(first) = image.frames.first() else {
+        return Ok(());
+    };
+    let frame = first.pixels.dimensions();
+    let layer_visible = p.opacity > 0.0 && p.color.0[3] > 0;
+    if !layer_visible || frame.0 == 0 || frame.1 == 0 {
+        return Ok(());
+    }
+
+    let offset = if p.tile.is_some() { (0, 0) } else { (p.offset_x, p.offset_y) };
+    let room = compose::room(frame, p.gravity, offset);
+    if room.0 < 1 || room.1 < 1 {
+        let field = if room.0 < 1 { "offset_x" } else { "offset_y" };
+        return Err(Error::invalid(
+            field,
+            format!("leaves no room for the text on a {}x{} image", frame.0, frame.1),
+        ));
+    }
+    let em = match p.size {
+        Length::Px(px) => px as f32,
+        Length::Percent(pc) => frame.0 as f32 * pc / 100.0,
+    };
+    let lines = split_lines(&p.text);
+    let Some(block) = fit(&font, &metrics, &lines, em, p.align, room)? else {
+        return Ok(()); // No ink at all (e.g. only glyphs without outlines).
+    };
+    let mask = block.render();
+    let layer = Layer::new(Source::Mask { mask: &mask, color: p.color.0 }, p.opacity);
+    let positions = match &p.tile {
+        Some(t) => compose::tile_positions(frame, mask.dimensions(), t.spacing),
+        None => vec![compose::place_inside(frame, mask.dimensions(), p.gravity, offset)],
+    };
+    for f in &mut image.frames {
+        for &(x, y) in &positions {
+            layer.draw(&mut f.pixels, x, y);
+        }
+    }
+    Ok(())
+}
+
+/// Unscaled vertical metrics, checked to be usable.
+#[derive(Debug, Clone, Copy)]
+struct Metrics {
+    /// Font units per em.
+    upem: f32,
+    /// Ascent - descent, in font units (> 0).
+    height: f32,
+}
+
+impl Metrics {
+    fn of(font: &FontRef<'_>) -> Option<Metrics> {
+        let upem = font.units_per_em()?;
+        let height = font.height_unscaled();
+        (upem.is_finite() && upem > 0.0 && height.is_finite() && height > 0.0)
+            .then_some(Metrics { upem, height })
+    }
+}
+
+/// The lines of a text, each as its characters: `\r` before `\n` is dropped, a tab becomes a
+/// space and other control characters are skipped.
+fn split_lines(text: &str) -> Vec<Vec<char>> {
+    text.split('\n')
+        .map(|line| {
+            line.chars()
+                .filter_map(|c| match c {
+                    '\t' => Some(' '),
+                    c if c.is_control() => None,
+                    c => Some(c),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Laid-out glyph outlines and the whole-pixel bounding box of their ink.
+#[derive(Debug)]
+struct Block {
+    glyphs: Vec<OutlinedGlyph>,
+    min: (f32, f32),
+    max: (f32, f32),
+}
+
+impl Block {
+    /// Size of the ink's bounding box in px.
+    fn size(&self) -> (i64, i64) {
+        ((self.max.0 - self.min.0) as i64, (self.max.1 - self.min.1) as i64)
+    }
+
+    /// Renders the anti-aliased coverage of every glyph into one mask the size of the box.
+    fn render(&self) -> GrayImage {
+        let (w, h) = self.size();
+        let (w, h) = (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0));
+        let mut mask = GrayImage::new(w, h);
+        let stride = w as usize;
+        let buf: &mut [u8] = &mut mask;
+        for g in &self.glyphs {
+            let b = g.px_bounds();
+            let ox = (b.min.x - self.min.0) as usize;
+            let oy = (b.min.y - self.min.1) as usize;
+            g.draw(|x, y, c| {
+                let (x, y) = (ox + x as usize, oy + y as usize);
+                if x >= stride {
+                    return;
+                }
+                if let Some(px) = buf.get_mut(y * stride + x) {
+                    // Glyphs touching at a pixel add up (their anti-aliased edges complement).
+                    let v = (c.clamp(0.0, 1.0) * 255.0).round() as u8;
+                    *px = px.saturating_add(v);
+                }
+            });
+        }
+        mask
+    }
+}
+
+/// Lays out the lines at `em` px per em: baselines one line height apart, each line placed in
+/// the widest line's advance width by `align`, kerning between neighbouring glyphs. `None`
+/// when nothing has ink.
+fn layout(font: &FontRef<'_>, m: &Metrics, lines: &[Vec<char>], em: f32, align: Align) -> Option<Block> {
+    let scale = PxScale::from(em * m.height / m.upem);
+    let sf = font.as_scaled(scale);
+    let line_height = sf.ascent() - sf.descent() + sf.line_gap();
+    let mut placed: Vec<(Vec<(GlyphId, f32)>, f32)> = Vec::with_capacity(lines.len());
+    for line in lines {
+        let mut caret = 0.0f32;
+        let mut prev: Option<GlyphId> = None;
+        let mut glyphs = Vec::with_capacity(line.len());
+        for &c in line {
+            let id = sf.glyph_id(c);
+            if let Some(p) = prev {
+                caret += sf.kern(p, id);
+            }
+            glyphs.push((id, caret));
+            caret += sf.h_advance(id);
+            prev = Some(id);
+        }
+        placed.push((glyphs, caret));
+    }
+    let widest = placed.iter().map(|(_, w)| *w).fold(0.0f32, f32::max);
+    let mut out = Vec::new();
+    let (mut min, mut max) = ((f32::INFINITY, f32::INFINITY), (f32::NEG_INFINITY, f32::NEG_INFINITY));
+    for (i, (glyphs, width)) in placed.into_iter().enumerate() {
+        let shift = match align {
+            Align::Left => 0.0,
+            Align::Center => (widest - width) / 2.0,
+            Align::Right => widest - width,
+        };
+        let baseline = sf.ascent() + i as f32 * line_height;
+        for (id, x) in glyphs {
+            let Some(g) = font.outline_glyph(id.with_scale_and_position(scale, point(shift + x, baseline)))
+            else {
+                continue; // No outline (a space).
+            };
+            let b = g.px_bounds();
+            if !(b.min.x.is_finite() && b.min.y.is_finite() && b.max.x.is_finite() && b.max.y.is_finite())
+                || b.width() < 1.0
+                || b.height() < 1.0
+            {
+                continue;
+            }
+            min = (min.0.min(b.min.x), min.1.min(b.min.y));
+            max = (max.0.max(b.max.x), max.1.max(b.max.y));
+            out.push(g);
+        }
+    }
+    (!out.is_empty()).then_some(Block { glyphs: out, min, max })
+}
+
+/// Lays the text out at `em`, or smaller so that its ink fits in `room`. The size is computed
+/// from the measured block, then corrected for pixel rounding in a few re-measures.
+fn fit(
+    font: &FontRef<'_>,
+    m: &Metrics,
+    lines: &[Vec<char>],
+    em: f32,
+    align: Align,
+    room: (i64, i64),
+) -> Result<Option<Block>> {
+    let mut em = em;
+    for attempt in 0..8 {
+        let Some(block) = layout(font, m, lines, em, align) else {
+            return Ok(None);
+        };
+        let (w, h) = block.size();
+        if w <= room.0 && h <= room.1 {
+            return Ok(Some(block));
+        }
+        // The ink grows linearly with the size, plus up to a pixel of rounding on each side.
+        let f = ((room.0 as f64 - 2.0).max(0.5) / (w as f64 - 2.0).max(1.0))
+            .min((room.1 as f64 - 2.0).max(0.5) / (h as f64 - 2.0).max(1.0))
+            .min(1.0)
+            * if attempt == 0 { 1.0 } else { 0.97 };
+        em = (f64::from(em) * f) as f32;
+        if !(em.is_finite() && em > 0.0) {
+            break;
+        }
+    }
+    Err(Error::invalid("size", "the text cannot be made small enough to fit in the image"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dejavu() -> (FontRef<'static>, Metrics) {
+        let font = FontRef::try_from_slice(crate::fonts::DEFAULT_FONT).expect("bundled font parses");
+        let m = Metrics::of(&font).expect("metrics");
+        (font, m)
+    }
+
+    #[test]
+    fn kerning_is_applied() {
+        let (font, m) = dejavu();
+        let lay = |s: &str| layout(&font, &m, &split_lines(s), 100.0, Align::Left).expect("ink");
+        let (a, v, av) = (lay("A"), lay("V"), lay("AV"));
+        let sf = font.as_scaled(PxScale::from(100.0 * m.height / m.upem));
+        let kern = sf.kern(font.glyph_id('A'), font.glyph_id('V'));
+        assert!(kern < -1.0, "DejaVu kerns AV: {kern}");
+        // V's ink starts later by A's advance plus the (negative) kerning.
+        let v_in_av = av.glyphs[1].px_bounds().min.x;
+        let expect = sf.h_advance(font.glyph_id('A')) + kern + v.min.0;
+        assert!((v_in_av - expect).abs() <= 1.0, "{v_in_av} vs {expect}");
+        assert!(av.size().0 < a.size().0 + v.size().0);
+    }
+
+    #[test]
+    fn lines_are_one_line_height_apart_and_aligned() {
+        let (font, m) = dejavu();
+        let lines = split_lines("I\nI\r\nIIIII");
+        let sf = font.as_scaled(PxScale::from(40.0 * m.height / m.upem));
+        let lh = sf.ascent() - sf.descent() + sf.line_gap();
+        for (align, expect_x) in [(Align::Left, 0.0), (Align::Center, 0.5), (Align::Right, 1.0)] {
+            let b = layout(&font, &m, &lines, 40.0, align).expect("ink");
+            assert_eq!(b.glyphs.len(), 7);
+            let y0 = b.glyphs[0].px_bounds().min.y;
+            let y1 = b.glyphs[1].px_bounds().min.y;
+            assert!((y1 - y0 - lh).abs() <= 1.0, "{y0} {y1} {lh}");
+            // The single I of line 1 sits at the left, middle or right of the 5-I line.
+            let one = b.glyphs[0].px_bounds();
+            let wide = (b.glyphs[2].px_bounds().min.x, b.glyphs[6].px_bounds().max.x);
+            let rel = (one.min.x - wide.0) / (wide.1 - wide.0 - one.width());
+            assert!((rel - expect_x).abs() < 0.05, "{align:?}: {rel}");
+        }
+    }
+
+    #[test]
+    fn fit_shrinks_to_the_room() {
+        let (font, m) = dejavu();
+        let lines = split_lines("a rather long watermark line\nand a second");
+        for room in [(300, 200), (100, 100), (37, 11), (5, 3)] {
+            let b = fit(&font, &m, &lines, 120.0, Align::Center, room).expect("fits").expect("ink");
+            let (w, h) = b.size();
+            assert!(w <= room.0 && h <= room.1, "{room:?}: {w}x{h}");
+            assert!(w >= room.0 * 7 / 10 || h >= room.1 * 7 / 10, "not needlessly small: {room:?}: {w}x{h}");
+        }
+    }
+
+    #[test]
+    fn bad_fonts_are_rejected_not_panicking() {
+        let mut img = Image::still(crate::Pixels::Rgb(image::RgbImage::new(20, 20)), crate::InputFormat::Png);
+        let p: TextWatermarkParams = TextWatermarkParams {
+            text: "x".into(),
+            font: Some("f".into()),
+            size: Length::Px(10),
+            color: Color::WHITE,
+            opacity: 1.0,
+            gravity: Gravity::Center,
+            offset_x: 0,
+            offset_y: 0,
+            align: Align::Center,
+            tile: None,
+        };
+        let mut truncated = crate::fonts::DEFAULT_FONT.to_vec();
+        truncated.truncate(5000);
+        for bytes in [&b""[..], b"\0\x01\0\0garbage", b"ttcf\0\x01\0\0\0\0\0\x01", &truncated] {
+            // ttf-parser parses lazily, so a truncated font may be accepted; it must not panic.
+            if let Err(e) = watermark_text(&mut img, &p, Some(bytes)) {
+                assert_eq!(e.field(), Some("font"), "{e}");
+            }
+        }
+        // Corrupted fonts (random bytes overwritten in the tables DejaVu starts with) never panic.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let p = TextWatermarkParams { text: "Ag\u{e9}".into(), ..p };
+        for _ in 0..300 {
+            let mut font = crate::fonts::DEFAULT_FONT.to_vec();
+            for _ in 0..(1 + next() % 8) {
+                let at = (next() % 2048) as usize;
+                font[at] = next() as u8;
+            }
+            if let Err(e) = watermark_text(&mut img, &p, Some(&font)) {
+                assert!(matches!(e.field(), Some("font" | "size")), "{e}");
+            }
+        }
+    }
 }
