@@ -107,8 +107,9 @@ impl Config {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let err = |var: &'static str, message: String| ConfigError { var, message };
 
-        let output_bucket = get("IMGFN_OUTPUT_BUCKET")
-            .ok_or_else(|| err("IMGFN_OUTPUT_BUCKET", "required: the bucket outputs are written to".into()))?;
+        let output_bucket = get("IMGFN_OUTPUT_BUCKET").ok_or_else(|| {
+            err("IMGFN_OUTPUT_BUCKET", "required: the bucket outputs are written to".into())
+        })?;
         let source_bucket = get("IMGFN_SOURCE_BUCKET");
         if source_bucket.as_deref() == Some(output_bucket.as_str()) {
             return Err(err(
@@ -203,6 +204,7 @@ fn read_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigEr
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::collections::HashMap;
 
@@ -224,10 +226,12 @@ mod tests {
         let e = config(OpKind::Convert, &[("IMGFN_OUTPUT_BUCKET", "out"), ("IMGFN_MAX_PIXELS", "-3")])
             .unwrap_err();
         assert_eq!(e.var, "IMGFN_MAX_PIXELS");
-        let e = config(OpKind::Convert, &[("IMGFN_OUTPUT_BUCKET", "out"), ("IMGFN_OUTPUT", "[1]")]).unwrap_err();
+        let e =
+            config(OpKind::Convert, &[("IMGFN_OUTPUT_BUCKET", "out"), ("IMGFN_OUTPUT", "[1]")]).unwrap_err();
         assert_eq!(e.var, "IMGFN_OUTPUT");
-        let e = config(OpKind::Convert, &[("IMGFN_OUTPUT_BUCKET", "out"), ("IMGFN_TRIGGER_PREFIX", "convert")])
-            .unwrap_err();
+        let e =
+            config(OpKind::Convert, &[("IMGFN_OUTPUT_BUCKET", "out"), ("IMGFN_TRIGGER_PREFIX", "convert")])
+                .unwrap_err();
         assert_eq!(e.var, "IMGFN_TRIGGER_PREFIX");
         let e =
             config(OpKind::Convert, &[("IMGFN_OUTPUT_BUCKET", "out"), ("IMGFN_TRIGGER_PREFIX", "errors/x/")])
@@ -243,8 +247,9 @@ mod tests {
         assert_eq!(c.error_prefix, "errors/");
         assert_eq!(c.limits.max_input_bytes, 1000);
         assert_eq!(c.limits.max_pixels, Limits::default().max_pixels);
-        let e = config(OpKind::Convert, &[("IMGFN_OUTPUT_BUCKET", "out"), ("IMGFN_PARAMS", r#"{"quality":0}"#)])
-            .unwrap_err();
+        let e =
+            config(OpKind::Convert, &[("IMGFN_OUTPUT_BUCKET", "out"), ("IMGFN_PARAMS", r#"{"quality":0}"#)])
+                .unwrap_err();
         assert_eq!(e.var, "IMGFN_PARAMS");
         assert!(e.message.contains("params.quality"), "{e}");
     }

@@ -157,6 +157,7 @@ fn display_chain(err: &dyn std::error::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -182,7 +183,10 @@ mod tests {
         assert_eq!(s3(None).outcome(), Outcome::Transient);
         assert_eq!(s3(Some(403)).status(), 502);
         let gone = Error::SourceNotFound { bucket: "b".into(), key: "k".into() };
-        assert_eq!((gone.outcome(), gone.status(), gone.code()), (Outcome::Permanent, 404, "source_not_found"));
+        assert_eq!(
+            (gone.outcome(), gone.status(), gone.code()),
+            (Outcome::Permanent, 404, "source_not_found")
+        );
         let changed = Error::SourceChanged { bucket: "b".into(), key: "k".into() };
         assert_eq!(changed.outcome(), Outcome::Skip);
     }

@@ -64,17 +64,22 @@ pub fn decode_key(raw: &str) -> Result<String, Error> {
 /// as S3 does). For building test events and samples.
 pub fn encode_key(key: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-    const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'*').remove(b'-').remove(b'.').remove(b'_').remove(b'/');
+    const FORM: &AsciiSet =
+        &NON_ALPHANUMERIC.remove(b'*').remove(b'-').remove(b'.').remove(b'_').remove(b'/');
     key.split(' ').map(|part| utf8_percent_encode(part, FORM).to_string()).collect::<Vec<_>>().join("+")
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn keys_decode_form_url_encoding() {
-        assert_eq!(decode_key("thumbnail/my+photo%2B1+%C3%BC+100%25.jpg").unwrap(), "thumbnail/my photo+1 ü 100%.jpg");
+        assert_eq!(
+            decode_key("thumbnail/my+photo%2B1+%C3%BC+100%25.jpg").unwrap(),
+            "thumbnail/my photo+1 ü 100%.jpg"
+        );
         assert_eq!(decode_key("a%2Fb").unwrap(), "a/b");
         assert!(decode_key("bad%FF").is_err());
         assert!(decode_key("").is_err());
@@ -84,7 +89,8 @@ mod tests {
 
     #[test]
     fn encode_is_the_inverse_of_decode() {
-        for key in ["thumbnail/my photo+1 ü 100%.jpg", "a/b c/d&e=f?.png", "日本/写真 (1).jpeg", "x++ y"] {
+        for key in ["thumbnail/my photo+1 ü 100%.jpg", "a/b c/d&e=f?.png", "日本/写真 (1).jpeg", "x++ y"]
+        {
             let encoded = encode_key(key);
             assert!(!encoded.contains(' '), "{encoded}");
             assert_eq!(decode_key(&encoded).unwrap(), key);

@@ -43,6 +43,7 @@ pub fn error_key(error_prefix: &str, op: &str, rest: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -52,7 +53,10 @@ mod tests {
         assert_eq!(stem("a/b.c/photo"), "a/b.c/photo");
         assert_eq!(stem("a/.hidden"), "a/.hidden");
         assert_eq!(stem("archive.tar.gz"), "archive.tar");
-        assert_eq!(image_key("thumbnail", "my photo+1 ü 100%.jpg", "webp"), "thumbnail/my photo+1 ü 100%.webp");
+        assert_eq!(
+            image_key("thumbnail", "my photo+1 ü 100%.jpg", "webp"),
+            "thumbnail/my photo+1 ü 100%.webp"
+        );
         assert_eq!(tile_key("slice", "x/big.png", 1, 2, "png"), "slice/x/big/r1-c2.png");
         assert_eq!(manifest_key("slice", "x/big.png"), "slice/x/big/manifest.json");
         assert_eq!(error_key("errors/", "convert", "a.jpg"), "errors/convert/a.jpg.json");

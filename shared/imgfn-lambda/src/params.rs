@@ -62,7 +62,8 @@ impl Request {
             Some(_) => return Err(Error::invalid("params.output", "must be a JSON object")),
         }
         if self.op == OpKind::Watermark {
-            let switches = |from: &str, to: &str| merged.params.contains_key(from) && overrides.contains_key(to);
+            let switches =
+                |from: &str, to: &str| merged.params.contains_key(from) && overrides.contains_key(to);
             if switches("text", "image") || switches("image", "text") {
                 merged.params.clear();
             }
@@ -82,8 +83,12 @@ impl Request {
             OpKind::Watermark if self.params.contains_key("image") => {
                 vec![Op::WatermarkImage(from_map::<ImageWatermarkParams>(&self.params, "params")?)]
             }
-            OpKind::Watermark => vec![Op::WatermarkText(from_map::<TextWatermarkParams>(&self.params, "params")?)],
-            OpKind::RoundCorner => vec![Op::RoundCorners(from_map::<RoundCornersParams>(&self.params, "params")?)],
+            OpKind::Watermark => {
+                vec![Op::WatermarkText(from_map::<TextWatermarkParams>(&self.params, "params")?)]
+            }
+            OpKind::RoundCorner => {
+                vec![Op::RoundCorners(from_map::<RoundCornersParams>(&self.params, "params")?)]
+            }
             OpKind::QrOverlay => vec![Op::Qr(from_map::<QrParams>(&self.params, "params")?)],
             OpKind::Convert => vec![],
             OpKind::Slice => vec![Op::Slice(from_map::<SliceParams>(&self.params, "params")?)],
@@ -177,6 +182,7 @@ fn write_canonical(v: &Value, out: &mut String) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use serde_json::json;
 

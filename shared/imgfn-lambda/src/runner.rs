@@ -76,7 +76,8 @@ impl Function {
         for (index, record) in records.into_iter().enumerate() {
             let failed = match record {
                 Ok(object) => {
-                    let span = tracing::info_span!("record", index, bucket = %object.bucket, key = %object.key);
+                    let span =
+                        tracing::info_span!("record", index, bucket = %object.bucket, key = %object.key);
                     self.record(&object, &request_id).instrument(span).await
                 }
                 Err(e) => {
@@ -87,7 +88,9 @@ impl Function {
             transient += usize::from(failed);
         }
         if transient > 0 {
-            return Err(format!("{transient} of {total} records failed transiently; Lambda will retry").into());
+            return Err(
+                format!("{transient} of {total} records failed transiently; Lambda will retry").into()
+            );
         }
         Ok(())
     }
@@ -172,7 +175,11 @@ impl Function {
         let head = self.s3.head(&object.bucket, &object.key).await?;
         etag_out.clone_from(&head.etag);
         if head.size > c.limits.max_input_bytes {
-            return Err(image_ops::Error::InputTooLarge { bytes: head.size, limit: c.limits.max_input_bytes }.into());
+            return Err(image_ops::Error::InputTooLarge {
+                bytes: head.size,
+                limit: c.limits.max_input_bytes,
+            }
+            .into());
         }
         if head.size == 0 {
             return Err(image_ops::Error::CorruptImage("the object is empty".into()).into());
@@ -198,7 +205,10 @@ impl Function {
 
         let mut metadata = HashMap::new();
         metadata.insert("imgfn-source-key".to_owned(), event::encode_key(&object.key));
-        metadata.insert("imgfn-source-etag".to_owned(), head.etag.as_deref().unwrap_or("").trim_matches('"').to_owned());
+        metadata.insert(
+            "imgfn-source-etag".to_owned(),
+            head.etag.as_deref().unwrap_or("").trim_matches('"').to_owned(),
+        );
         metadata.insert("imgfn-op".to_owned(), c.op.name().to_owned());
         metadata.insert("imgfn-params-sha256".to_owned(), request.sha256());
 
@@ -219,7 +229,9 @@ impl Function {
                 processed.output_bytes = image.bytes.len() as u64;
                 (processed.output_width, processed.output_height) = (image.width, image.height);
                 let content_type = image.format.content_type();
-                self.s3.put(&c.output_bucket, &key, image.bytes, content_type, OUTPUT_CACHE_CONTROL, &metadata).await?;
+                self.s3
+                    .put(&c.output_bucket, &key, image.bytes, content_type, OUTPUT_CACHE_CONTROL, &metadata)
+                    .await?;
                 processed.objects = 1;
                 processed.key = key;
             }
@@ -227,7 +239,8 @@ impl Function {
                 processed.output_bytes = tiles.iter().map(|t| t.bytes.len() as u64).sum();
                 (processed.output_width, processed.output_height) = (manifest.width, manifest.height);
                 processed.objects = tiles.len() + 1;
-                processed.key = self.write_tiles(object, rest, &head.etag, manifest, tiles, &metadata).await?;
+                processed.key =
+                    self.write_tiles(object, rest, &head.etag, manifest, tiles, &metadata).await?;
             }
         }
 
@@ -298,9 +311,10 @@ impl Function {
                 continue;
             }
             let missing = |e: Error| match e {
-                Error::SourceNotFound { .. } | Error::SourceChanged { .. } => {
-                    Error::invalid(field.replace("ops[0]", "params"), format!("asset {name:?} does not exist"))
-                }
+                Error::SourceNotFound { .. } | Error::SourceChanged { .. } => Error::invalid(
+                    field.replace("ops[0]", "params"),
+                    format!("asset {name:?} does not exist"),
+                ),
                 other => other,
             };
             let head = self.s3.head(bucket, name).await.map_err(missing)?;

@@ -97,12 +97,13 @@ impl S3Store {
 
     /// HeadObject. A missing object is [`Error::SourceNotFound`].
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Head, Error> {
-        let out = self.client.head_object().bucket(bucket).key(key).send().await.map_err(|e| {
-            match s3_error("HeadObject", e) {
-                Error::S3 { status: Some(404), .. } => not_found(bucket, key),
-                other => other,
-            }
-        })?;
+        let out =
+            self.client.head_object().bucket(bucket).key(key).send().await.map_err(|e| {
+                match s3_error("HeadObject", e) {
+                    Error::S3 { status: Some(404), .. } => not_found(bucket, key),
+                    other => other,
+                }
+            })?;
         Ok(Head {
             size: out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
             etag: out.e_tag().map(str::to_owned),
@@ -128,7 +129,8 @@ impl S3Store {
             }
             other => other,
         })?;
-        let too_large = |bytes: u64| Error::Image(image_ops::Error::InputTooLarge { bytes, limit: max_bytes });
+        let too_large =
+            |bytes: u64| Error::Image(image_ops::Error::InputTooLarge { bytes, limit: max_bytes });
         let declared = out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
         if declared > max_bytes {
             return Err(too_large(declared));
@@ -185,7 +187,13 @@ impl S3Store {
 
     /// DeleteObject (succeeds when the object does not exist).
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), Error> {
-        self.client.delete_object().bucket(bucket).key(key).send().await.map_err(|e| s3_error("DeleteObject", e))?;
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("DeleteObject", e))?;
         Ok(())
     }
 }

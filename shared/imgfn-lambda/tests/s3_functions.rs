@@ -40,7 +40,10 @@ async fn thumbnail_of_a_12mp_jpeg_with_an_awkward_key() {
     let key = "thumbnail/my photo+1 ü 100%.jpg";
     s.put(SOURCE, key, common::photo_12mp().to_vec(), None).await;
     let f = s
-        .function(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":256,"height":256}"#), ("IMGFN_OUTPUT", r#"{"format":"webp"}"#)])
+        .function(
+            OpKind::Thumbnail,
+            &[("IMGFN_PARAMS", r#"{"width":256,"height":256}"#), ("IMGFN_OUTPUT", r#"{"format":"webp"}"#)],
+        )
         .await;
     f.handle(common::event(OpKind::Thumbnail, &[(SOURCE, key)])).await.unwrap();
 
@@ -77,7 +80,12 @@ async fn image_watermark_from_an_asset_chosen_by_object_metadata() {
     let params = r#"{"image":"assets/logo.png","opacity":1.0}"#;
     s.put(SOURCE, "watermark/small.jpg", common::photo_small().to_vec(), Some(params)).await;
     // The defaults are a text watermark: the object's params switch to the image variant.
-    let f = s.function(OpKind::Watermark, &[("IMGFN_PARAMS", r#"{"text":"default"}"#), ("IMGFN_OUTPUT", r#"{"format":"png"}"#)]).await;
+    let f = s
+        .function(
+            OpKind::Watermark,
+            &[("IMGFN_PARAMS", r#"{"text":"default"}"#), ("IMGFN_OUTPUT", r#"{"format":"png"}"#)],
+        )
+        .await;
     f.handle(common::event(OpKind::Watermark, &[(SOURCE, "watermark/small.jpg")])).await.unwrap();
 
     let out = s.get(OUTPUT, "watermark/small.png").await.unwrap();
@@ -96,7 +104,10 @@ async fn round_corners_on_a_12mp_jpeg() {
     let s = Server::start().await;
     s.put(SOURCE, "round-corner/photo.jpg", common::photo_12mp().to_vec(), None).await;
     let f = s
-        .function(OpKind::RoundCorner, &[("IMGFN_PARAMS", r#"{"radius":"10%"}"#), ("IMGFN_OUTPUT", r#"{"format":"webp","quality":70}"#)])
+        .function(
+            OpKind::RoundCorner,
+            &[("IMGFN_PARAMS", r#"{"radius":"10%"}"#), ("IMGFN_OUTPUT", r#"{"format":"webp","quality":70}"#)],
+        )
         .await;
     f.handle(common::event(OpKind::RoundCorner, &[(SOURCE, "round-corner/photo.jpg")])).await.unwrap();
 
@@ -118,7 +129,9 @@ async fn qr_overlay_on_a_12mp_jpeg_decodes_back() {
     s.put(SOURCE, "qr-overlay/photo.jpg", common::photo_12mp().to_vec(), None).await;
     let payload = "https://example.com/imgfn?id=42";
     let params = format!(r#"{{"data":"{payload}","size":600,"ec_level":"H"}}"#);
-    let f = s.function(OpKind::QrOverlay, &[("IMGFN_PARAMS", &params), ("IMGFN_OUTPUT", r#"{"quality":90}"#)]).await;
+    let f = s
+        .function(OpKind::QrOverlay, &[("IMGFN_PARAMS", &params), ("IMGFN_OUTPUT", r#"{"quality":90}"#)])
+        .await;
     f.handle(common::event(OpKind::QrOverlay, &[(SOURCE, "qr-overlay/photo.jpg")])).await.unwrap();
 
     let out = s.get(OUTPUT, "qr-overlay/photo.jpg").await.unwrap();
@@ -138,9 +151,18 @@ async fn qr_overlay_on_a_12mp_jpeg_decodes_back() {
 async fn convert_a_12mp_jpeg_to_webp_and_per_object_png() {
     let s = Server::start().await;
     s.put(SOURCE, "convert/photo.jpg", common::photo_12mp().to_vec(), None).await;
-    s.put(SOURCE, "convert/nested/dir/small.jpeg", common::photo_small().to_vec(), Some(r#"{"format":"png"}"#)).await;
+    s.put(
+        SOURCE,
+        "convert/nested/dir/small.jpeg",
+        common::photo_small().to_vec(),
+        Some(r#"{"format":"png"}"#),
+    )
+    .await;
     let f = s.function(OpKind::Convert, &[("IMGFN_PARAMS", r#"{"format":"webp","quality":75}"#)]).await;
-    let event = common::event(OpKind::Convert, &[(SOURCE, "convert/photo.jpg"), (SOURCE, "convert/nested/dir/small.jpeg")]);
+    let event = common::event(
+        OpKind::Convert,
+        &[(SOURCE, "convert/photo.jpg"), (SOURCE, "convert/nested/dir/small.jpeg")],
+    );
     f.handle(event).await.unwrap();
 
     assert_eq!(s.keys(OUTPUT).await, ["convert/nested/dir/small.png", "convert/photo.webp"]);
@@ -198,7 +220,7 @@ async fn rejected(s: &Server, key: &str, vars: &[(&str, &str)]) -> serde_json::V
     f.handle(common::event(OpKind::Thumbnail, &[(SOURCE, key)])).await.unwrap();
     let rest = key.strip_prefix("thumbnail/").unwrap();
     let record_key = format!("errors/thumbnail/{rest}.json");
-    assert_eq!(s.keys(OUTPUT).await, [record_key.clone()], "only the error record is written");
+    assert_eq!(s.keys(OUTPUT).await, std::slice::from_ref(&record_key), "only the error record is written");
     let record = s.get(OUTPUT, &record_key).await.unwrap();
     assert_eq!(record.content_type.as_deref(), Some("application/json"));
     let json = record.json();
@@ -312,32 +334,43 @@ async fn a_bad_record_does_not_block_the_others() {
 #[tokio::test]
 async fn loop_guard_and_foreign_records_write_nothing() {
     let s = Server::start().await;
-    for (bucket, key) in [
-        (OUTPUT, "thumbnail/x.jpg"),
-        (SOURCE, "errors/thumbnail/x.jpg.json"),
-        (SOURCE, "assets/logo.png"),
-        (SOURCE, "convert/x.jpg"),
-        (SOURCE, "thumbnail/"),
-        ("someone-else", "thumbnail/x.jpg"),
+    // (bucket, key, IMGFN_SOURCE_BUCKET): without a source bucket configured, only the loop
+    // guard stands between an output-bucket record and an endless loop.
+    for (bucket, key, source) in [
+        (OUTPUT, "thumbnail/x.jpg", ""),
+        (SOURCE, "errors/thumbnail/x.jpg.json", ""),
+        (SOURCE, "assets/logo.png", ""),
+        (SOURCE, "convert/x.jpg", ""),
+        (SOURCE, "thumbnail/", ""),
+        ("someone-else", "thumbnail/x.jpg", SOURCE),
     ] {
         // Put a real image there (where possible), so only the guard can stop the processing.
         if bucket != "someone-else" && !key.ends_with('/') {
             s.put(bucket, key, common::photo_small().to_vec(), None).await;
         }
-        let f = s.function(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]).await;
+        let f = s
+            .function(
+                OpKind::Thumbnail,
+                &[("IMGFN_PARAMS", r#"{"width":64}"#), ("IMGFN_SOURCE_BUCKET", source)],
+            )
+            .await;
         f.handle(common::event(OpKind::Thumbnail, &[(bucket, key)])).await.unwrap();
         let written: Vec<String> =
             s.keys(OUTPUT).await.into_iter().filter(|k| k.as_str() != "thumbnail/x.jpg").collect();
         assert!(written.is_empty(), "{bucket}/{key} wrote {written:?}");
         assert_eq!(s.gets(bucket, key), 0, "{bucket}/{key} was read");
     }
+    assert!(s.log.lock().unwrap().iter().all(|(m, _)| m != "HEAD"), "no record reached S3");
 }
 
 #[tokio::test]
 async fn endpoint_down_is_transient() {
     let s = Server::start().await;
     let dead = common::store_for(&common::dead_endpoint().await, common::fast_options()).await;
-    let f = imgfn_lambda::Function::new(common::config(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]), dead);
+    let f = imgfn_lambda::Function::new(
+        common::config(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]),
+        dead,
+    );
     let result = f.handle(common::event(OpKind::Thumbnail, &[(SOURCE, "thumbnail/photo.jpg")])).await;
     assert!(result.is_err());
     assert!(s.keys(OUTPUT).await.is_empty());
@@ -347,7 +380,10 @@ async fn endpoint_down_is_transient() {
 async fn endpoint_answering_503_is_transient_after_retries() {
     let (endpoint, requests) = common::failing_server().await;
     let store = common::store_for(&endpoint, common::fast_options()).await;
-    let f = imgfn_lambda::Function::new(common::config(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]), store);
+    let f = imgfn_lambda::Function::new(
+        common::config(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]),
+        store,
+    );
     let result = f.handle(common::event(OpKind::Thumbnail, &[(SOURCE, "thumbnail/photo.jpg")])).await;
     let err = result.unwrap_err().to_string();
     assert!(err.contains("1 of 1 records failed transiently"), "{err}");

@@ -122,7 +122,8 @@ impl Server {
     /// Every key in `bucket`, sorted.
     pub async fn keys(&self, bucket: &str) -> Vec<String> {
         let out = self.store.client().list_objects_v2().bucket(bucket).send().await.unwrap();
-        let mut keys: Vec<String> = out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+        let mut keys: Vec<String> =
+            out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
         keys.sort();
         keys
     }
@@ -162,7 +163,9 @@ pub fn fast_options() -> ClientOptions {
 /// An S3 store for `endpoint` with the test credentials.
 pub async fn store_for(endpoint: &str, options: ClientOptions) -> S3Store {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            ACCESS_KEY, SECRET_KEY, None, None, "test",
+        ))
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .load()
@@ -259,7 +262,8 @@ pub async fn failing_server() -> (String, Arc<AtomicUsize>) {
                     }
                 }
                 seen.fetch_add(1, Ordering::SeqCst);
-                let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                let body =
+                    "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
                 let response = format!(
                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
