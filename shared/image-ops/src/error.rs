@@ -62,6 +62,17 @@ impl Error {
         }
     }
 
+    /// Puts an apply-time [`Error::InvalidParams`] field under `prefix` (e.g. `size` becomes
+    /// `ops[2].size`); other errors pass through.
+    pub fn under(self, prefix: &str) -> Self {
+        match self {
+            Error::InvalidParams { field, message } if !field.starts_with(prefix) => {
+                Error::InvalidParams { field: format!("{prefix}.{field}"), message }
+            }
+            other => other,
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidParams { field: field.into(), message: message.into() }
     }

@@ -155,23 +155,24 @@ impl Pipeline {
             DecodeOptions { first_frame_only: slicing || !format.can_animate(), shrink: Some(&shrink) };
         let mut image = decode::decode(input, limits, &options)?;
 
-        for op in &self.ops {
-            match op {
-                Op::Resize(p) => resize::resize(&mut image, p, limits)?,
+        for (i, op) in self.ops.iter().enumerate() {
+            let applied = match op {
+                Op::Resize(p) => resize::resize(&mut image, p, limits),
                 Op::WatermarkText(p) => {
                     let font = p.font.as_ref().and_then(|name| assets.get(name)).map(Vec::as_slice);
-                    watermark_text::watermark_text(&mut image, p, font)?;
+                    watermark_text::watermark_text(&mut image, p, font)
                 }
-                Op::WatermarkImage(p) => {
-                    let overlay = overlays
-                        .get(p.image.as_str())
-                        .ok_or_else(|| Error::invalid("image", "overlay missing"))?;
-                    watermark_image::watermark_image(&mut image, p, overlay)?;
+                Op::WatermarkImage(p) => match overlays.get(p.image.as_str()) {
+                    Some(overlay) => watermark_image::watermark_image(&mut image, p, overlay),
+                    None => Err(Error::invalid("image", "overlay was not loaded")),
+                },
+                Op::RoundCorners(p) => round_corners::round_corners(&mut image, p),
+                Op::Qr(p) => qr::qr_overlay(&mut image, p),
+                Op::Slice(p) => {
+                    return self.encode_tiles(&image, p, format).map_err(|e| e.under(&format!("ops[{i}]")))
                 }
-                Op::RoundCorners(p) => round_corners::round_corners(&mut image, p)?,
-                Op::Qr(p) => qr::qr_overlay(&mut image, p)?,
-                Op::Slice(p) => return self.encode_tiles(&image, p, format),
-            }
+            };
+            applied.map_err(|e| e.under(&format!("ops[{i}]")))?;
         }
         encode::encode(&image, format, &self.output).map(Output::Image)
     }

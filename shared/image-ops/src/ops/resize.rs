@@ -2,8 +2,12 @@
 
 use serde::Deserialize;
 
-use crate::geometry::Gravity;
-use crate::{Image, Limits, Result};
+use fast_image_resize::images::ImageRef;
+use fast_image_resize::{self as fir, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::{RgbImage, RgbaImage};
+
+use crate::geometry::{check_range, Gravity};
+use crate::{Error, Image, Limits, Pixels, Result};
 
 /// How the image is fitted to the `width` x `height` box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -53,20 +57,258 @@ pub struct ResizeParams {
 
 impl crate::Validate for ResizeParams {
     fn validate(&self, field: &str, limits: &Limits) -> Result<()> {
-        let _ = (field, limits);
-        todo!("helper: resize")
+        let max = limits.max_side.max(1);
+        if let Some(w) = self.width {
+            check_range(&format!("{field}.width"), w, 1, max)?;
+        }
+        if let Some(h) = self.height {
+            check_range(&format!("{field}.height"), h, 1, max)?;
+        }
+        match (self.width, self.height, self.fit) {
+            (None, None, _) => {
+                Err(Error::invalid(format!("{field}.width"), "at least one of width and height is required"))
+            }
+            (None, Some(_), Fit::Cover | Fit::Fill) => {
+                Err(Error::invalid(format!("{field}.width"), "required when fit is cover or fill"))
+            }
+            (Some(_), None, Fit::Cover | Fit::Fill) => {
+                Err(Error::invalid(format!("{field}.height"), "required when fit is cover or fill"))
+            }
+            // With upscaling allowed, cover and fill produce exactly the box.
+            (Some(w), Some(h), Fit::Cover | Fit::Fill)
+                if self.upscale && u64::from(w) * u64::from(h) > limits.max_pixels =>
+            {
+                Err(Error::invalid(
+                    format!("{field}.width"),
+                    format!("{w} x {h} is more than the limit of {} pixels", limits.max_pixels),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
 /// The scale factor `resize` will apply to an upright `width` x `height` image (1.0 when it
 /// will not shrink). Used for shrink-on-load.
+///
+/// For `inside` this is `min(W / width, H / height)` over the given sides, for `cover` and
+/// `fill` `max(W / width, H / height)`: the largest factor of any axis, so that an image
+/// decoded at least this large still has every pixel `resize` needs. Never more than 1.0.
+///
+/// `resize` sizes its output from the decoded image: a DCT-scaled decode whose sides are
+/// rounded up skews the aspect ratio slightly, so with `inside` the side that follows the aspect
+/// ratio may differ by a pixel or two from a full-size decode (more for very elongated images
+/// fitted by their short side). The side fitted to the box, and `cover`/`fill` sizes, are exact.
 pub fn scale_factor(p: &ResizeParams, width: u32, height: u32) -> f64 {
-    let _ = (p, width, height);
-    todo!("helper: resize")
+    if width == 0 || height == 0 {
+        return 1.0;
+    }
+    let sx = p.width.map(|w| f64::from(w) / f64::from(width));
+    let sy = p.height.map(|h| f64::from(h) / f64::from(height));
+    let factor = match (p.fit, sx, sy) {
+        (_, None, None) => 1.0,
+        (Fit::Inside, Some(s), None) | (Fit::Inside, None, Some(s)) => s,
+        (Fit::Inside, Some(a), Some(b)) => a.min(b),
+        (Fit::Cover | Fit::Fill, Some(a), Some(b)) => a.max(b),
+        // Invalid for cover/fill (rejected by validation): resize will not shrink.
+        (Fit::Cover | Fit::Fill, _, _) => 1.0,
+    };
+    if factor.is_finite() && factor > 0.0 {
+        factor.min(1.0)
+    } else {
+        1.0
+    }
 }
 
-/// Resizes every frame.
+/// Resizes every frame the same way (one [`Resizer`] reused across frames).
+///
+/// Rules (`W` x `H` is the box, `w` x `h` the image):
+/// - `inside`: the image is scaled by `min(W/w, H/h)` over the given sides, so that it fits the
+///   box with its aspect ratio kept. Without `upscale`, an image that already fits is left as is.
+/// - `cover`: scaled by `max(W/w, H/h)` to fill the box, and the overflow is cropped away,
+///   anchored by `gravity` (the crop goes straight to the resampler; no intermediate copy).
+/// - `fill`: stretched to exactly `W` x `H`.
+/// - Without `upscale`, `cover` and `fill` never make the output larger than the input on either
+///   axis: a box that does not fit inside the image is first shrunk proportionally (keeping the
+///   requested aspect ratio) until it does. A 100 x 50 image with a 200 x 200 `cover` box gives
+///   the centred 50 x 50 square, cropped without resampling.
+///
+/// Output sides are rounded to the nearest pixel, at least 1. An output over `limits`
+/// (possible only when upscaling) is rejected with [`Error::InvalidParams`].
 pub fn resize(image: &mut Image, p: &ResizeParams, limits: &Limits) -> Result<()> {
-    let _ = (image, p, limits);
-    todo!("helper: resize")
+    let (w, h) = (image.width(), image.height());
+    let Some(plan) = plan(p, w, h)? else {
+        return Ok(());
+    };
+    let (ow, oh) = (plan.width, plan.height);
+    if ow > limits.max_side || oh > limits.max_side {
+        let side = if ow > limits.max_side { "width" } else { "height" };
+        return Err(Error::invalid(
+            side,
+            format!("resized image would be {ow} x {oh}, over the limit of {} px a side", limits.max_side),
+        ));
+    }
+    let pixels = u64::from(ow) * u64::from(oh);
+    let frames = image.frames.len() as u64;
+    if pixels > limits.max_pixels || pixels.saturating_mul(frames) > limits.max_total_pixels {
+        return Err(Error::invalid(
+            "width",
+            format!("resized image would be {ow} x {oh} x {frames} frames, over the pixel limits"),
+        ));
+    }
+    let mut resizer = Resizer::new();
+    image.try_map_frames(|pixels| {
+        *pixels = resample(&mut resizer, pixels, ow, oh, plan.crop, p.filter)?;
+        Ok(())
+    })
+}
+
+/// Resamples `p` to exactly `width` x `height` (aspect ratio not kept) with `filter`, in
+/// premultiplied alpha for RGBA (no dark fringes at transparent edges). Returns pixels of the
+/// same kind (RGB or RGBA). For other operations that scale an overlay; callers bound the size
+/// (a zero side or a buffer that cannot be addressed is an [`Error::InvalidParams`]).
+// For watermark_image (overlay scaling); unused until that op calls it.
+#[allow(dead_code)]
+pub(crate) fn resize_pixels(p: &Pixels, width: u32, height: u32, filter: Filter) -> Result<Pixels> {
+    resample(&mut Resizer::new(), p, width, height, None, filter)
+}
+
+/// Source rectangle (left, top, width, height) of a `cover` crop, in source pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Crop {
+    left: f64,
+    top: f64,
+    width: f64,
+    height: f64,
+}
+
+/// What `resize` does to a `w` x `h` image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Plan {
+    width: u32,
+    height: u32,
+    crop: Option<Crop>,
+}
+
+/// `round(a * b / c)` without overflow, at least 1 (c > 0).
+fn mul_div_round(a: u32, b: u32, c: u32) -> u32 {
+    let (a, b, c) = (u128::from(a), u128::from(b), u128::from(c.max(1)));
+    let v = (2 * a * b + c) / (2 * c);
+    u32::try_from(v).unwrap_or(u32::MAX).max(1)
+}
+
+/// The output size (and cover crop) for a `w` x `h` image; `None` to leave it as is.
+fn plan(p: &ResizeParams, w: u32, h: u32) -> Result<Option<Plan>> {
+    if w == 0 || h == 0 {
+        return Ok(None);
+    }
+    let missing = |name: &str| Error::invalid(name, "required when fit is cover or fill");
+    let (out_w, out_h, crop) = match p.fit {
+        Fit::Inside => {
+            let fits = p.width.is_none_or(|bw| w <= bw) && p.height.is_none_or(|bh| h <= bh);
+            if fits && !p.upscale {
+                return Ok(None);
+            }
+            match (p.width, p.height) {
+                (None, None) => return Ok(None),
+                (Some(bw), None) => (bw, mul_div_round(h, bw, w), None),
+                (None, Some(bh)) => (mul_div_round(w, bh, h), bh, None),
+                (Some(bw), Some(bh)) => {
+                    // Width-limited when bw / w <= bh / h.
+                    if u64::from(bw) * u64::from(h) <= u64::from(bh) * u64::from(w) {
+                        (bw, mul_div_round(h, bw, w), None)
+                    } else {
+                        (mul_div_round(w, bh, h), bh, None)
+                    }
+                }
+            }
+        }
+        Fit::Cover | Fit::Fill => {
+            let bw = p.width.ok_or_else(|| missing("width"))?;
+            let bh = p.height.ok_or_else(|| missing("height"))?;
+            let (bw, bh) = if p.upscale { (bw, bh) } else { shrink_box(bw, bh, w, h) };
+            let crop = if p.fit == Fit::Cover { cover_crop(w, h, bw, bh, p.gravity) } else { None };
+            (bw, bh, crop)
+        }
+    };
+    if out_w == w && out_h == h && crop.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Plan { width: out_w, height: out_h, crop }))
+}
+
+/// Shrinks a `bw` x `bh` box proportionally until it fits in `w` x `h` (unchanged if it fits).
+fn shrink_box(bw: u32, bh: u32, w: u32, h: u32) -> (u32, u32) {
+    if bw <= w && bh <= h {
+        (bw, bh)
+    } else if u64::from(bw) * u64::from(h) >= u64::from(bh) * u64::from(w) {
+        // The width overflows most: it becomes the image's width.
+        (w, mul_div_round(bh, w, bw).min(h))
+    } else {
+        (mul_div_round(bw, h, bh).min(w), h)
+    }
+}
+
+/// The source rectangle that, scaled by `max(bw/w, bh/h)`, gives exactly `bw` x `bh`; `None`
+/// when it is the whole image. The offset is snapped to whole output pixels (as if the image were
+/// scaled and then cropped), so an unscaled crop copies pixels exactly.
+fn cover_crop(w: u32, h: u32, bw: u32, bh: u32, gravity: Gravity) -> Option<Crop> {
+    let (wf, hf, bwf, bhf) = (f64::from(w), f64::from(h), f64::from(bw), f64::from(bh));
+    let scale = (bwf / wf).max(bhf / hf);
+    let (gx, gy) = gravity.factors();
+    let offset = |overflow: f64, g: u8| {
+        let overflow = overflow.max(0.0);
+        (overflow * f64::from(g) / 2.0).round().clamp(0.0, overflow)
+    };
+    let width = (bwf / scale).min(wf);
+    let height = (bhf / scale).min(hf);
+    let left = (offset(wf * scale - bwf, gx) / scale).clamp(0.0, wf - width);
+    let top = (offset(hf * scale - bhf, gy) / scale).clamp(0.0, hf - height);
+    let crop = Crop { left, top, width, height };
+    (crop != Crop { left: 0.0, top: 0.0, width: wf, height: hf }).then_some(crop)
+}
+
+fn algorithm(filter: Filter) -> ResizeAlg {
+    match filter {
+        Filter::Nearest => ResizeAlg::Nearest,
+        Filter::Bilinear => ResizeAlg::Convolution(FilterType::Bilinear),
+        Filter::CatmullRom => ResizeAlg::Convolution(FilterType::CatmullRom),
+        Filter::Mitchell => ResizeAlg::Convolution(FilterType::Mitchell),
+        Filter::Lanczos3 => ResizeAlg::Convolution(FilterType::Lanczos3),
+    }
+}
+
+/// Resamples (the `crop` of) `src` into a new `width` x `height` buffer of the same kind.
+fn resample(
+    resizer: &mut Resizer,
+    src: &Pixels,
+    width: u32,
+    height: u32,
+    crop: Option<Crop>,
+    filter: Filter,
+) -> Result<Pixels> {
+    let channels: u64 = if src.has_alpha() { 4 } else { 3 };
+    let bytes = u64::from(width) * u64::from(height) * channels;
+    if width == 0 || height == 0 || usize::try_from(bytes).ok().is_none_or(|b| b > isize::MAX as usize) {
+        return Err(Error::invalid("width", format!("cannot resize to {width} x {height}")));
+    }
+    let mut options = ResizeOptions::new().resize_alg(algorithm(filter)).use_alpha(true);
+    if let Some(c) = crop {
+        options = options.crop(c.left, c.top, c.width, c.height);
+    }
+    let (sw, sh) = src.dimensions();
+    let failed = |e: &dyn std::fmt::Display| Error::Encode(format!("resize failed: {e}"));
+    let (buffer, pixel_type) = match src {
+        Pixels::Rgb(img) => (img.as_raw().as_slice(), PixelType::U8x3),
+        Pixels::Rgba(img) => (img.as_raw().as_slice(), PixelType::U8x4),
+    };
+    let src_view = ImageRef::new(sw, sh, buffer, pixel_type).map_err(|e| failed(&e))?;
+    let mut dst = fir::images::Image::new(width, height, pixel_type);
+    resizer.resize(&src_view, &mut dst, &options).map_err(|e| failed(&e))?;
+    let raw = dst.into_vec();
+    let out = match src {
+        Pixels::Rgb(_) => RgbImage::from_raw(width, height, raw).map(Pixels::Rgb),
+        Pixels::Rgba(_) => RgbaImage::from_raw(width, height, raw).map(Pixels::Rgba),
+    };
+    out.ok_or_else(|| failed(&"output buffer has the wrong size"))
 }

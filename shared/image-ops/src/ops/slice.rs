@@ -1,6 +1,10 @@
 //! Slicing into tiles.
 
+use image::{RgbImage, RgbaImage};
 use serde::{Deserialize, Serialize};
+
+use crate::geometry::check_range;
+use crate::{Error, Pixels};
 
 /// Params of `slice`: either a `rows` x `cols` grid, or a `tile_width` x `tile_height` size.
 ///
@@ -42,21 +46,138 @@ pub struct Manifest {
     pub tiles: Vec<TileInfo>,
 }
 
+/// Most tiles a slice may produce.
+pub const MAX_TILES: u64 = 1024;
+/// Most rows or columns of a grid.
+pub const MAX_GRID: u32 = 64;
+
 impl crate::Validate for SliceParams {
-    fn validate(&self, field: &str, _limits: &crate::Limits) -> crate::Result<()> {
-        let _ = field;
-        todo!("helper: slice")
+    fn validate(&self, field: &str, limits: &crate::Limits) -> crate::Result<()> {
+        let grid = self.rows.is_some() || self.cols.is_some();
+        let size = self.tile_width.is_some() || self.tile_height.is_some();
+        if grid && size {
+            return Err(Error::invalid(
+                field,
+                "give either rows and cols, or tile_width and tile_height, not both",
+            ));
+        }
+        if grid {
+            let rows =
+                self.rows.ok_or_else(|| Error::invalid(format!("{field}.rows"), "required with cols"))?;
+            let cols =
+                self.cols.ok_or_else(|| Error::invalid(format!("{field}.cols"), "required with rows"))?;
+            check_range(&format!("{field}.rows"), rows, 1, MAX_GRID)?;
+            check_range(&format!("{field}.cols"), cols, 1, MAX_GRID)?;
+            if u64::from(rows) * u64::from(cols) > MAX_TILES {
+                return Err(Error::invalid(
+                    format!("{field}.rows"),
+                    format!("{rows} x {cols} is more than {MAX_TILES} tiles"),
+                ));
+            }
+            Ok(())
+        } else if size {
+            let tw = self
+                .tile_width
+                .ok_or_else(|| Error::invalid(format!("{field}.tile_width"), "required with tile_height"))?;
+            let th = self
+                .tile_height
+                .ok_or_else(|| Error::invalid(format!("{field}.tile_height"), "required with tile_width"))?;
+            check_range(&format!("{field}.tile_width"), tw, 1, limits.max_side.max(1))?;
+            check_range(&format!("{field}.tile_height"), th, 1, limits.max_side.max(1))
+        } else {
+            Err(Error::invalid(field, "give rows and cols, or tile_width and tile_height"))
+        }
     }
 }
 
-/// The tiles of a `width` x `height` image, row-major.
+/// The tiles of a `width` x `height` image, row-major, following the remainder rule above.
+/// The tiles cover the image exactly without overlap. Errors (at apply time, as they depend on
+/// the image): a grid with more columns/rows than the image has pixels, more than
+/// [`MAX_TILES`] tiles, or params that fail validation.
 pub fn plan(width: u32, height: u32, p: &SliceParams) -> crate::Result<Vec<TileInfo>> {
-    let _ = (width, height, p);
-    todo!("helper: slice")
+    if width == 0 || height == 0 {
+        return Err(Error::invalid("slice", "the image is empty"));
+    }
+    // (tile size, count) per axis; the last tile ends at the image edge.
+    let (cols, rows, tw, th) = match (p.rows, p.cols, p.tile_width, p.tile_height) {
+        (Some(rows), Some(cols), None, None) => {
+            if cols == 0 || cols > width {
+                return Err(Error::invalid("cols", format!("{cols} columns do not fit {width} px")));
+            }
+            if rows == 0 || rows > height {
+                return Err(Error::invalid("rows", format!("{rows} rows do not fit {height} px")));
+            }
+            (cols, rows, width / cols, height / rows)
+        }
+        (None, None, Some(tw), Some(th)) => {
+            if tw == 0 {
+                return Err(Error::invalid("tile_width", "must be greater than 0"));
+            }
+            if th == 0 {
+                return Err(Error::invalid("tile_height", "must be greater than 0"));
+            }
+            (width.div_ceil(tw), height.div_ceil(th), tw.min(width), th.min(height))
+        }
+        _ => {
+            return Err(Error::invalid("slice", "give rows and cols, or tile_width and tile_height"));
+        }
+    };
+    let count = u64::from(cols) * u64::from(rows);
+    if count > MAX_TILES {
+        return Err(Error::invalid(
+            "tile_width",
+            format!("{cols} x {rows} tiles of {tw} x {th} px is more than {MAX_TILES} tiles"),
+        ));
+    }
+    // Start and length of tile `i` of `n` along an axis of `len` px with tiles of `size` px.
+    let span = |i: u32, n: u32, size: u32, len: u32| {
+        let start = i * size;
+        let end = if i + 1 == n { len } else { (start + size).min(len) };
+        (start, end - start)
+    };
+    let mut tiles = Vec::with_capacity(count as usize);
+    for row in 0..rows {
+        let (y, tile_h) = span(row, rows, th, height);
+        for col in 0..cols {
+            let (x, tile_w) = span(col, cols, tw, width);
+            tiles.push(TileInfo { row, col, x, y, width: tile_w, height: tile_h });
+        }
+    }
+    Ok(tiles)
 }
 
-/// Cuts the (first frame of the) image into tiles, row-major.
+/// Cuts the (first frame of the) image into tiles, row-major. Each tile is a still [`Image`]
+/// of the same input format, copied row by row from the source.
+///
+/// [`Image`]: crate::Image
 pub fn slice(image: &crate::Image, p: &SliceParams) -> crate::Result<Vec<(TileInfo, crate::Image)>> {
-    let _ = (image, p);
-    todo!("helper: slice")
+    let first = image.first();
+    let (width, height) = first.dimensions();
+    let tiles = plan(width, height, p)?;
+    let mut out = Vec::with_capacity(tiles.len());
+    for tile in tiles {
+        let pixels = match first {
+            Pixels::Rgb(img) => crop_rows(img.as_raw(), width, 3, &tile)
+                .and_then(|raw| RgbImage::from_raw(tile.width, tile.height, raw))
+                .map(Pixels::Rgb),
+            Pixels::Rgba(img) => crop_rows(img.as_raw(), width, 4, &tile)
+                .and_then(|raw| RgbaImage::from_raw(tile.width, tile.height, raw))
+                .map(Pixels::Rgba),
+        }
+        .ok_or_else(|| Error::invalid("slice", "tile outside the image"))?;
+        out.push((tile, crate::Image::still(pixels, image.format)));
+    }
+    Ok(out)
+}
+
+/// Copies the `tile` rectangle out of a row-major buffer `width` pixels wide.
+fn crop_rows(raw: &[u8], width: u32, channels: usize, tile: &TileInfo) -> Option<Vec<u8>> {
+    let stride = width as usize * channels;
+    let row_len = tile.width as usize * channels;
+    let mut buf = Vec::with_capacity(row_len * tile.height as usize);
+    for y in tile.y..tile.y.checked_add(tile.height)? {
+        let start = y as usize * stride + tile.x as usize * channels;
+        buf.extend_from_slice(raw.get(start..start + row_len)?);
+    }
+    Some(buf)
 }

@@ -40,9 +40,7 @@ pub fn photo_rgba(width: u32, height: u32) -> RgbaImage {
 /// Encodes an RGB image as JPEG (quality 92) with the independent encoder in `image`.
 pub fn jpeg_bytes(img: &RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
-        .encode_image(img)
-        .unwrap();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92).encode_image(img).unwrap();
     out
 }
 
@@ -76,7 +74,9 @@ pub fn assert_golden(name: &str, actual: &RgbaImage, tolerance: u8) {
         return;
     }
     let expected = image::open(&path)
-        .unwrap_or_else(|e| panic!("golden image {} missing or unreadable ({e}); run with REGENERATE=1", path.display()))
+        .unwrap_or_else(|e| {
+            panic!("golden image {} missing or unreadable ({e}); run with REGENERATE=1", path.display())
+        })
         .into_rgba8();
     assert_eq!(expected.dimensions(), actual.dimensions(), "{name}: dimensions differ from golden image");
     let mut bad = 0u64;
@@ -84,11 +84,7 @@ pub fn assert_golden(name: &str, actual: &RgbaImage, tolerance: u8) {
     let diff = RgbaImage::from_fn(actual.width(), actual.height(), |x, y| {
         let (a, e) = (actual.get_pixel(x, y), expected.get_pixel(x, y));
         // Fully transparent pixels compare equal whatever their colour.
-        let d = if a[3] == 0 && e[3] == 0 {
-            0
-        } else {
-            (0..4).map(|c| a[c].abs_diff(e[c])).max().unwrap()
-        };
+        let d = if a[3] == 0 && e[3] == 0 { 0 } else { (0..4).map(|c| a[c].abs_diff(e[c])).max().unwrap() };
         worst = worst.max(d);
         if d > tolerance {
             bad += 1;
@@ -103,10 +99,7 @@ pub fn assert_golden(name: &str, actual: &RgbaImage, tolerance: u8) {
         std::fs::create_dir_all(&dir).unwrap();
         diff.save(dir.join(format!("{name}.diff.png"))).unwrap();
         actual.save(dir.join(format!("{name}.actual.png"))).unwrap();
-        panic!(
-            "{name}: {bad} pixels differ by more than {tolerance} (worst {worst}); see {}",
-            dir.display()
-        );
+        panic!("{name}: {bad} pixels differ by more than {tolerance} (worst {worst}); see {}", dir.display());
     }
 }
 
