@@ -167,8 +167,6 @@ pub fn resize(image: &mut Image, p: &ResizeParams, limits: &Limits) -> Result<()
 /// premultiplied alpha for RGBA (no dark fringes at transparent edges). Returns pixels of the
 /// same kind (RGB or RGBA). For other operations that scale an overlay; callers bound the size
 /// (a zero side or a buffer that cannot be addressed is an [`Error::InvalidParams`]).
-// For watermark_image (overlay scaling); unused until that op calls it.
-#[allow(dead_code)]
 pub(crate) fn resize_pixels(p: &Pixels, width: u32, height: u32, filter: Filter) -> Result<Pixels> {
     resample(&mut Resizer::new(), p, width, height, None, filter)
 }
