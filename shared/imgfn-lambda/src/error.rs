@@ -1,0 +1,193 @@
+//! The plumbing's one error enum, and the ONE place where failures are classified: as a Lambda
+//! outcome ([`Error::outcome`]: permanent, skipped or retried) and as an HTTP status
+//! ([`Error::status`], for the HTTP API functions). Nothing else in the workspace matches on
+//! `image_ops::Error` or on S3 errors to decide what to do.
+
+use image_ops::Category;
+
+/// What the runner does with a failed record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Retrying cannot help (bad image, bad params, source gone): write no image, write an
+    /// error record the uploader can find, log one line, and report success so Lambda does not
+    /// retry.
+    Permanent,
+    /// The record must not be processed at all (loop guard, foreign bucket, folder marker,
+    /// superseded object): nothing is written, one line is logged, success is reported.
+    Skip,
+    /// Retrying may help (S3 5xx, throttling, timeouts, network, or an internal failure):
+    /// nothing partial is left behind as final, and the handler returns `Err` so Lambda
+    /// retries and the on-failure destination catches what still fails.
+    Transient,
+}
+
+/// Everything that can go wrong while processing one S3 object.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The image or the params were rejected by image-ops (corrupt, unsupported, too large,
+    /// invalid params), or an internal encode failure.
+    #[error(transparent)]
+    Image(#[from] image_ops::Error),
+    /// The source object does not exist (deleted before processing).
+    #[error("source object s3://{bucket}/{key} does not exist")]
+    SourceNotFound { bucket: String, key: String },
+    /// The source object was overwritten between HeadObject and GetObject (GetObject's
+    /// If-Match failed). The overwrite produced its own ObjectCreated event, which processes
+    /// the new object, so this record is skipped.
+    #[error("source object s3://{bucket}/{key} changed while it was being processed")]
+    SourceChanged { bucket: String, key: String },
+    /// The record is refused without touching S3 (loop guard, foreign bucket, not under the
+    /// trigger prefix, folder marker, undecodable key, not an ObjectCreated event).
+    #[error("record refused: {0}")]
+    Refused(String),
+    /// An S3 request failed for a reason that may go away (5xx, throttling, timeout, network,
+    /// or a 4xx that means misconfiguration, e.g. AccessDenied or NoSuchBucket: those are kept
+    /// retryable so the event reaches the on-failure destination instead of being dropped).
+    #[error("S3 {operation} failed: {message}")]
+    S3 { operation: &'static str, status: Option<u16>, code: Option<String>, message: String },
+    /// A bug or a panic inside image processing; retried, then visible in the on-failure
+    /// destination.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// How the S3 runner treats this failure.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Error::Image(e) => match e.category() {
+                Category::Client => Outcome::Permanent,
+                // An encoder failure on valid input is our bug: keep it visible (retry, then
+                // the on-failure destination) rather than silently writing an error record.
+                Category::Internal => Outcome::Transient,
+            },
+            Error::SourceNotFound { .. } => Outcome::Permanent,
+            Error::SourceChanged { .. } | Error::Refused(_) => Outcome::Skip,
+            Error::S3 { .. } | Error::Internal(_) => Outcome::Transient,
+        }
+    }
+
+    /// The HTTP status for this failure (used by the HTTP API functions).
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::Image(e) => match e {
+                image_ops::Error::InvalidParams { .. } => 400,
+                image_ops::Error::InputTooLarge { .. } | image_ops::Error::TooManyPixels(_) => 413,
+                image_ops::Error::UnsupportedFormat(_) => 415,
+                image_ops::Error::CorruptImage(_) => 422,
+                _ => 500,
+            },
+            Error::SourceNotFound { .. } => 404,
+            Error::SourceChanged { .. } => 409,
+            Error::Refused(_) => 400,
+            Error::S3 { status: Some(429 | 503), .. } => 503,
+            Error::S3 { .. } => 502,
+            Error::Internal(_) => 500,
+        }
+    }
+
+    /// A stable machine-readable code, written to error records and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Image(e) => e.code(),
+            Error::SourceNotFound { .. } => "source_not_found",
+            Error::SourceChanged { .. } => "source_changed",
+            Error::Refused(_) => "refused",
+            Error::S3 { .. } => "s3_error",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The offending parameter, for invalid params.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Image(e) => e.field(),
+            _ => None,
+        }
+    }
+
+    /// An invalid-params error naming `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Image(image_ops::Error::invalid(field, message))
+    }
+}
+
+/// Turns an SDK error into [`Error::S3`], keeping the HTTP status and the S3 error code so
+/// callers can single out the few statuses that mean something for one operation (404 on a
+/// source HeadObject, 412 on an If-Match GetObject).
+pub(crate) fn s3_error<E, R>(operation: &'static str, err: aws_sdk_s3::error::SdkError<E, R>) -> Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HasStatus,
+{
+    use aws_sdk_s3::error::SdkError;
+    let status = err.raw_response().map(HasStatus::status);
+    let (code, message) = match &err {
+        SdkError::ServiceError(ctx) => (
+            ctx.err().code().map(str::to_owned),
+            ctx.err().message().map_or_else(|| format!("{}", ctx.err()), str::to_owned),
+        ),
+        SdkError::TimeoutError(_) => (None, "timed out".to_owned()),
+        other => (None, display_chain(other)),
+    };
+    Error::S3 { operation, status, code, message }
+}
+
+/// The HTTP status of a raw SDK response.
+pub(crate) trait HasStatus {
+    fn status(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+fn display_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_image_errors_are_permanent_and_internal_ones_retried() {
+        let corrupt = Error::from(image_ops::Error::CorruptImage("x".into()));
+        assert_eq!(corrupt.outcome(), Outcome::Permanent);
+        assert_eq!(corrupt.status(), 422);
+        let params = Error::invalid("params.width", "too big");
+        assert_eq!(params.outcome(), Outcome::Permanent);
+        assert_eq!(params.status(), 400);
+        assert_eq!(params.field(), Some("params.width"));
+        let encode = Error::from(image_ops::Error::Encode("x".into()));
+        assert_eq!(encode.outcome(), Outcome::Transient);
+        assert_eq!(encode.status(), 500);
+    }
+
+    #[test]
+    fn s3_failures_are_transient_except_gone_and_changed_sources() {
+        let s3 = |status| Error::S3 { operation: "GetObject", status, code: None, message: String::new() };
+        assert_eq!(s3(Some(503)).outcome(), Outcome::Transient);
+        assert_eq!(s3(Some(503)).status(), 503);
+        assert_eq!(s3(None).outcome(), Outcome::Transient);
+        assert_eq!(s3(Some(403)).status(), 502);
+        let gone = Error::SourceNotFound { bucket: "b".into(), key: "k".into() };
+        assert_eq!(
+            (gone.outcome(), gone.status(), gone.code()),
+            (Outcome::Permanent, 404, "source_not_found")
+        );
+        let changed = Error::SourceChanged { bucket: "b".into(), key: "k".into() };
+        assert_eq!(changed.outcome(), Outcome::Skip);
+    }
+}

@@ -1,0 +1,203 @@
+//! S3 I/O: the client (timeouts and retries set explicitly), and the four calls the runner
+//! makes. Each call maps its SDK error to [`Error`] here; the statuses that mean something for
+//! one call (404 on a source, 412 on If-Match) are singled out, everything else stays
+//! [`Error::S3`] (transient).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+
+use crate::error::s3_error;
+use crate::Error;
+
+/// SDK timeouts and retries. The defaults are what the functions use in production.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// TCP/TLS connect timeout. Default 3 s.
+    pub connect_timeout: Duration,
+    /// One attempt of one request, response headers included. Default 20 s (a 25 MB GET at
+    /// Lambda's S3 throughput takes well under that).
+    pub attempt_timeout: Duration,
+    /// One request with all its retries. Default 60 s.
+    pub operation_timeout: Duration,
+    /// Attempts per request (standard retry mode: 5xx, throttling, timeouts, connection
+    /// errors, with exponential backoff and jitter). Default 3.
+    pub max_attempts: u32,
+    /// First retry backoff. Default 200 ms.
+    pub initial_backoff: Duration,
+    /// Reading a response body (not covered by the SDK's timeouts once headers arrived).
+    /// Default 30 s.
+    pub body_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(3),
+            attempt_timeout: Duration::from_secs(20),
+            operation_timeout: Duration::from_secs(60),
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(200),
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Loads the AWS configuration from the environment (credentials, region, `AWS_ENDPOINT_URL`
+/// for a local S3 server) and builds the S3 store with the default [`ClientOptions`].
+pub async fn load_from_env() -> S3Store {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    S3Store::new(&sdk, ClientOptions::default())
+}
+
+/// The S3 calls the runner makes.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    body_timeout: Duration,
+}
+
+/// What HeadObject tells about a source object.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub size: u64,
+    pub etag: Option<String>,
+    /// User metadata, keys lower-case without `x-amz-meta-`.
+    pub metadata: HashMap<String, String>,
+}
+
+impl S3Store {
+    /// A store over a client built from `sdk` with `options`' timeouts and retries. Path-style
+    /// addressing is forced when an endpoint URL is configured (local S3 servers).
+    pub fn new(sdk: &aws_config::SdkConfig, options: ClientOptions) -> S3Store {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(options.connect_timeout)
+            .operation_attempt_timeout(options.attempt_timeout)
+            .operation_timeout(options.operation_timeout)
+            .build();
+        let retries = RetryConfig::standard()
+            .with_max_attempts(options.max_attempts)
+            .with_initial_backoff(options.initial_backoff);
+        let config = aws_sdk_s3::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .retry_config(retries)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        S3Store { client: Client::from_conf(config), body_timeout: options.body_timeout }
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// HeadObject. A missing object is [`Error::SourceNotFound`].
+    pub async fn head(&self, bucket: &str, key: &str) -> Result<Head, Error> {
+        let out =
+            self.client.head_object().bucket(bucket).key(key).send().await.map_err(|e| {
+                match s3_error("HeadObject", e) {
+                    Error::S3 { status: Some(404), .. } => not_found(bucket, key),
+                    other => other,
+                }
+            })?;
+        Ok(Head {
+            size: out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            etag: out.e_tag().map(str::to_owned),
+            metadata: out.metadata().cloned().unwrap_or_default(),
+        })
+    }
+
+    /// GetObject of at most `max_bytes`, conditional on `if_match` (the ETag HeadObject saw).
+    /// A missing object is [`Error::SourceNotFound`], a changed one [`Error::SourceChanged`], a
+    /// body over `max_bytes` `InputTooLarge` (read no further).
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, Error> {
+        let out = self.client.get_object().bucket(bucket).key(key).set_if_match(if_match.map(str::to_owned));
+        let out = out.send().await.map_err(|e| match s3_error("GetObject", e) {
+            Error::S3 { status: Some(404), .. } => not_found(bucket, key),
+            Error::S3 { status: Some(412), .. } => {
+                Error::SourceChanged { bucket: bucket.to_owned(), key: key.to_owned() }
+            }
+            other => other,
+        })?;
+        let too_large =
+            |bytes: u64| Error::Image(image_ops::Error::InputTooLarge { bytes, limit: max_bytes });
+        let declared = out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        if declared > max_bytes {
+            return Err(too_large(declared));
+        }
+        let mut body = out.body;
+        let mut buf = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+        let read = async {
+            while let Some(chunk) = body.try_next().await.map_err(|e| Error::S3 {
+                operation: "GetObject",
+                status: None,
+                code: None,
+                message: format!("reading the body: {e}"),
+            })? {
+                let total = buf.len() as u64 + chunk.len() as u64;
+                if total > max_bytes {
+                    return Err(too_large(total));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(())
+        };
+        tokio::time::timeout(self.body_timeout, read).await.map_err(|_| Error::S3 {
+            operation: "GetObject",
+            status: None,
+            code: None,
+            message: "timed out reading the body".into(),
+        })??;
+        Ok(buf)
+    }
+
+    /// PutObject with a content type, a cache control and user metadata (ASCII values).
+    pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+        metadata: &HashMap<String, String>,
+    ) -> Result<(), Error> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .content_type(content_type)
+            .cache_control(cache_control)
+            .set_metadata(Some(metadata.clone()))
+            .send()
+            .await
+            .map_err(|e| s3_error("PutObject", e))?;
+        Ok(())
+    }
+
+    /// DeleteObject (succeeds when the object does not exist).
+    pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), Error> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("DeleteObject", e))?;
+        Ok(())
+    }
+}
+
+fn not_found(bucket: &str, key: &str) -> Error {
+    Error::SourceNotFound { bucket: bucket.to_owned(), key: key.to_owned() }
+}
