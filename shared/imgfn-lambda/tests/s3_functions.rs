@@ -395,13 +395,15 @@ async fn endpoint_answering_503_is_transient_after_retries() {
 async fn write_failure_after_processing_is_transient_and_leaves_no_output() {
     let s = Server::start().await;
     s.put(SOURCE, "thumbnail/photo.jpg", common::photo_small().to_vec(), None).await;
-    // The output bucket does not exist: PutObject fails with NoSuchBucket, which is a
-    // misconfiguration: retried, never recorded as the uploader's fault.
+    // An output bucket S3 rejects (an invalid name: 400 InvalidBucketName): a misconfiguration,
+    // so retried, never recorded as the uploader's fault. (s3s-fs creates missing buckets on
+    // PutObject, so a missing bucket cannot stand in for it here.)
     let mut config = common::config(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]);
-    config.output_bucket = "missing-bucket".into();
+    config.output_bucket = "Invalid_Bucket".into();
     let f = imgfn_lambda::Function::new(config, s.store.clone());
     let result = f.handle(common::event(OpKind::Thumbnail, &[(SOURCE, "thumbnail/photo.jpg")])).await;
     assert!(result.is_err());
+    assert_eq!(s.gets(SOURCE, "thumbnail/photo.jpg"), 1, "the failure came after processing");
     assert!(s.keys(OUTPUT).await.is_empty());
 }
 

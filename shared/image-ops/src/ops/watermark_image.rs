@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::compose::{self, Layer, Source};
 use crate::geometry::Gravity;
 use crate::ops::watermark_text::{default_gravity, default_opacity, validate_common, Tile};
-use crate::{Error, Image, Limits, Result};
+use crate::{Error, Image, Limits, Pixels, Result};
 
 /// Params of `watermark_image`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -126,20 +126,17 @@ fn target_size(overlay: (u32, u32), frame_width: u32, scale: Option<f32>, room: 
 
 /// Lanczos3 resize of straight-alpha RGBA, computed on premultiplied alpha so that transparent
 /// pixels' colours do not bleed into the edges.
-// TODO(merge): use ops::resize::resize_pixels
 fn resize_overlay(src: &RgbaImage, width: u32, height: u32) -> Result<RgbaImage> {
-    use fast_image_resize::images::{Image as FirImage, ImageRef};
-    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-
-    let fail = |e: &dyn std::fmt::Display| Error::invalid("image", format!("cannot resize the overlay: {e}"));
-    let src_ref =
-        ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x4).map_err(|e| fail(&e))?;
-    let mut dst = FirImage::new(width, height, PixelType::U8x4);
-    let options =
-        ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)).use_alpha(true);
-    Resizer::new().resize(&src_ref, &mut dst, &options).map_err(|e| fail(&e))?;
-    RgbaImage::from_raw(width, height, dst.into_vec())
-        .ok_or_else(|| Error::invalid("image", "resized overlay has the wrong size"))
+    let resized = crate::ops::resize::resize_pixels(
+        &Pixels::Rgba(src.clone()),
+        width,
+        height,
+        crate::ops::resize::Filter::Lanczos3,
+    )?;
+    Ok(match resized {
+        Pixels::Rgba(img) => img,
+        rgb @ Pixels::Rgb(_) => rgb.to_rgba(),
+    })
 }
 
 #[cfg(test)]
