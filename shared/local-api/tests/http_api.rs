@@ -23,7 +23,8 @@ async fn three_steps_upload_process_download() {
     let s = Stack::start(&[]).await;
 
     // 1. A signed upload target, then a real PUT of a JPEG straight to S3.
-    let body = json!({"content_type": "image/jpeg", "content_length": photo().len(), "filename": "beach ü.jpg"});
+    let body =
+        json!({"content_type": "image/jpeg", "content_length": photo().len(), "filename": "beach ü.jpg"});
     let upload = s.post("/uploads", Some("alice"), &body.to_string()).await;
     assert_eq!(upload.status, 201, "{}", upload.text());
     let u = upload.json();
@@ -65,7 +66,10 @@ async fn three_steps_upload_process_download() {
     let gets = s.s3.gets(SOURCE, &key);
     assert_eq!(gets, gets_before + 1, "processing reads the source once");
     let again = s.post("/process", Some("alice"), &request.to_string()).await.json();
-    assert_eq!((again["output_key"].as_str(), again["cached"].as_bool()), (Some(output_key.as_str()), Some(true)));
+    assert_eq!(
+        (again["output_key"].as_str(), again["cached"].as_bool()),
+        (Some(output_key.as_str()), Some(true))
+    );
     assert_eq!((again["width"].as_u64(), again["bytes"].as_u64()), (Some(320), p["bytes"].as_u64()));
     assert_eq!(s.s3.gets(SOURCE, &key), gets, "a repeat must not fetch the source");
     // Same pipeline with keys in another order: same output.
@@ -127,7 +131,8 @@ async fn s3_refuses_puts_that_differ_from_what_was_signed() {
     let stored = s.s3.get(SOURCE, key).await.unwrap();
     assert_eq!(stored.metadata.get("imgfn-params").map(String::as_str), Some(meta));
     // What the watermark function will read back is what was validated.
-    let f = s.s3.function(imgfn_lambda::OpKind::Watermark, &[("IMGFN_PARAMS", r#"{"text":"default"}"#)]).await;
+    let f =
+        s.s3.function(imgfn_lambda::OpKind::Watermark, &[("IMGFN_PARAMS", r#"{"text":"default"}"#)]).await;
     f.handle(common::event(imgfn_lambda::OpKind::Watermark, &[(SOURCE, key)])).await.unwrap();
     let out_key = key.to_owned();
     assert!(s.s3.get(OUTPUT, &out_key).await.is_some(), "{:?}", s.s3.keys(OUTPUT).await);
@@ -158,52 +163,86 @@ async fn every_error_code_from_real_requests() {
     uploads(r#"{"content_type": "image/jpeg", "#).await.assert_error(400, "malformed_request", None);
     uploads("").await.assert_error(400, "malformed_request", None);
     uploads("[]").await.assert_error(400, "malformed_request", None);
-    uploads(r#"{"content_type":"image/jpeg","content_length":10,"colour":1}"#)
-        .await
-        .assert_error(400, "invalid_params", Some("colour"));
-    uploads(r#"{"content_type":"image/jpeg"}"#).await.assert_error(400, "invalid_params", Some("content_length"));
-    uploads(r#"{"content_type":"image/jpeg","content_length":-1}"#)
-        .await
-        .assert_error(400, "invalid_params", Some("content_length"));
-    uploads(r#"{"content_type":"image/svg+xml","content_length":10}"#)
-        .await
-        .assert_error(415, "unsupported_format", None);
-    uploads(r#"{"content_type":"image/png","content_length":0}"#).await.assert_error(415, "unsupported_format", None);
-    uploads(r#"{"content_type":"image/png","content_length":1000001}"#)
-        .await
-        .assert_error(413, "input_too_large", None);
-    uploads(r#"{"content_type":"image/png","content_length":10,"op":"blur"}"#)
-        .await
-        .assert_error(400, "invalid_params", Some("op"));
+    uploads(r#"{"content_type":"image/jpeg","content_length":10,"colour":1}"#).await.assert_error(
+        400,
+        "invalid_params",
+        Some("colour"),
+    );
+    uploads(r#"{"content_type":"image/jpeg"}"#).await.assert_error(
+        400,
+        "invalid_params",
+        Some("content_length"),
+    );
+    uploads(r#"{"content_type":"image/jpeg","content_length":-1}"#).await.assert_error(
+        400,
+        "invalid_params",
+        Some("content_length"),
+    );
+    uploads(r#"{"content_type":"image/svg+xml","content_length":10}"#).await.assert_error(
+        415,
+        "unsupported_format",
+        None,
+    );
+    uploads(r#"{"content_type":"image/png","content_length":0}"#).await.assert_error(
+        415,
+        "unsupported_format",
+        None,
+    );
+    uploads(r#"{"content_type":"image/png","content_length":1000001}"#).await.assert_error(
+        413,
+        "input_too_large",
+        None,
+    );
+    uploads(r#"{"content_type":"image/png","content_length":10,"op":"blur"}"#).await.assert_error(
+        400,
+        "invalid_params",
+        Some("op"),
+    );
     uploads(r#"{"content_type":"image/png","content_length":10,"op":"thumbnail","params":{"width":0,"height":10}}"#)
         .await
         .assert_error(400, "invalid_params", Some("params.width"));
-    uploads(r#"{"content_type":"image/png","content_length":10,"params":{"width":10}}"#)
-        .await
-        .assert_error(400, "invalid_params", Some("params"));
+    uploads(r#"{"content_type":"image/png","content_length":10,"params":{"width":10}}"#).await.assert_error(
+        400,
+        "invalid_params",
+        Some("params"),
+    );
 
     let jpeg = s.upload(Some("carol"), "image/jpeg", photo()).await;
     let process = |body: Value| {
         let s = &s;
         async move { s.post("/process", Some("carol"), &body.to_string()).await }
     };
-    process(json!({"key": jpeg, "ops": [{"op": "blur"}]})).await.assert_error(400, "invalid_params", Some("ops[0].op"));
-    process(json!({"key": jpeg, "ops": [{"op": "resize", "widht": 3}]}))
-        .await
-        .assert_error(400, "invalid_params", Some("ops[0].widht"));
-    process(json!({"key": jpeg, "ops": [{"op": "resize", "width": 0}]}))
-        .await
-        .assert_error(400, "invalid_params", Some("ops[0].width"));
-    process(json!({"key": jpeg, "output": {"quality": 0}})).await.assert_error(400, "invalid_params", Some("output.quality"));
+    process(json!({"key": jpeg, "ops": [{"op": "blur"}]})).await.assert_error(
+        400,
+        "invalid_params",
+        Some("ops[0].op"),
+    );
+    process(json!({"key": jpeg, "ops": [{"op": "resize", "widht": 3}]})).await.assert_error(
+        400,
+        "invalid_params",
+        Some("ops[0].widht"),
+    );
+    process(json!({"key": jpeg, "ops": [{"op": "resize", "width": 0}]})).await.assert_error(
+        400,
+        "invalid_params",
+        Some("ops[0].width"),
+    );
+    process(json!({"key": jpeg, "output": {"quality": 0}})).await.assert_error(
+        400,
+        "invalid_params",
+        Some("output.quality"),
+    );
     process(json!({"key": jpeg, "extra": 1})).await.assert_error(400, "invalid_params", Some("extra"));
     process(json!({"ops": []})).await.assert_error(400, "invalid_params", Some("key"));
     process(json!({"key": 3})).await.assert_error(400, "invalid_params", Some("key"));
     process(json!({"key": "uploads/carol/none.jpg"})).await.assert_error(404, "not_found", None);
     process(json!({"key": "elsewhere/x.jpg"})).await.assert_error(404, "not_found", None);
     // Params are validated before anything is fetched: a bad op on a missing key is a 400.
-    process(json!({"key": "uploads/carol/none.jpg", "ops": [{"op": "qr"}]}))
-        .await
-        .assert_error(400, "invalid_params", Some("ops[0].data"));
+    process(json!({"key": "uploads/carol/none.jpg", "ops": [{"op": "qr"}]})).await.assert_error(
+        400,
+        "invalid_params",
+        Some("ops[0].data"),
+    );
 
     // A corrupt upload (JPEG content type, not a JPEG) and an unsupported one (SVG bytes).
     let corrupt = s.upload(Some("carol"), "image/jpeg", &photo()[..2000]).await;
@@ -223,7 +262,12 @@ async fn every_error_code_from_real_requests() {
     assert!(s.s3.keys(OUTPUT).await.is_empty());
 
     // Too many pixels for the configured limit: 422.
-    let small = Stack::with_store(common::Server::start().await, s.s3.store.clone(), &[("IMGFN_MAX_PIXELS", "100000")]).await;
+    let small = Stack::with_store(
+        common::Server::start().await,
+        s.s3.store.clone(),
+        &[("IMGFN_MAX_PIXELS", "100000")],
+    )
+    .await;
     let r = small.post("/process", Some("carol"), &json!({"key": jpeg}).to_string()).await;
     r.assert_error(422, "too_many_pixels", None);
 }
@@ -248,7 +292,13 @@ async fn s3_failures_are_503_with_retry_after_or_500_without_internals() {
     // Wrong credentials (AccessDenied: our misconfiguration): 500, no internals in the body.
     let server = common::Server::start().await;
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(common::ACCESS_KEY, "wrong", None, None, "t"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            common::ACCESS_KEY,
+            "wrong",
+            None,
+            None,
+            "t",
+        ))
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .endpoint_url(server.endpoint())
         .load()
@@ -265,13 +315,17 @@ async fn s3_failures_are_503_with_retry_after_or_500_without_internals() {
 async fn slicing_returns_tiles_and_the_manifest() {
     let s = Stack::start(&[]).await;
     let key = s.upload(Some("dave"), "image/jpeg", photo()).await;
-    let request = json!({"key": key, "ops": [{"op": "slice", "rows": 2, "cols": 2}], "output": {"format": "png"}});
+    let request =
+        json!({"key": key, "ops": [{"op": "slice", "rows": 2, "cols": 2}], "output": {"format": "png"}});
     let r = s.post("/process", Some("dave"), &request.to_string()).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let p = r.json();
     let manifest_key = p["manifest_key"].as_str().unwrap();
     assert!(manifest_key.starts_with("processed/dave/") && manifest_key.ends_with("/manifest.json"));
-    assert_eq!((p["rows"].as_u64(), p["cols"].as_u64(), p["cached"].as_bool()), (Some(2), Some(2), Some(false)));
+    assert_eq!(
+        (p["rows"].as_u64(), p["cols"].as_u64(), p["cached"].as_bool()),
+        (Some(2), Some(2), Some(false))
+    );
     let tiles = p["tiles"].as_array().unwrap();
     assert_eq!(tiles.len(), 4);
     for tile in tiles {
@@ -295,7 +349,8 @@ async fn cors_for_allowed_origins_only() {
     let preflight = |origin: &'static str| {
         let url = s.url("/uploads");
         async move {
-            let headers = [("origin", origin.to_owned()), ("access-control-request-method", "POST".to_owned())];
+            let headers =
+                [("origin", origin.to_owned()), ("access-control-request-method", "POST".to_owned())];
             send("OPTIONS", &url, &headers, Vec::new()).await
         }
     };
@@ -306,7 +361,8 @@ async fn cors_for_allowed_origins_only() {
     let evil = preflight("https://evil.example").await;
     assert_eq!((evil.status, evil.header("access-control-allow-origin")), (204, None));
     let body = json!({"content_type": "image/gif", "content_length": 10}).to_string();
-    let headers = [("origin", "https://app.example".to_owned()), ("content-type", "application/json".to_owned())];
+    let headers =
+        [("origin", "https://app.example".to_owned()), ("content-type", "application/json".to_owned())];
     let r = send("POST", &s.url("/uploads"), &headers, body.into_bytes()).await;
     assert_eq!((r.status, r.header("access-control-allow-origin")), (201, Some("https://app.example")));
 }
@@ -345,7 +401,10 @@ async fn api_gateway_sample_events_drive_the_handlers() {
     assert_eq!(r.status(), 200, "{:?}", r.body());
     let p = body(&r);
     assert!(p["output_key"].as_str().unwrap().starts_with("processed/sample-user/"));
-    assert_eq!((p["width"].as_u64(), p["height"].as_u64(), p["format"].as_str()), (Some(320), Some(240), Some("webp")));
+    assert_eq!(
+        (p["width"].as_u64(), p["height"].as_u64(), p["format"].as_str()),
+        (Some(320), Some(240), Some("webp"))
+    );
 
     // GET /images/{key+}: 404, then 302 once the object exists.
     let r = api.handle(Route::Images, load("api-images")).await;

@@ -60,6 +60,7 @@ pub fn preflight(origins: &[String], origin: Option<&str>) -> Response<Body> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

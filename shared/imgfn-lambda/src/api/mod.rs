@@ -278,6 +278,7 @@ fn error_response(err: &Error, route: Route, request_id: &str, ms: u64) -> Respo
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -263,6 +263,7 @@ fn output_metadata(key: &str, etag: &str, hash: &str) -> HashMap<String, String>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -34,8 +34,11 @@ impl Stack {
 
     /// The same, with the API talking to `store` (a failing or misconfigured endpoint).
     pub async fn with_store(s3: Server, store: S3Store, vars: &[(&str, &str)]) -> Stack {
+        // The handlers' logs, when asked for (`RUST_LOG=info cargo test ...`).
         static LOGS: std::sync::Once = std::sync::Once::new();
-        LOGS.call_once(imgfn_lambda::init_tracing);
+        if std::env::var_os("RUST_LOG").is_some() {
+            LOGS.call_once(imgfn_lambda::init_tracing);
+        }
         let api = Api::new(config(vars), store);
         let http = LocalApi::start(api.clone(), SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
         Stack { s3, api, http }
