@@ -179,7 +179,7 @@ fn json_object(
     }
 }
 
-fn read_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+pub(crate) fn read_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
     fn parse<T: std::str::FromStr + PartialOrd + Default>(
         get: &impl Fn(&str) -> Option<String>,
         var: &'static str,

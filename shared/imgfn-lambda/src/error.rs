@@ -50,6 +50,18 @@ pub enum Error {
     /// destination.
     #[error("internal error: {0}")]
     Internal(String),
+    /// HTTP API: the request body is not the JSON the route expects (not JSON, not an object,
+    /// a value of the wrong type). Unknown fields and bad params are [`Error::Image`]'s
+    /// `InvalidParams`, naming the field.
+    #[error("{0}")]
+    MalformedRequest(String),
+    /// HTTP API: no such object for this caller. Also what a key outside the caller's scope
+    /// gets, with the same message, so existence does not leak.
+    #[error("no such object: {0}")]
+    NotFound(String),
+    /// HTTP API: the request carries an authorizer identity without a usable `sub` claim.
+    #[error("{0}")]
+    Unauthorized(String),
 }
 
 impl Error {
@@ -65,24 +77,31 @@ impl Error {
             Error::SourceNotFound { .. } => Outcome::Permanent,
             Error::SourceChanged { .. } | Error::Refused(_) => Outcome::Skip,
             Error::S3 { .. } | Error::Internal(_) => Outcome::Transient,
+            // Never produced by the S3 runner; permanent if they ever were.
+            Error::MalformedRequest(_) | Error::NotFound(_) | Error::Unauthorized(_) => Outcome::Permanent,
         }
     }
 
-    /// The HTTP status for this failure (used by the HTTP API functions).
+    /// The HTTP status for this failure: the HTTP API's ONE mapping (`crate::api` answers with
+    /// it, and with `Retry-After` on 503). 5xx responses say "something went wrong" and are
+    /// logged; the others echo [`code`](Error::code) and the message.
     pub fn status(&self) -> u16 {
         match self {
             Error::Image(e) => match e {
                 image_ops::Error::InvalidParams { .. } => 400,
-                image_ops::Error::InputTooLarge { .. } | image_ops::Error::TooManyPixels(_) => 413,
+                image_ops::Error::InputTooLarge { .. } => 413,
                 image_ops::Error::UnsupportedFormat(_) => 415,
-                image_ops::Error::CorruptImage(_) => 422,
+                image_ops::Error::CorruptImage(_) | image_ops::Error::TooManyPixels(_) => 422,
                 _ => 500,
             },
-            Error::SourceNotFound { .. } => 404,
+            Error::SourceNotFound { .. } | Error::NotFound(_) => 404,
             Error::SourceChanged { .. } => 409,
-            Error::Refused(_) => 400,
-            Error::S3 { status: Some(429 | 503), .. } => 503,
-            Error::S3 { .. } => 502,
+            Error::Refused(_) | Error::MalformedRequest(_) => 400,
+            Error::Unauthorized(_) => 401,
+            // S3 unavailable: throttled, 5xx, timeouts and connection failures (no status).
+            Error::S3 { status: None | Some(429 | 500..=599), .. } => 503,
+            // Any other S3 4xx (AccessDenied, NoSuchBucket) is our misconfiguration.
+            Error::S3 { .. } => 500,
             Error::Internal(_) => 500,
         }
     }
@@ -96,6 +115,9 @@ impl Error {
             Error::Refused(_) => "refused",
             Error::S3 { .. } => "s3_error",
             Error::Internal(_) => "internal_error",
+            Error::MalformedRequest(_) => "malformed_request",
+            Error::NotFound(_) => "not_found",
+            Error::Unauthorized(_) => "unauthorized",
         }
     }
 
@@ -181,7 +203,8 @@ mod tests {
         assert_eq!(s3(Some(503)).outcome(), Outcome::Transient);
         assert_eq!(s3(Some(503)).status(), 503);
         assert_eq!(s3(None).outcome(), Outcome::Transient);
-        assert_eq!(s3(Some(403)).status(), 502);
+        assert_eq!(s3(Some(403)).status(), 500);
+        assert_eq!(s3(None).status(), 503);
         let gone = Error::SourceNotFound { bucket: "b".into(), key: "k".into() };
         assert_eq!(
             (gone.outcome(), gone.status(), gone.code()),

@@ -70,6 +70,7 @@
 //!   a slice's manifest is written only after all its tiles (a retry overwrites the same tile
 //!   keys).
 
+pub mod api;
 pub mod config;
 pub mod error;
 pub mod event;

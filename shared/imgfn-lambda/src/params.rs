@@ -149,7 +149,7 @@ fn from_map<T: DeserializeOwned>(map: &Map<String, Value>, field: &str) -> Resul
 }
 
 /// JSON with object keys sorted, independent of serde_json's `preserve_order` feature.
-fn write_canonical(v: &Value, out: &mut String) {
+pub(crate) fn write_canonical(v: &Value, out: &mut String) {
     match v {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

@@ -193,15 +193,8 @@ impl Function {
         let input =
             self.s3.get(&object.bucket, &object.key, head.etag.as_deref(), c.limits.max_input_bytes).await?;
 
-        let limits = c.limits;
         let input_bytes = input.len() as u64;
-        let (probe, output) = tokio::task::spawn_blocking(move || {
-            let probe = image_ops::decode::probe(&input, &limits)?;
-            let output = pipeline.run(&input, &assets, &limits)?;
-            Ok::<_, image_ops::Error>((probe, output))
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("image processing panicked: {e}")))??;
+        let (probe, output) = run_pipeline(pipeline, input, assets, c.limits).await?;
 
         let mut metadata = HashMap::new();
         metadata.insert("imgfn-source-key".to_owned(), event::encode_key(&object.key));
@@ -239,8 +232,12 @@ impl Function {
                 processed.output_bytes = tiles.iter().map(|t| t.bytes.len() as u64).sum();
                 (processed.output_width, processed.output_height) = (manifest.width, manifest.height);
                 processed.objects = tiles.len() + 1;
-                processed.key =
-                    self.write_tiles(object, rest, &head.etag, manifest, tiles, &metadata).await?;
+                let source = json!({"bucket": object.bucket, "key": object.key, "etag": head.etag});
+                let tile_key = |row, col, ext: &str| keys::tile_key(op, rest, row, col, ext);
+                let manifest_key = keys::manifest_key(op, rest);
+                let tiles = Tiles { source, op, manifest, tiles, metadata: &metadata };
+                write_tiles(&self.s3, &c.output_bucket, tiles, &tile_key, &manifest_key).await?;
+                processed.key = manifest_key;
             }
         }
 
@@ -252,79 +249,16 @@ impl Function {
         Ok(processed)
     }
 
-    /// Uploads the tiles, then the manifest LAST: a manifest means every tile it lists is
-    /// there. After a transient failure half-way, the retry rewrites the same tile keys.
-    async fn write_tiles(
-        &self,
-        object: &ObjectRef,
-        rest: &str,
-        etag: &Option<String>,
-        manifest: image_ops::ops::slice::Manifest,
-        tiles: Vec<image_ops::Encoded>,
-        metadata: &HashMap<String, String>,
-    ) -> Result<String, Error> {
-        let c = &self.config;
-        let op = c.op.name();
-        let ext = manifest.format.extension();
-        let mut listed = Vec::with_capacity(tiles.len());
-        let mut pending = manifest.tiles.iter().zip(tiles).peekable();
-        while pending.peek().is_some() {
-            let mut uploads = tokio::task::JoinSet::new();
-            for (info, tile) in pending.by_ref().take(TILE_UPLOAD_CONCURRENCY) {
-                let key = keys::tile_key(op, rest, info.row, info.col, ext);
-                let mut entry = serde_json::to_value(info).map_err(|e| Error::Internal(e.to_string()))?;
-                entry["key"] = Value::String(key.clone());
-                listed.push(entry);
-                let (s3, bucket, metadata) = (self.s3.clone(), c.output_bucket.clone(), metadata.clone());
-                let content_type = tile.format.content_type();
-                uploads.spawn(async move {
-                    s3.put(&bucket, &key, tile.bytes, content_type, OUTPUT_CACHE_CONTROL, &metadata).await
-                });
-            }
-            while let Some(done) = uploads.join_next().await {
-                done.map_err(|e| Error::Internal(format!("tile upload task: {e}")))??;
-            }
-        }
-        let document = json!({
-            "source": {"bucket": object.bucket, "key": object.key, "etag": etag},
-            "op": op,
-            "width": manifest.width,
-            "height": manifest.height,
-            "rows": manifest.rows,
-            "cols": manifest.cols,
-            "format": manifest.format,
-            "tiles": listed,
-        });
-        let key = keys::manifest_key(op, rest);
-        let body = serde_json::to_vec_pretty(&document).map_err(|e| Error::Internal(e.to_string()))?;
-        self.s3.put(&c.output_bucket, &key, body, "application/json", OUTPUT_CACHE_CONTROL, metadata).await?;
-        Ok(key)
-    }
-
     /// Fetches the assets the pipeline names (keys under the asset prefix of the source
     /// bucket), each checked against `max_asset_bytes` from HeadObject first.
     async fn assets(&self, bucket: &str, pipeline: &image_ops::Pipeline) -> Result<Assets, Error> {
-        let mut assets = Assets::new();
-        let limit = self.config.limits.max_asset_bytes;
-        for (field, name) in pipeline.assets() {
-            if assets.contains_key(name) {
-                continue;
+        let assets = load_assets(&self.s3, bucket, pipeline, self.config.limits.max_asset_bytes).await;
+        assets.map_err(|e| match e {
+            Error::Image(image_ops::Error::InvalidParams { field, message }) => {
+                Error::invalid(field.replace("ops[0]", "params"), message)
             }
-            let missing = |e: Error| match e {
-                Error::SourceNotFound { .. } | Error::SourceChanged { .. } => Error::invalid(
-                    field.replace("ops[0]", "params"),
-                    format!("asset {name:?} does not exist"),
-                ),
-                other => other,
-            };
-            let head = self.s3.head(bucket, name).await.map_err(missing)?;
-            if head.size > limit {
-                return Err(image_ops::Error::InputTooLarge { bytes: head.size, limit }.into());
-            }
-            let bytes = self.s3.get(bucket, name, head.etag.as_deref(), limit).await.map_err(missing)?;
-            assets.insert(name.to_owned(), bytes);
-        }
-        Ok(assets)
+            other => other,
+        })
     }
 
     /// Writes `<error prefix><op>/<rest>.json` to the output bucket.
@@ -352,4 +286,110 @@ impl Function {
         metadata.insert("imgfn-op".to_owned(), c.op.name().to_owned());
         self.s3.put(&c.output_bucket, &key, body, "application/json", "no-cache", &metadata).await
     }
+}
+
+/// Fetches the assets `pipeline` names (keys under the asset prefix of `bucket`), each checked
+/// against `limit` from HeadObject first. A missing asset is invalid params naming its field.
+pub(crate) async fn load_assets(
+    s3: &S3Store,
+    bucket: &str,
+    pipeline: &image_ops::Pipeline,
+    limit: u64,
+) -> Result<Assets, Error> {
+    let mut assets = Assets::new();
+    for (field, name) in pipeline.assets() {
+        if assets.contains_key(name) {
+            continue;
+        }
+        let missing = |e: Error| match e {
+            Error::SourceNotFound { .. } | Error::SourceChanged { .. } => {
+                Error::invalid(field.as_str(), format!("asset {name:?} does not exist"))
+            }
+            other => other,
+        };
+        let head = s3.head(bucket, name).await.map_err(missing)?;
+        if head.size > limit {
+            return Err(image_ops::Error::InputTooLarge { bytes: head.size, limit }.into());
+        }
+        let bytes = s3.get(bucket, name, head.etag.as_deref(), limit).await.map_err(missing)?;
+        assets.insert(name.to_owned(), bytes);
+    }
+    Ok(assets)
+}
+
+/// Probes `input` and runs `pipeline` over it on a blocking thread (image work is CPU-bound).
+/// A panic inside image processing becomes [`Error::Internal`].
+pub(crate) async fn run_pipeline(
+    pipeline: image_ops::Pipeline,
+    input: Vec<u8>,
+    assets: Assets,
+    limits: image_ops::Limits,
+) -> Result<(image_ops::decode::Probe, Output), Error> {
+    let (probe, output) = tokio::task::spawn_blocking(move || {
+        let probe = image_ops::decode::probe(&input, &limits)?;
+        let output = pipeline.run(&input, &assets, &limits)?;
+        Ok::<_, image_ops::Error>((probe, output))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("image processing panicked: {e}")))??;
+    Ok((probe, output))
+}
+
+/// A sliced image to store: its tiles, their manifest, and what the manifest document says
+/// about where they came from.
+pub(crate) struct Tiles<'a> {
+    /// The manifest's `source` (bucket, key, etag).
+    pub source: Value,
+    /// The manifest's `op`.
+    pub op: &'a str,
+    pub manifest: image_ops::ops::slice::Manifest,
+    pub tiles: Vec<image_ops::Encoded>,
+    /// User metadata of every tile and of the manifest.
+    pub metadata: &'a HashMap<String, String>,
+}
+
+/// Uploads the tiles to `bucket` (keys from `tile_key(row, col, ext)`), then the manifest LAST
+/// at `manifest_key`: a manifest means every tile it lists is there. After a transient failure
+/// half-way, a retry rewrites the same tile keys. Returns the manifest document.
+pub(crate) async fn write_tiles(
+    s3: &S3Store,
+    bucket: &str,
+    t: Tiles<'_>,
+    tile_key: &(dyn Fn(u32, u32, &str) -> String + Sync),
+    manifest_key: &str,
+) -> Result<Value, Error> {
+    let Tiles { source, op, manifest, tiles, metadata } = t;
+    let ext = manifest.format.extension();
+    let mut listed = Vec::with_capacity(tiles.len());
+    let mut pending = manifest.tiles.iter().zip(tiles).peekable();
+    while pending.peek().is_some() {
+        let mut uploads = tokio::task::JoinSet::new();
+        for (info, tile) in pending.by_ref().take(TILE_UPLOAD_CONCURRENCY) {
+            let key = tile_key(info.row, info.col, ext);
+            let mut entry = serde_json::to_value(info).map_err(|e| Error::Internal(e.to_string()))?;
+            entry["key"] = Value::String(key.clone());
+            listed.push(entry);
+            let (s3, bucket, metadata) = (s3.clone(), bucket.to_owned(), metadata.clone());
+            let content_type = tile.format.content_type();
+            uploads.spawn(async move {
+                s3.put(&bucket, &key, tile.bytes, content_type, OUTPUT_CACHE_CONTROL, &metadata).await
+            });
+        }
+        while let Some(done) = uploads.join_next().await {
+            done.map_err(|e| Error::Internal(format!("tile upload task: {e}")))??;
+        }
+    }
+    let document = json!({
+        "source": source,
+        "op": op,
+        "width": manifest.width,
+        "height": manifest.height,
+        "rows": manifest.rows,
+        "cols": manifest.cols,
+        "format": manifest.format,
+        "tiles": listed,
+    });
+    let body = serde_json::to_vec_pretty(&document).map_err(|e| Error::Internal(e.to_string()))?;
+    s3.put(bucket, manifest_key, body, "application/json", OUTPUT_CACHE_CONTROL, metadata).await?;
+    Ok(document)
 }

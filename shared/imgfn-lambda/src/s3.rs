@@ -68,6 +68,8 @@ pub struct Head {
     pub etag: Option<String>,
     /// User metadata, keys lower-case without `x-amz-meta-`.
     pub metadata: HashMap<String, String>,
+    /// The object's Content-Type.
+    pub content_type: Option<String>,
 }
 
 impl S3Store {
@@ -108,6 +110,7 @@ impl S3Store {
             size: out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
             etag: out.e_tag().map(str::to_owned),
             metadata: out.metadata().cloned().unwrap_or_default(),
+            content_type: out.content_type().map(str::to_owned),
         })
     }
 

@@ -1,0 +1,176 @@
+//! The HTTP API's configuration, read once at init from environment variables. Like the S3
+//! functions' [`crate::Config`], every missing or malformed variable is reported by name.
+
+use std::time::Duration;
+
+use image_ops::Limits;
+
+use crate::config::read_limits;
+use crate::ConfigError;
+
+/// Default largest upload: 20 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024;
+/// Default lifetime of presigned URLs: 5 minutes.
+pub const DEFAULT_EXPIRES: Duration = Duration::from_secs(300);
+/// Longest lifetime S3 accepts for a SigV4 presigned URL: 7 days.
+const MAX_EXPIRES_SECS: u64 = 7 * 24 * 3600;
+
+/// Everything the API functions need to know, read once at init.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// `IMGFN_SOURCE_BUCKET` (required): uploads go here; `/process` reads from here.
+    pub source_bucket: String,
+    /// `IMGFN_OUTPUT_BUCKET` (required): `/process` writes here; `/images` serves from here.
+    pub output_bucket: String,
+    /// `IMGFN_UPLOAD_PREFIX` (default `uploads/`): uploads without an `op` go under
+    /// `<prefix><scope>/`. No function listens there.
+    pub upload_prefix: String,
+    /// `IMGFN_PROCESSED_PREFIX` (default `processed/`): `/process` writes under
+    /// `<prefix><scope>/` in the output bucket.
+    pub processed_prefix: String,
+    /// `IMGFN_ERROR_PREFIX` (default `errors/`): the S3 functions' error records, served by
+    /// `/images` to their owner.
+    pub error_prefix: String,
+    /// `IMGFN_ASSET_PREFIX` (default `assets/`): fonts and overlay images named by params.
+    pub asset_prefix: String,
+    /// `IMGFN_MAX_UPLOAD_BYTES` (default 20 MiB): the largest `content_length` `/uploads` signs.
+    pub max_upload_bytes: u64,
+    /// `IMGFN_UPLOAD_EXPIRES` (seconds, default 300): lifetime of presigned PUT URLs.
+    pub upload_expires: Duration,
+    /// `IMGFN_DOWNLOAD_EXPIRES` (seconds, default 300): lifetime of presigned GET URLs.
+    pub download_expires: Duration,
+    /// `IMGFN_CORS_ORIGINS`: comma-separated origins allowed to call the API from a browser
+    /// (`*` allows any). Empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// `IMGFN_MAX_*`: the image limits, as for the S3 functions.
+    pub limits: Limits,
+}
+
+impl ApiConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<ApiConfig, ConfigError> {
+        ApiConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration from `lookup`. Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ApiConfig, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let err = |var: &'static str, message: String| ConfigError { var, message };
+        let required = |var: &'static str, what: &str| {
+            get(var).ok_or_else(|| err(var, format!("required: the bucket {what}")))
+        };
+        let source_bucket = required("IMGFN_SOURCE_BUCKET", "uploads are written to")?;
+        let output_bucket = required("IMGFN_OUTPUT_BUCKET", "processed images are written to")?;
+        if source_bucket == output_bucket {
+            return Err(err(
+                "IMGFN_OUTPUT_BUCKET",
+                "must differ from IMGFN_SOURCE_BUCKET: outputs written where a trigger listens loop forever"
+                    .into(),
+            ));
+        }
+        let prefix = |var: &'static str, default: &str| -> Result<String, ConfigError> {
+            let value = get(var).unwrap_or_else(|| default.to_owned());
+            if value.starts_with('/') || !value.ends_with('/') || value.len() < 2 {
+                return Err(err(var, format!("{value:?} must be a key prefix like \"name/\"")));
+            }
+            Ok(value)
+        };
+        let upload_prefix = prefix("IMGFN_UPLOAD_PREFIX", "uploads/")?;
+        if crate::OpKind::ALL.iter().any(|op| upload_prefix == format!("{}/", op.name())) {
+            return Err(err(
+                "IMGFN_UPLOAD_PREFIX",
+                format!("{upload_prefix:?} is an operation's trigger prefix"),
+            ));
+        }
+        let processed_prefix = prefix("IMGFN_PROCESSED_PREFIX", "processed/")?;
+        let error_prefix = prefix("IMGFN_ERROR_PREFIX", "errors/")?;
+        let asset_prefix = prefix("IMGFN_ASSET_PREFIX", "assets/")?;
+        let number = |var: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(raw) => match raw.trim().parse::<u64>() {
+                    Ok(v) if v > 0 && v <= max => Ok(v),
+                    _ => Err(err(var, format!("{raw:?} is not an integer in 1..={max}"))),
+                },
+            }
+        };
+        let max_upload_bytes = number("IMGFN_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, u64::MAX)?;
+        let expires = DEFAULT_EXPIRES.as_secs();
+        let upload_expires = Duration::from_secs(number("IMGFN_UPLOAD_EXPIRES", expires, MAX_EXPIRES_SECS)?);
+        let download_expires =
+            Duration::from_secs(number("IMGFN_DOWNLOAD_EXPIRES", expires, MAX_EXPIRES_SECS)?);
+        let cors_origins: Vec<String> = get("IMGFN_CORS_ORIGINS")
+            .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).collect())
+            .unwrap_or_default();
+        if let Some(bad) = cors_origins
+            .iter()
+            .find(|o| *o != "*" && !(o.starts_with("http://") || o.starts_with("https://")))
+        {
+            return Err(err(
+                "IMGFN_CORS_ORIGINS",
+                format!("{bad:?} is not an origin like https://app.example"),
+            ));
+        }
+        let limits = read_limits(&get)?;
+        Ok(ApiConfig {
+            source_bucket,
+            output_bucket,
+            upload_prefix,
+            processed_prefix,
+            error_prefix,
+            asset_prefix,
+            max_upload_bytes,
+            upload_expires,
+            download_expires,
+            cors_origins,
+            limits,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<ApiConfig, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        ApiConfig::from_lookup(|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_named_errors() {
+        let c = config(&[("IMGFN_SOURCE_BUCKET", "src"), ("IMGFN_OUTPUT_BUCKET", "out")]).unwrap();
+        assert_eq!((c.upload_prefix.as_str(), c.processed_prefix.as_str()), ("uploads/", "processed/"));
+        assert_eq!(c.max_upload_bytes, 20 * 1024 * 1024);
+        assert_eq!(c.upload_expires, Duration::from_secs(300));
+        assert!(c.cors_origins.is_empty());
+        let base = [("IMGFN_SOURCE_BUCKET", "src"), ("IMGFN_OUTPUT_BUCKET", "out")];
+        for (var, value) in [
+            ("IMGFN_UPLOAD_EXPIRES", "0"),
+            ("IMGFN_DOWNLOAD_EXPIRES", "99999999"),
+            ("IMGFN_MAX_UPLOAD_BYTES", "x"),
+            ("IMGFN_CORS_ORIGINS", "app.example"),
+            ("IMGFN_UPLOAD_PREFIX", "thumbnail/"),
+            ("IMGFN_PROCESSED_PREFIX", "processed"),
+            ("IMGFN_MAX_PIXELS", "-1"),
+        ] {
+            let mut vars = base.to_vec();
+            vars.push((var, value));
+            assert_eq!(config(&vars).unwrap_err().var, var, "{var}={value}");
+        }
+        assert_eq!(config(&[("IMGFN_OUTPUT_BUCKET", "out")]).unwrap_err().var, "IMGFN_SOURCE_BUCKET");
+        let same = config(&[("IMGFN_SOURCE_BUCKET", "b"), ("IMGFN_OUTPUT_BUCKET", "b")]).unwrap_err();
+        assert_eq!(same.var, "IMGFN_OUTPUT_BUCKET");
+        let c = config(&[
+            ("IMGFN_SOURCE_BUCKET", "src"),
+            ("IMGFN_OUTPUT_BUCKET", "out"),
+            ("IMGFN_CORS_ORIGINS", "https://a.example/, http://localhost:3000"),
+        ])
+        .unwrap();
+        assert_eq!(c.cors_origins, ["https://a.example", "http://localhost:3000"]);
+    }
+}

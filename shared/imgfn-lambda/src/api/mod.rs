@@ -1,0 +1,304 @@
+//! The HTTP API (`functions/api-*`): three routes as plain async functions from a
+//! `lambda_http::Request` to a `lambda_http::Response`, the same behind API Gateway (HTTP API,
+//! payload v2) and behind the local server (`shared/local-api`).
+//!
+//! | route | handler | answer |
+//! |---|---|---|
+//! | `POST /uploads` | [`Route::Uploads`] | `201` `{key, upload_url, method, headers, expires_at}`: a presigned PUT |
+//! | `POST /process` | [`Route::Process`] | `200` `{output_key, url, width, height, format, bytes, cached, ...}` |
+//! | `GET /images/{key+}` | [`Route::Images`] | `302` to a presigned GET, `404` when absent |
+//!
+//! Handlers ALWAYS return a response (an `Err` out of a function behind API Gateway becomes an
+//! opaque 502). Failures are [`crate::Error`]s answered with [`crate::Error::status`] — the one
+//! mapping — as `{"error": {"code", "message", "field"?}}`; 5xx say only "something went
+//! wrong" (503 adds `Retry-After`) and are logged once with the request id.
+//!
+//! # Who may do what
+//!
+//! With a JWT authorizer in front (API Gateway puts the verified claims into
+//! `requestContext.authorizer.jwt.claims`), the caller's `sub` claim is its **scope**; without
+//! one, every caller shares the scope `public`. Every key the API writes or reads carries the
+//! scope as its second segment (`uploads/<scope>/…`, `thumbnail/<scope>/…`,
+//! `processed/<scope>/…`; error records `errors/<op>/<scope>/…`), and a key outside the caller's
+//! scope is answered `404` exactly like a missing one, so existence does not leak. The scope is
+//! the `sub` with every byte outside `[A-Za-z0-9_-]` written `~XX` (hex): keys stay URL-safe
+//! and two subs never share a scope.
+
+pub mod config;
+pub mod cors;
+mod images;
+mod process;
+mod request;
+mod uploads;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::tracing::{error, info};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Value};
+
+pub use self::config::ApiConfig;
+use crate::s3::S3Store;
+use crate::{Error, OpKind};
+
+/// The scope of callers without an authorizer identity.
+pub const PUBLIC_SCOPE: &str = "public";
+
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_SECS: &str = "2";
+
+/// One route of the API; each `functions/api-*` binary serves one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /uploads`
+    Uploads,
+    /// `POST /process`
+    Process,
+    /// `GET /images/{key+}`
+    Images,
+}
+
+impl Route {
+    /// The HTTP method of the route.
+    pub fn method(self) -> &'static str {
+        match self {
+            Route::Uploads | Route::Process => "POST",
+            Route::Images => "GET",
+        }
+    }
+
+    /// A name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Uploads => "uploads",
+            Route::Process => "process",
+            Route::Images => "images",
+        }
+    }
+}
+
+/// The configured API: its config and S3 store, built once at init.
+#[derive(Debug, Clone)]
+pub struct Api {
+    config: Arc<ApiConfig>,
+    s3: S3Store,
+}
+
+impl Api {
+    pub fn new(config: ApiConfig, s3: S3Store) -> Api {
+        Api { config: Arc::new(config), s3 }
+    }
+
+    /// Reads [`ApiConfig`] from the environment and builds the S3 store (`AWS_ENDPOINT_URL`
+    /// selects a local S3 server).
+    pub async fn from_env() -> Result<Api, crate::ConfigError> {
+        let config = ApiConfig::from_env()?;
+        Ok(Api::new(config, crate::s3::load_from_env().await))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ApiConfig {
+        &self.config
+    }
+
+    /// Serves `route` as a Lambda function behind API Gateway until the runtime stops.
+    pub async fn run(self, route: Route) -> Result<(), crate::BoxError> {
+        lambda_http::run(lambda_http::service_fn(move |req: Request| {
+            let api = self.clone();
+            async move { Ok::<_, Infallible>(api.handle(route, req).await) }
+        }))
+        .await
+    }
+
+    /// Handles one request of `route`. Never fails: every failure is an error response.
+    pub async fn handle(&self, route: Route, req: Request) -> Response<Body> {
+        let started = Instant::now();
+        let request_id = request_id(&req);
+        let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let result = match caller_scope(&req) {
+            Err(e) => Err(e),
+            Ok(scope) => match route {
+                Route::Uploads => self.uploads(&scope, &req).await,
+                Route::Process => self.process(&scope, &req).await,
+                Route::Images => self.images(&scope, &req).await,
+            },
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        let mut response = match result {
+            Ok(response) => {
+                info!(route = route.name(), status = response.status().as_u16(), ms, request_id, "ok");
+                response
+            }
+            Err(e) => error_response(&e, route, &request_id, ms),
+        };
+        cors::apply(&mut response, &self.config.cors_origins, origin.as_deref());
+        response
+    }
+
+    /// A presigned GET of `key` in the output bucket, and when it expires.
+    async fn presign_get(&self, key: &str) -> Result<(String, String), Error> {
+        let (config, expires_at) = presigning(self.config.download_expires)?;
+        let presigned = self
+            .s3
+            .client()
+            .get_object()
+            .bucket(&self.config.output_bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| Error::Internal(format!("presigning a GET: {e}")))?;
+        Ok((presigned.uri().to_owned(), expires_at))
+    }
+
+    /// The prefixes of the output bucket the caller may read: its processed images, its
+    /// S3-triggered outputs and their error records.
+    fn output_scopes(&self, scope: &str) -> Vec<String> {
+        let c = &self.config;
+        let mut out = vec![format!("{}{scope}/", c.processed_prefix)];
+        for op in OpKind::ALL {
+            out.push(format!("{}/{scope}/", op.name()));
+            out.push(format!("{}{}/{scope}/", c.error_prefix, op.name()));
+        }
+        out
+    }
+
+    /// The prefixes of the source bucket the caller may process: its uploads.
+    fn source_scopes(&self, scope: &str) -> Vec<String> {
+        let mut out = vec![format!("{}{scope}/", self.config.upload_prefix)];
+        out.extend(OpKind::ALL.iter().map(|op| format!("{}/{scope}/", op.name())));
+        out
+    }
+}
+
+/// `key` when it lies under one of `scopes` (with something after the prefix), else the
+/// same 404 a missing key gets.
+fn in_scope<'k>(key: &'k str, scopes: &[String]) -> Result<&'k str, Error> {
+    let inside = scopes.iter().any(|p| key.len() > p.len() && key.starts_with(p.as_str()));
+    if inside && !key.split('/').any(|s| s == "." || s == "..") {
+        Ok(key)
+    } else {
+        Err(Error::NotFound(key.to_owned()))
+    }
+}
+
+/// A presigning config for `expires`, and the expiry as an RFC 3339 timestamp.
+fn presigning(expires: Duration) -> Result<(PresigningConfig, String), Error> {
+    let now = SystemTime::now();
+    let config = PresigningConfig::builder()
+        .start_time(now)
+        .expires_in(expires)
+        .build()
+        .map_err(|e| Error::Internal(format!("presigning config: {e}")))?;
+    let expires_at = DateTime::from(now + expires)
+        .fmt(DateTimeFormat::DateTime)
+        .map_err(|e| Error::Internal(format!("formatting a date: {e}")))?;
+    Ok((config, expires_at))
+}
+
+/// The caller's scope: the encoded `sub` claim of a JWT authorizer, or [`PUBLIC_SCOPE`].
+fn caller_scope(req: &Request) -> Result<String, Error> {
+    let jwt = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
+        _ => None,
+    };
+    let Some(jwt) = jwt else { return Ok(PUBLIC_SCOPE.to_owned()) };
+    match jwt.claims.get("sub").map(String::as_str) {
+        Some(sub) if !sub.is_empty() && sub.len() <= 256 => Ok(encode_scope(sub)),
+        _ => Err(Error::Unauthorized("the token has no usable sub claim".into())),
+    }
+}
+
+/// `sub` with every byte outside `[A-Za-z0-9_-]` written `~XX`: URL-safe, injective.
+pub fn encode_scope(sub: &str) -> String {
+    let mut out = String::with_capacity(sub.len());
+    for b in sub.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("~{b:02X}"));
+        }
+    }
+    out
+}
+
+fn request_id(req: &Request) -> String {
+    if let Some(ctx) = req.lambda_context_ref() {
+        if !ctx.request_id.is_empty() {
+            return ctx.request_id.clone();
+        }
+    }
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// A JSON response.
+fn json_response(status: u16, value: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(value.to_string()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The error response for `err`: its status from [`Error::status`]; client errors echo their
+/// code, message and field (logged at INFO: they are expected); server errors are logged once
+/// at ERROR with the request id and answered without internals.
+fn error_response(err: &Error, route: Route, request_id: &str, ms: u64) -> Response<Body> {
+    let status = err.status();
+    let body = if status >= 500 {
+        error!(route = route.name(), status, code = err.code(), error = %err, request_id, ms, "request failed");
+        let code = if status == 503 { "unavailable" } else { "internal" };
+        let message = if status == 503 {
+            "the storage service is unavailable, retry later"
+        } else {
+            "something went wrong"
+        };
+        json!({"error": {"code": code, "message": message}})
+    } else {
+        info!(route = route.name(), status, code = err.code(), field = err.field(), error = %err, request_id, ms, "refused");
+        let mut e = json!({"code": err.code(), "message": err.to_string()});
+        if let Some(field) = err.field() {
+            e["field"] = Value::from(field);
+        }
+        json!({ "error": e })
+    };
+    let mut response = json_response(status, &body);
+    if status == 503 {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
+    response
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_url_safe_and_distinct() {
+        assert_eq!(encode_scope("8f6c-41ab_x"), "8f6c-41ab_x");
+        assert_eq!(encode_scope("auth0|abc"), "auth0~7Cabc");
+        assert_eq!(encode_scope("../x"), "~2E~2E~2Fx");
+        assert_ne!(encode_scope("a~7C"), encode_scope("a|"));
+        assert_eq!(encode_scope("ü"), "~C3~BC");
+    }
+
+    #[test]
+    fn keys_outside_the_scope_are_not_found() {
+        let scopes = vec!["uploads/alice/".to_owned(), "thumbnail/alice/".to_owned()];
+        assert!(in_scope("uploads/alice/x.jpg", &scopes).is_ok());
+        assert!(in_scope("thumbnail/alice/a/b.jpg", &scopes).is_ok());
+        for bad in ["uploads/bob/x.jpg", "uploads/alice/", "uploads/alice/../bob/x.jpg", "uploads/alicex/y"] {
+            let e = in_scope(bad, &scopes).unwrap_err();
+            assert_eq!((e.status(), e.code()), (404, "not_found"), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `POST /uploads`: a presigned PUT for a key the server chooses.
+
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Map, Value};
+
+use super::{json_response, presigning, request, Api};
+use crate::params::{Request as OpRequest, PARAMS_METADATA_KEY};
+use crate::{Error, OpKind};
+
+/// Content types accepted for upload, with the key extension each gets.
+pub const CONTENT_TYPES: [(&str, &str); 4] =
+    [("image/jpeg", "jpg"), ("image/png", "png"), ("image/webp", "webp"), ("image/gif", "gif")];
+
+/// User metadata holding the client's file name (percent-encoded: metadata is ASCII).
+pub const FILENAME_METADATA_KEY: &str = "imgfn-filename";
+
+/// Largest `imgfn-params` value: S3 allows 2 KB of user metadata in all.
+const MAX_PARAMS_BYTES: usize = 1536;
+
+impl Api {
+    /// `POST /uploads` with `{content_type, content_length, filename?, op?, params?}` → `201`
+    /// `{key, upload_url, method: "PUT", headers, expires_at}`. The key is
+    /// `<upload prefix><scope>/<uuid>.<ext>`, or `<op>/<scope>/<uuid>.<ext>` when `op` is
+    /// given (its S3-triggered function processes the object on arrival). The URL signs the
+    /// exact Content-Type, Content-Length and, when given, the params metadata: S3 refuses a
+    /// PUT that differs.
+    pub(super) async fn uploads(&self, scope: &str, req: &Request) -> Result<Response<Body>, Error> {
+        let c = &self.config;
+        let mut body = request::object(
+            req.body().as_ref(),
+            &["content_type", "content_length", "filename", "op", "params"],
+        )?;
+        let content_type: String = request::require(&mut body, "content_type")?;
+        let content_length: u64 = request::require(&mut body, "content_length")?;
+        let filename: Option<String> = request::take(&mut body, "filename")?;
+        let op: Option<String> = request::take(&mut body, "op")?;
+        let params: Option<Map<String, Value>> = request::take(&mut body, "params")?;
+
+        let normalized = content_type.trim().to_ascii_lowercase();
+        let ext =
+            CONTENT_TYPES.iter().find(|(t, _)| *t == normalized).map(|(_, ext)| *ext).ok_or_else(|| {
+                image_ops::Error::UnsupportedFormat(format!(
+                    "content type {content_type:?} is not accepted; use one of {}",
+                    CONTENT_TYPES.map(|(t, _)| t).join(", ")
+                ))
+            })?;
+        if content_length == 0 {
+            return Err(image_ops::Error::UnsupportedFormat("an empty upload is not an image".into()).into());
+        }
+        if content_length > c.max_upload_bytes {
+            return Err(
+                image_ops::Error::InputTooLarge { bytes: content_length, limit: c.max_upload_bytes }.into()
+            );
+        }
+        if let Some(name) = &filename {
+            if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+                return Err(Error::invalid("filename", "1 to 255 characters, no control characters"));
+            }
+        }
+        let op = match op.as_deref() {
+            None => None,
+            Some(name) => Some(OpKind::ALL.into_iter().find(|o| o.name() == name).ok_or_else(|| {
+                Error::invalid(
+                    "op",
+                    format!(
+                        "unknown operation {name:?}, expected one of: {}",
+                        OpKind::ALL.map(OpKind::name).join(", ")
+                    ),
+                )
+            })?),
+        };
+        let params_json = match (params, op) {
+            (None, _) => None,
+            (Some(_), None) => return Err(Error::invalid("params", "params need an op")),
+            (Some(params), Some(op)) => Some(self.check_params(op, params)?),
+        };
+
+        let prefix = match op {
+            Some(op) => format!("{}/", op.name()),
+            None => c.upload_prefix.clone(),
+        };
+        let key = format!("{prefix}{scope}/{}.{ext}", uuid::Uuid::new_v4());
+        let (config, expires_at) = presigning(c.upload_expires)?;
+        let length = i64::try_from(content_length).map_err(|_| Error::Internal("length overflow".into()))?;
+        let mut put = self
+            .s3
+            .client()
+            .put_object()
+            .bucket(&c.source_bucket)
+            .key(&key)
+            .content_type(normalized.as_str())
+            .content_length(length);
+        if let Some(json) = &params_json {
+            put = put.metadata(PARAMS_METADATA_KEY, json);
+        }
+        if let Some(name) = &filename {
+            let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+            put = put.metadata(FILENAME_METADATA_KEY, encoded.to_string());
+        }
+        let presigned =
+            put.presigned(config).await.map_err(|e| Error::Internal(format!("presigning a PUT: {e}")))?;
+        let headers: Map<String, Value> =
+            presigned.headers().map(|(name, value)| (name.to_owned(), Value::from(value))).collect();
+        Ok(json_response(
+            201,
+            &json!({
+                "key": key,
+                "upload_url": presigned.uri(),
+                "method": "PUT",
+                "headers": headers,
+                "expires_at": expires_at,
+            }),
+        ))
+    }
+
+    /// Validates `params` for `op` exactly as the S3 function will (standalone: they must be
+    /// complete for the operation; the function merges them over its defaults) and returns
+    /// the JSON to store in the object's metadata, ASCII-only.
+    fn check_params(&self, op: OpKind, params: Map<String, Value>) -> Result<String, Error> {
+        let c = &self.config;
+        let raw = Value::Object(params).to_string();
+        let name = |e: Error| match e {
+            Error::Image(image_ops::Error::InvalidParams { field, message })
+                if !field.starts_with("params") =>
+            {
+                Error::invalid(format!("params.{field}"), message)
+            }
+            other => other,
+        };
+        OpRequest::new(op, Map::new(), Map::new())
+            .with_overrides(&raw)?
+            .pipeline(&c.limits, &c.asset_prefix)
+            .map_err(name)?;
+        let ascii = ascii_json(&raw);
+        if ascii.len() > MAX_PARAMS_BYTES {
+            return Err(Error::invalid("params", format!("at most {MAX_PARAMS_BYTES} bytes of JSON")));
+        }
+        Ok(ascii)
+    }
+}
+
+/// JSON text with every non-ASCII character written as a `\u` escape (S3 metadata is ASCII).
+/// Non-ASCII characters only occur inside JSON strings, where the escapes mean the same.
+fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for ch in json.chars() {
+        if ch.is_ascii() {
+            out.push(ch);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_json_is_ascii_and_means_the_same() {
+        let raw = r#"{"text":"© ACME 😀"}"#;
+        let ascii = ascii_json(raw);
+        assert!(ascii.is_ascii());
+        assert_eq!(
+            serde_json::from_str::<Value>(&ascii).unwrap(),
+            serde_json::from_str::<Value>(raw).unwrap()
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! `docs/openapi.yaml` stays true to the handlers: schemathesis (PyPI, installed by
+//! `scripts/ci-python-tools.sh`) generates requests from it against the locally served API
+//! (real S3 server behind it) and fails on any 5xx or response that breaks the document.
+//! Bounded: few examples per operation, a time budget, a fixed seed.
+//!
+//! Finding `st`: `IMGFN_SCHEMATHESIS`, else `$CARGO_TARGET_DIR/py-tools/bin/st` (or
+//! `target/py-tools/bin/st`), else `PATH`. Missing: skipped with a message locally, a
+//! failure when `CI` is set.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../imgfn-lambda/tests/common/mod.rs"]
+mod common;
+mod common_api;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common_api::Stack;
+
+fn schemathesis() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("IMGFN_SCHEMATHESIS") {
+        return Some(PathBuf::from(path));
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let venv = target.join("py-tools/bin/st");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join("st")).find(|p| p.is_file())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_holds_under_schemathesis() {
+    let Some(st) = schemathesis() else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "schemathesis is not installed: run scripts/ci-python-tools.sh (CI must not skip this test)"
+            );
+        }
+        eprintln!("SKIPPED: schemathesis not found; run scripts/ci-python-tools.sh");
+        return;
+    };
+    let s = Stack::start(&[]).await;
+    // Something real to find: a processed image in the public scope.
+    let key = s.upload(None, "image/jpeg", common::photo_small()).await;
+    let body = serde_json::json!({"key": key, "ops": [{"op": "resize", "width": 64}]}).to_string();
+    assert_eq!(s.post("/process", None, &body).await.status, 200);
+
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.yaml");
+    let mut cmd = tokio::process::Command::new(&st);
+    cmd.arg("run")
+        .arg(&spec)
+        .args(["--url", &s.http.url()])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_headers_conformance,response_schema_conformance",
+        ])
+        .args(["--max-examples", "30", "--seed", "20261124", "--workers", "1", "--no-color"])
+        .args(["--request-timeout", "20", "--max-time", "45"])
+        .env("SCHEMATHESIS_HOOKS", "")
+        // Its example cache (.schemathesis/) goes to the target dir, not the source tree.
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
+        .kill_on_drop(true);
+    let run = tokio::time::timeout(Duration::from_secs(240), cmd.output()).await;
+    let output = run.expect("schemathesis did not finish within 240 s").unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "schemathesis failed:\n{stdout}\n{stderr}");
+}
