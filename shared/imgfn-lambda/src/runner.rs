@@ -174,16 +174,7 @@ impl Function {
         let rest = self.admit(object)?;
         let head = self.s3.head(&object.bucket, &object.key).await?;
         etag_out.clone_from(&head.etag);
-        if head.size > c.limits.max_input_bytes {
-            return Err(image_ops::Error::InputTooLarge {
-                bytes: head.size,
-                limit: c.limits.max_input_bytes,
-            }
-            .into());
-        }
-        if head.size == 0 {
-            return Err(image_ops::Error::CorruptImage("the object is empty".into()).into());
-        }
+        head.check_size(&c.limits)?;
         let request = match head.metadata.get(PARAMS_METADATA_KEY) {
             Some(json) => c.defaults.with_overrides(json)?,
             None => c.defaults.clone(),

@@ -72,6 +72,22 @@ pub struct Head {
     pub content_type: Option<String>,
 }
 
+impl Head {
+    /// Rejects, from the HeadObject answer alone (before anything is downloaded), an object over
+    /// the byte limit or an empty one (an empty file is "unsupported or empty", as in image-ops).
+    pub(crate) fn check_size(&self, limits: &image_ops::Limits) -> Result<(), Error> {
+        if self.size > limits.max_input_bytes {
+            return Err(
+                image_ops::Error::InputTooLarge { bytes: self.size, limit: limits.max_input_bytes }.into()
+            );
+        }
+        if self.size == 0 {
+            return Err(image_ops::Error::UnsupportedFormat("the object is empty".into()).into());
+        }
+        Ok(())
+    }
+}
+
 impl S3Store {
     /// A store over a client built from `sdk` with `options`' timeouts and retries. Path-style
     /// addressing is forced when an endpoint URL is configured (local S3 servers).

@@ -253,7 +253,7 @@ async fn empty_object_is_a_permanent_failure() {
     let s = Server::start().await;
     s.put(SOURCE, "thumbnail/empty.jpg", Vec::new(), None).await;
     let record = rejected(&s, "thumbnail/empty.jpg", &[]).await;
-    assert_eq!(record["code"], "corrupt_image");
+    assert_eq!(record["code"], "unsupported_format");
     assert_eq!(s.gets(SOURCE, "thumbnail/empty.jpg"), 0, "nothing to download");
 }
 

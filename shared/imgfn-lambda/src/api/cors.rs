@@ -1,7 +1,7 @@
 //! CORS for browsers. Allowed origins come from `IMGFN_CORS_ORIGINS`. Deployed, API
 //! Gateway's CORS configuration answers preflight `OPTIONS` requests itself (and sets the
 //! headers on responses); the handlers add `Access-Control-Allow-Origin` too, so the local
-//! server, function URLs and `cargo lambda watch` behave the same, and [`preflight`] is what
+//! server, function URLs and cargo-lambda's local server behave the same, and [`preflight`] is what
 //! the local server answers to `OPTIONS`.
 
 use lambda_http::http::{header, HeaderValue, StatusCode};

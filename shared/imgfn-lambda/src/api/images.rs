@@ -27,7 +27,7 @@ impl Api {
     }
 }
 
-/// The key: API Gateway's `{key+}` path parameter, else (function URLs, `cargo lambda watch`)
+/// The key: API Gateway's `{key+}` path parameter, else (function URLs, cargo-lambda's local server)
 /// what follows `/images/` in the raw path, percent-decoded.
 fn image_key(req: &Request) -> Result<String, Error> {
     if let Some(key) = req.path_parameters_ref().and_then(|p| p.first("key")) {

@@ -53,16 +53,7 @@ impl Api {
             Error::SourceNotFound { .. } => Error::NotFound(key.to_owned()),
             other => other,
         })?;
-        if head.size > c.limits.max_input_bytes {
-            return Err(image_ops::Error::InputTooLarge {
-                bytes: head.size,
-                limit: c.limits.max_input_bytes,
-            }
-            .into());
-        }
-        if head.size == 0 {
-            return Err(image_ops::Error::UnsupportedFormat("the object is empty".into()).into());
-        }
+        head.check_size(&c.limits)?;
         let format = match pipeline.output.format {
             Some(f) => f,
             None => source_format(head.content_type.as_deref(), key).ok_or_else(|| {
