@@ -673,7 +673,11 @@ fn decode_jpeg(bytes: &[u8], probe: &Probe, options: &DecodeOptions<'_>) -> Resu
             Pixels::Rgb(cmyk_to_rgb(width, height, &data, info.adobe)?)
         }
     };
-    Ok(Image::still(orient(pixels, orientation), InputFormat::Jpeg))
+    let mut image = Image::still(orient(pixels, orientation), InputFormat::Jpeg);
+    if scale < 8 {
+        image.shrunk_from = Some((uw, uh));
+    }
+    Ok(image)
 }
 
 fn jpeg_samples(bytes: &[u8], w: u32, h: u32, scale: u8, keep_gray: bool) -> Result<JpegSamples> {
@@ -814,7 +818,7 @@ fn animation(
             Frame { pixels: orient(pixels, orientation), delay_ms }
         })
         .collect();
-    Ok(Image { frames, format, loop_count })
+    Ok(Image { frames, format, loop_count, shrunk_from: None })
 }
 
 /// Drops the alpha channel, reusing the buffer.

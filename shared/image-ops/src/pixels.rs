@@ -73,12 +73,16 @@ pub struct Image {
     pub format: InputFormat,
     /// Loop count of an animation (0 = forever).
     pub loop_count: u16,
+    /// The upright size of the full image when the decoder shrank it on load (JPEG DCT
+    /// scaling), so that the first `resize` computes exactly the output size a full-size decode
+    /// would give. `None` when the pixels are at full size.
+    pub shrunk_from: Option<(u32, u32)>,
 }
 
 impl Image {
     /// A still image.
     pub fn still(pixels: Pixels, format: InputFormat) -> Self {
-        Image { frames: vec![Frame { pixels, delay_ms: 0 }], format, loop_count: 0 }
+        Image { frames: vec![Frame { pixels, delay_ms: 0 }], format, loop_count: 0, shrunk_from: None }
     }
     pub fn width(&self) -> u32 {
         self.first().width()

@@ -209,3 +209,16 @@ fn limits_are_configurable() {
     let err = pipeline("{}").run(&jpeg, &Assets::new(), &limits).unwrap_err();
     assert_eq!(err.code(), "input_too_large");
 }
+
+#[test]
+fn shrink_on_load_keeps_the_exact_output_size() {
+    // 1001 x 3001 decodes at 1/8 scale as 126 x 376, whose aspect ratio would give 100 x 298;
+    // a full-size decode gives 100 x 300, and so must shrink-on-load.
+    let jpeg = common::jpeg_bytes(&common::photo(1001, 3001));
+    let enc = single(run(r#"{"ops": [{"op": "resize", "width": 100}]}"#, &jpeg).unwrap());
+    assert_eq!((enc.width, enc.height), (100, 300));
+    let enc = single(
+        run(r#"{"ops": [{"op": "resize", "width": 90, "height": 400, "fit": "fill"}]}"#, &jpeg).unwrap(),
+    );
+    assert_eq!((enc.width, enc.height), (90, 400));
+}

@@ -346,7 +346,8 @@ fn every_frame_is_watermarked() {
             Frame { pixels: Pixels::Rgb(rgb), delay_ms: 100 }
         })
         .collect();
-    let mut anim = Image { frames: frames.clone(), format: InputFormat::Gif, loop_count: 0 };
+    let mut anim =
+        Image { frames: frames.clone(), format: InputFormat::Gif, loop_count: 0, shrunk_from: None };
     let text = text_params(json!({"text": "anim", "size": 14}));
     let logo_p = image_params(json!({"gravity": "top_left", "scale": 0.2}));
     watermark_text(&mut anim, &text, None).unwrap();

@@ -137,7 +137,16 @@ pub fn scale_factor(p: &ResizeParams, width: u32, height: u32) -> f64 {
 /// (possible only when upscaling) is rejected with [`Error::InvalidParams`].
 pub fn resize(image: &mut Image, p: &ResizeParams, limits: &Limits) -> Result<()> {
     let (w, h) = (image.width(), image.height());
-    let Some(plan) = plan(p, w, h)? else {
+    // After shrink-on-load, sizes follow from the full image (so they equal a full decode's)
+    // while the resampler reads the smaller pixels; a cover crop is planned on those pixels.
+    let plan = match image.shrunk_from.take() {
+        Some((fw, fh)) if p.fit != Fit::Cover => plan(p, fw, fh)?.map(|pl| Plan { crop: None, ..pl }).or(
+            // At full size the image would be left as is: keep that size.
+            ((fw, fh) != (w, h)).then_some(Plan { width: fw, height: fh, crop: None }),
+        ),
+        _ => plan(p, w, h)?,
+    };
+    let Some(plan) = plan else {
         return Ok(());
     };
     let (ow, oh) = (plan.width, plan.height);
