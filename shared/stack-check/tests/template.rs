@@ -630,3 +630,33 @@ fn every_s3_function_has_a_sample_event_under_its_prefix() {
         assert!(key.starts_with(&format!("{}/", op.name())), "{}: key {key}", path.display());
     }
 }
+
+#[test]
+fn every_api_route_has_a_sample_request() {
+    let t = load();
+    let crates = function_crates();
+    let (_, api) = t.of_type("AWS::Serverless::HttpApi").next().expect("no HTTP API");
+    let paths = api["Properties"]["DefinitionBody"]["paths"].as_mapping().unwrap();
+    for (path, methods) in paths {
+        for (method, op) in methods.as_mapping().unwrap() {
+            let (_, uri) = intrinsic(&op["x-amazon-apigateway-integration"]["uri"]).unwrap();
+            let f = t
+                .functions()
+                .into_iter()
+                .find(|f| uri.as_str().unwrap().contains(&format!("${{{}.Arn}}", f.id)))
+                .unwrap();
+            if !crates.iter().any(|(_, b)| *b == f.binary) {
+                assert!(PENDING_BINARIES.contains(&f.binary.as_str()), "{}", f.binary);
+                continue;
+            }
+            // events/<binary>.json: an API Gateway HTTP API (payload v2) request for the route.
+            let file = root().join(format!("events/{}.json", f.binary));
+            let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let route = format!("{} {}", method.as_str().unwrap().to_ascii_uppercase(), path.as_str().unwrap());
+            assert_eq!(event["version"], "2.0", "{}", file.display());
+            assert_eq!(event["routeKey"].as_str(), Some(route.as_str()), "{}", file.display());
+            assert_eq!(event["requestContext"]["routeKey"].as_str(), Some(route.as_str()), "{}", file.display());
+        }
+    }
+}
