@@ -283,7 +283,7 @@ fn encode_png(pixels: &Pixels, out: &OutputParams) -> Result<Vec<u8>> {
     let (w, h) = pixels.dimensions();
     let compression = match out.compression_level.min(9) {
         0 => CompressionType::Uncompressed,
-        // flate2 (miniz_oxide) at this zlib level; 6 is zlib's default.
+        // zlib-rs (through flate2) at this zlib level; 6 is zlib's default.
         n => CompressionType::Level(n),
     };
     let (raw, color) = match pixels {
