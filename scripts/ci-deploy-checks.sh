@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# CI: deploy checks. Lints template.yaml with cfn-lint and `sam validate --lint` (neither needs
+# AWS credentials), then builds every function's Lambda artifact the way `sam build` does
+# (`cargo lambda build --release --arm64`, the rust-cargolambda build method) and checks that
+# each bootstrap is an arm64 ELF executable.
+#
+# Tools are pinned and installed with pip into a virtualenv under the cargo target directory
+# (reused when the versions match). The build uses the workspace's release profile unchanged
+# (fat LTO, one codegen unit): the artifacts are the ones `sam build` would deploy. Measured
+# times are in docs/deploy.md. Needs python3 (with venv), rustup and network access to PyPI
+# and static.rust-lang.org (the aarch64 standard library) on the first run.
+#
+# Environment:
+#   CARGO_TARGET_DIR     where the venv and the artifacts go (default: target)
+#   IMGFN_CI_SKIP_BUILD  set to 1 to lint only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CFN_LINT_VERSION=1.58.0
+SAM_CLI_VERSION=1.170.0
+CARGO_LAMBDA_VERSION=1.9.2
+
+target="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target"
+venv="$(cd "$target" && pwd)/ci-deploy-venv"
+pins="cfn-lint==$CFN_LINT_VERSION aws-sam-cli==$SAM_CLI_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION"
+
+step() { echo "== $* ($(date -u +%H:%M:%S))"; }
+
+step "tools: $pins"
+if [ "$(cat "$venv/.pins" 2>/dev/null || true)" != "$pins" ]; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  # shellcheck disable=SC2086
+  "$venv/bin/pip" install --quiet --disable-pip-version-check $pins
+  echo "$pins" >"$venv/.pins"
+fi
+export PATH="$venv/bin:$PATH"
+# Neither tool may phone home from CI, and sam needs a region only to resolve pseudo params.
+export SAM_CLI_TELEMETRY=0
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+
+step "cfn-lint template.yaml"
+cfn-lint template.yaml
+
+step "sam validate --lint"
+sam validate --lint -t template.yaml
+
+if [ "${IMGFN_CI_SKIP_BUILD:-0}" = 1 ]; then
+  exit 0
+fi
+
+step "rustup target add aarch64-unknown-linux-gnu"
+rustup target list --installed | grep -qx aarch64-unknown-linux-gnu ||
+  rustup target add aarch64-unknown-linux-gnu
+
+# The binaries the template deploys that this workspace builds. A Binary without a crate is
+# reported, not built: `cargo test -p stack-check` is the gate that keeps the two in step.
+mapfile -t bins < <(cargo metadata --format-version 1 --no-deps --locked |
+  python3 -c '
+import json, re, sys
+workspace = {t["name"] for p in json.load(sys.stdin)["packages"] for t in p["targets"] if "bin" in t["kind"]}
+template = re.findall(r"^\s+Binary:\s*(\S+)\s*$", open("template.yaml").read(), re.M)
+for b in template:
+    if b in workspace:
+        print(b)
+    else:
+        print(f"note: template.yaml deploys {b}, which is not a binary of this workspace (yet)", file=sys.stderr)
+')
+if [ ${#bins[@]} -eq 0 ]; then
+  echo "no function binaries found in template.yaml" >&2
+  exit 1
+fi
+
+args=(--release --arm64 --locked)
+for b in "${bins[@]}"; do args+=(--bin "$b"); done
+step "cargo lambda build ${args[*]}"
+start=$(date +%s)
+cargo lambda build "${args[@]}"
+echo "artifacts built in $(($(date +%s) - start)) s"
+
+step "check artifacts"
+for b in "${bins[@]}"; do
+  f="$target/lambda/$b/bootstrap"
+  [ -x "$f" ] || { echo "missing $f" >&2; exit 1; }
+  # ELF magic, then e_machine (bytes 18-19, little-endian) 0xb7 = EM_AARCH64.
+  magic=$(od -A n -t x1 -N 4 "$f" | tr -d ' \n')
+  machine=$(od -A n -t x1 -j 18 -N 2 "$f" | tr -d ' \n')
+  if [ "$magic" != 7f454c46 ] || [ "$machine" != b700 ]; then
+    echo "$f is not an arm64 ELF executable (magic $magic, machine $machine)" >&2
+    exit 1
+  fi
+  echo "$b: $(du -h "$f" | cut -f1) arm64"
+done
