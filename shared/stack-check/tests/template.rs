@@ -666,3 +666,14 @@ fn every_api_route_has_a_sample_request() {
         }
     }
 }
+
+#[test]
+fn api_configuration_is_accepted_by_the_plumbing() {
+    let t = load();
+    for binary in ["api-uploads", "api-process", "api-images"] {
+        let f = t.function(binary);
+        let env = t.environment(&f);
+        imgfn_lambda::api::ApiConfig::from_lookup(|k| env.get(k).cloned())
+            .unwrap_or_else(|e| panic!("{}: the deployed configuration is refused: {e}", f.id));
+    }
+}
