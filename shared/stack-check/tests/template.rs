@@ -281,10 +281,6 @@ fn function_crates() -> Vec<(String, String)> {
     out
 }
 
-/// Binaries the template already deploys whose crates land with another branch (the HTTP
-/// API). Once a crate exists, the test fails until its name is removed from here.
-const PENDING_BINARIES: &[&str] = &[];
-
 fn s3_arn(bucket: &str, path: &str) -> String {
     format!("arn:aws:s3:::{bucket}{path}")
 }
@@ -304,14 +300,7 @@ fn every_function_crate_has_exactly_one_resource_and_back() {
     }
     for f in &functions {
         let exists = crates.iter().any(|(_, b)| b == &f.binary);
-        let pending = PENDING_BINARIES.contains(&f.binary.as_str());
-        assert!(exists || pending, "{}: Binary {} is not a crate under functions/", f.id, f.binary);
-        assert!(
-            !(exists && pending),
-            "functions/{} exists now: remove it from PENDING_BINARIES in {}",
-            f.binary,
-            file!()
-        );
+        assert!(exists, "{}: Binary {} is not a crate under functions/", f.id, f.binary);
     }
 }
 
@@ -645,10 +634,7 @@ fn every_api_route_has_a_sample_request() {
                 .into_iter()
                 .find(|f| uri.as_str().unwrap().contains(&format!("${{{}.Arn}}", f.id)))
                 .unwrap();
-            if !crates.iter().any(|(_, b)| *b == f.binary) {
-                assert!(PENDING_BINARIES.contains(&f.binary.as_str()), "{}", f.binary);
-                continue;
-            }
+            assert!(crates.iter().any(|(_, b)| *b == f.binary), "{}: no crate under functions/", f.binary);
             // events/<binary>.json: an API Gateway HTTP API (payload v2) request for the route.
             let file = root().join(format!("events/{}.json", f.binary));
             let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
