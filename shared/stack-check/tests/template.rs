@@ -4,7 +4,8 @@
 //! that prefix; no policy allows a wildcard action or a bucket-wide write; each S3 function may
 //! read only its prefix (and the assets) and write only its outputs and error records; the
 //! output bucket triggers nothing; the functions' default configuration is accepted by the
-//! plumbing exactly as deployed; samconfig.toml overrides every parameter with its default.
+//! plumbing exactly as deployed, and `imgfn-local` runs that same configuration; samconfig.toml
+//! overrides every parameter with its default.
 //!
 //! The template is read with serde_yaml, which keeps CloudFormation's short-form tags (`!Sub`,
 //! `!Ref`, `!GetAtt`, `!If`, ...) as tagged values; [`intrinsic`] reads both forms.
@@ -661,5 +662,45 @@ fn api_configuration_is_accepted_by_the_plumbing() {
         let env = t.environment(&f);
         imgfn_lambda::api::ApiConfig::from_lookup(|k| env.get(k).cloned())
             .unwrap_or_else(|e| panic!("{}: the deployed configuration is refused: {e}", f.id));
+    }
+}
+
+/// `imgfn-local` (the README's run command) runs what the template deploys: each function with
+/// the template's default configuration and trigger prefix, and the API with the template's,
+/// the bucket names aside (and the API's CORS origins, `*` locally).
+#[test]
+fn the_local_stack_runs_the_deployed_configuration() {
+    let t = load();
+    let mut local = imgfn_local::StackConfig::new();
+    let env_of = |binary: &str| {
+        let mut env = t.environment(&t.function(binary));
+        env.insert("IMGFN_SOURCE_BUCKET".into(), local.source_bucket.clone());
+        env.insert("IMGFN_OUTPUT_BUCKET".into(), local.output_bucket.clone());
+        env
+    };
+    for op in OpKind::ALL {
+        let env = env_of(op.name());
+        let deployed = Config::from_lookup(op, |k| env.get(k).cloned()).unwrap();
+        let here = local.function_config(op).unwrap();
+        assert_eq!(
+            format!("{here:?}"),
+            format!("{deployed:?}"),
+            "{op}: imgfn-local differs from template.yaml"
+        );
+        assert_eq!(imgfn_local::stack::trigger_prefix(op), deployed.trigger_prefix);
+    }
+    for binary in ["api-uploads", "api-process", "api-images"] {
+        let env = env_of(binary);
+        local.vars.retain(|(k, _)| k != "IMGFN_CORS_ORIGINS");
+        local
+            .vars
+            .extend(env.get("IMGFN_CORS_ORIGINS").map(|v| ("IMGFN_CORS_ORIGINS".to_owned(), v.clone())));
+        let deployed = imgfn_lambda::api::ApiConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let here = local.api_config().unwrap();
+        assert_eq!(
+            format!("{here:?}"),
+            format!("{deployed:?}"),
+            "{binary}: imgfn-local differs from template.yaml"
+        );
     }
 }

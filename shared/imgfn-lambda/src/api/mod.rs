@@ -1,6 +1,6 @@
 //! The HTTP API (`functions/api-*`): three routes as plain async functions from a
 //! `lambda_http::Request` to a `lambda_http::Response`, the same behind API Gateway (HTTP API,
-//! payload v2) and behind the local server (`shared/local-api`).
+//! payload v2) and behind the local server (`shared/local`).
 //!
 //! | route | handler | answer |
 //! |---|---|---|

@@ -1,12 +1,11 @@
-//! imgfn's HTTP API served locally: a small hyper server on 127.0.0.1 that routes
-//! `POST /uploads`, `POST /process` and `GET /images/{key+}` to the SAME handlers the Lambda
-//! functions run (`imgfn_lambda::api`). Each request is turned into the API Gateway HTTP API
-//! (payload 2.0) event API Gateway would send and parsed by `lambda_http` exactly as in
-//! Lambda, so what runs here is what runs deployed. Used by the tests, by schemathesis, and by
-//! `imgfn-local-api` (the binary) for trying the API with curl.
+//! The HTTP API served locally: a small hyper server on 127.0.0.1 that routes `POST /uploads`,
+//! `POST /process` and `GET /images/{key+}` to the SAME handlers the Lambda functions run
+//! (`imgfn_lambda::api`). Each request is turned into the API Gateway HTTP API (payload 2.0)
+//! event API Gateway would send and parsed by `lambda_http` exactly as in Lambda, so what runs
+//! here is what runs deployed.
 //!
-//! Like API Gateway, the server answers CORS preflight `OPTIONS` requests (origins from
-//! `IMGFN_CORS_ORIGINS`) and `404` for other routes.
+//! Like API Gateway, the server answers CORS preflight `OPTIONS` requests (origins from the
+//! API's config) and `404` for other routes.
 //!
 //! **Local-only identity header**: [`SUB_HEADER`] (`x-imgfn-local-sub: <sub>`) makes the server
 //! put `requestContext.authorizer.jwt.claims.sub = <sub>` into the event, as API Gateway's JWT

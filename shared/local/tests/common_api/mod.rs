@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use imgfn_lambda::api::{Api, ApiConfig};
 use imgfn_lambda::s3::S3Store;
-use local_api::LocalApi;
+use imgfn_local::LocalApi;
 use serde_json::Value;
 
 pub use crate::common::{Server, OUTPUT, SOURCE};
@@ -52,14 +52,14 @@ impl Stack {
     pub async fn post(&self, path: &str, sub: Option<&str>, body: &str) -> Reply {
         let mut headers = vec![("content-type", "application/json".to_owned())];
         if let Some(sub) = sub {
-            headers.push((local_api::SUB_HEADER, sub.to_owned()));
+            headers.push((imgfn_local::SUB_HEADER, sub.to_owned()));
         }
         send("POST", &self.url(path), &headers, body.as_bytes().to_vec()).await
     }
 
     pub async fn get(&self, path: &str, sub: Option<&str>) -> Reply {
         let headers: Vec<(&str, String)> =
-            sub.map(|s| vec![(local_api::SUB_HEADER, s.to_owned())]).unwrap_or_default();
+            sub.map(|s| vec![(imgfn_local::SUB_HEADER, s.to_owned())]).unwrap_or_default();
         send("GET", &self.url(path), &headers, Vec::new()).await
     }
 
