@@ -200,8 +200,19 @@ pub(crate) fn read_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limit
     parse(get, "IMGFN_MAX_FRAMES", &mut l.max_frames)?;
     parse(get, "IMGFN_MAX_TOTAL_PIXELS", &mut l.max_total_pixels)?;
     parse(get, "IMGFN_MAX_ASSET_BYTES", &mut l.max_asset_bytes)?;
+    // Lambda sets the function's memory; the pixel limits are lowered to what fits in it.
+    let mut memory_mb = 0u64;
+    parse(get, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", &mut memory_mb)?;
+    if memory_mb > 0 {
+        let budget = memory_mb.saturating_sub(RESERVED_MEMORY_MB).max(64) * 1024 * 1024;
+        l = l.fit_memory(budget);
+    }
     Ok(l)
 }
+
+/// Memory (MB) left out of the image budget for the runtime, the AWS SDK, the input bytes
+/// (up to `IMGFN_MAX_INPUT_BYTES`) and the encoded output.
+pub const RESERVED_MEMORY_MB: u64 = 160;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -214,6 +225,30 @@ mod tests {
         let vars: HashMap<String, String> =
             vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::from_lookup(op, |k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn pixel_limits_fit_the_function_memory() {
+        let out = ("IMGFN_OUTPUT_BUCKET", "out");
+        let at = |mb: &str, extra: &[(&str, &str)]| {
+            let mut vars = vec![out, ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mb)];
+            vars.extend_from_slice(extra);
+            config(OpKind::Convert, &vars).unwrap().limits
+        };
+        // The template's 1024 MB: single frames keep the 50 MP default, animations get ~90 MP.
+        let l = at("1024", &[]);
+        assert_eq!(l.max_pixels, 50_000_000);
+        assert_eq!(l.max_total_pixels, (1024 - RESERVED_MEMORY_MB) * 1024 * 1024 / 10);
+        // An explicit limit above what fits is lowered too; 10 GB changes nothing.
+        assert_eq!(
+            at("1024", &[("IMGFN_MAX_TOTAL_PIXELS", "500000000")]).max_total_pixels,
+            l.max_total_pixels
+        );
+        assert_eq!(at("10240", &[]), Limits::default());
+        assert!(at("512", &[]).max_pixels < 50_000_000);
+        assert!(config(OpKind::Convert, &[out]).unwrap().limits == Limits::default());
+        let e = config(OpKind::Convert, &[out, ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots")]).unwrap_err();
+        assert_eq!(e.var, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
     }
 
     #[test]

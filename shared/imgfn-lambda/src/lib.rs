@@ -27,6 +27,7 @@
 //! | `IMGFN_ERROR_PREFIX` | default `errors/` |
 //! | `IMGFN_ASSET_PREFIX` | default `assets/`: fonts and overlay images named by params are keys under it in the source bucket |
 //! | `IMGFN_MAX_INPUT_BYTES`, `IMGFN_MAX_PIXELS`, `IMGFN_MAX_SIDE`, `IMGFN_MAX_FRAMES`, `IMGFN_MAX_TOTAL_PIXELS`, `IMGFN_MAX_ASSET_BYTES` | optional `image_ops::Limits` overrides (positive integers) |
+//! | `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` | set by Lambda; the pixel limits are lowered to fit it ([`image_ops::Limits::fit_memory`], [`config::RESERVED_MEMORY_MB`]) |
 //! | `AWS_ENDPOINT_URL` | read by aws-config: a local S3 server (path-style addressing is then used) |
 //! | `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | log format (`JSON`) and level |
 //!
