@@ -57,7 +57,7 @@ pub struct StackConfig {
 
 impl StackConfig {
     /// The defaults: S3 on 127.0.0.1:8014 (the endpoint `[workspace.metadata.lambda.env]`
-    /// points `cargo lambda watch` at), the API on 127.0.0.1:8015, data in `.imgfn-local/`.
+    /// points the cargo-lambda functions at), the API on 127.0.0.1:8015, data in `.imgfn-local/`.
     pub fn new() -> StackConfig {
         StackConfig {
             data_dir: PathBuf::from(".imgfn-local"),

@@ -16,28 +16,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
+use tools::{on_path, python_tool, root};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
-}
-
-fn aws_cli() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("IMGFN_AWS_CLI") {
-        return Some(PathBuf::from(path));
-    }
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-    let venv = target.join("py-tools/bin/aws");
-    if venv.is_file() {
-        return Some(venv);
-    }
-    on_path("aws")
-}
+mod tools;
 
 /// The shell block of the README between `<!-- local-demo` and `<!-- /local-demo -->`.
 fn readme_demo() -> String {
@@ -199,7 +180,7 @@ fn assert_like_photo(path: &Path, size: (u32, u32), tolerance: f64) {
 }
 
 fn tools() -> Option<PathBuf> {
-    let aws = aws_cli();
+    let aws = python_tool("IMGFN_AWS_CLI", "aws");
     let missing: Vec<&str> =
         [("aws", aws.is_none()), ("curl", on_path("curl").is_none()), ("jq", on_path("jq").is_none())]
             .iter()

@@ -11,30 +11,16 @@
 #[path = "../../imgfn-lambda/tests/common/mod.rs"]
 mod common;
 mod common_api;
+mod tools;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use common_api::Stack;
 
-fn schemathesis() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("IMGFN_SCHEMATHESIS") {
-        return Some(PathBuf::from(path));
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let venv = target.join("py-tools/bin/st");
-    if venv.is_file() {
-        return Some(venv);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join("st")).find(|p| p.is_file())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_holds_under_schemathesis() {
-    let Some(st) = schemathesis() else {
+    let Some(st) = tools::python_tool("IMGFN_SCHEMATHESIS", "st") else {
         if std::env::var_os("CI").is_some() {
             panic!(
                 "schemathesis is not installed: run scripts/ci-python-tools.sh (CI must not skip this test)"
