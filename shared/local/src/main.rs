@@ -31,6 +31,10 @@ struct Args {
     source_bucket: String,
     #[arg(long, default_value = "imgfn-output")]
     output_bucket: String,
+    /// The memory (MB) the functions are told they have, as Lambda tells them; their pixel
+    /// limits follow it (1024: the template's default).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(128..=10240))]
+    memory_mb: u64,
     /// A variable for every function and the API, as the template would set it
     /// (`--var IMGFN_MAX_PIXELS=20000000`); repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
@@ -68,6 +72,7 @@ async fn run(args: Args) -> ExitCode {
     config.api_addr = args.api_addr;
     config.source_bucket = args.source_bucket;
     config.output_bucket = args.output_bucket;
+    config.memory_mb = args.memory_mb;
     config.vars.extend(args.vars);
     let stack = match LocalStack::start(config).await {
         Ok(stack) => stack,

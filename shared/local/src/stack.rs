@@ -53,6 +53,9 @@ pub struct StackConfig {
     pub vars: Vec<(String, String)>,
     /// Pause before a retry (Lambda waits a minute or more; locally a second is enough).
     pub retry_delay: Duration,
+    /// The memory (MB) the functions are told they have (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, as
+    /// Lambda sets it): their pixel limits follow it as deployed. Default 1024, the template's.
+    pub memory_mb: u64,
 }
 
 impl StackConfig {
@@ -67,6 +70,7 @@ impl StackConfig {
             output_bucket: "imgfn-output".into(),
             vars: vec![("IMGFN_CORS_ORIGINS".into(), "*".into())],
             retry_delay: Duration::from_secs(1),
+            memory_mb: 1024,
         }
     }
 
@@ -86,6 +90,7 @@ impl StackConfig {
         match name {
             "IMGFN_SOURCE_BUCKET" => Some(self.source_bucket.clone()),
             "IMGFN_OUTPUT_BUCKET" => Some(self.output_bucket.clone()),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => Some(self.memory_mb.to_string()),
             _ => own
                 .iter()
                 .find(|(k, _)| *k == name)

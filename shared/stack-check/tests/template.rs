@@ -673,9 +673,13 @@ fn the_local_stack_runs_the_deployed_configuration() {
     let t = load();
     let mut local = imgfn_local::StackConfig::new();
     let env_of = |binary: &str| {
-        let mut env = t.environment(&t.function(binary));
+        let f = t.function(binary);
+        let mut env = t.environment(&f);
         env.insert("IMGFN_SOURCE_BUCKET".into(), local.source_bucket.clone());
         env.insert("IMGFN_OUTPUT_BUCKET".into(), local.output_bucket.clone());
+        // Lambda tells the function its memory; the pixel limits follow it.
+        let memory = t.function_property(&f, "MemorySize").and_then(|v| t.resolve(v)).unwrap();
+        env.insert("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), memory);
         env
     };
     for op in OpKind::ALL {
