@@ -169,7 +169,7 @@ pub struct LocalStack {
 impl LocalStack {
     /// Starts the endpoint, the functions and the API.
     pub async fn start(config: StackConfig) -> Result<LocalStack, StartError> {
-        for (addr, _) in [(config.s3_addr, "s3-addr"), (config.api_addr, "api-addr")] {
+        for addr in [config.s3_addr, config.api_addr] {
             if !addr.ip().is_loopback() {
                 return Err(StartError::NotLoopback(addr));
             }
