@@ -1,11 +1,7 @@
-//! `thumbnail`: an S3-triggered Lambda function. All plumbing lives in `imgfn-lambda`.
-
-use imgfn_lambda::{Config, Function, OpKind};
+//! `thumbnail`: an S3-triggered Lambda function. What it does (its operation, trigger prefix and
+//! default params) is the registry entry of its name; all plumbing lives in `imgfn-lambda`.
 
 #[tokio::main]
 async fn main() -> Result<(), imgfn_lambda::BoxError> {
-    imgfn_lambda::init_tracing();
-    let config = Config::from_env(OpKind::Thumbnail)?;
-    let s3 = imgfn_lambda::s3::load_from_env().await;
-    Function::new(config, s3).run().await
+    imgfn_lambda::runner::serve(env!("CARGO_PKG_NAME")).await
 }

@@ -26,57 +26,10 @@ use image::{ExtendedColorType, ImageEncoder, RgbaImage};
 use serde::{Deserialize, Serialize};
 
 use crate::geometry::{check_range, Color};
-use crate::{Error, Image, Pixels, Result};
-
-/// An output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutputFormat {
-    #[serde(alias = "jpg")]
-    Jpeg,
-    Png,
-    Webp,
-    Gif,
-}
-
-impl OutputFormat {
-    pub fn extension(self) -> &'static str {
-        match self {
-            OutputFormat::Jpeg => "jpg",
-            OutputFormat::Png => "png",
-            OutputFormat::Webp => "webp",
-            OutputFormat::Gif => "gif",
-        }
-    }
-    pub fn content_type(self) -> &'static str {
-        match self {
-            OutputFormat::Jpeg => "image/jpeg",
-            OutputFormat::Png => "image/png",
-            OutputFormat::Webp => "image/webp",
-            OutputFormat::Gif => "image/gif",
-        }
-    }
-    /// Whether the format can store an alpha channel.
-    pub fn has_alpha(self) -> bool {
-        !matches!(self, OutputFormat::Jpeg)
-    }
-    /// Whether the format can store an animation.
-    pub fn can_animate(self) -> bool {
-        matches!(self, OutputFormat::Webp | OutputFormat::Gif)
-    }
-    /// The output format matching an input format (used when `format` is not given).
-    pub fn from_input(f: crate::InputFormat) -> Self {
-        match f {
-            crate::InputFormat::Jpeg => OutputFormat::Jpeg,
-            crate::InputFormat::Png => OutputFormat::Png,
-            crate::InputFormat::Webp => OutputFormat::Webp,
-            crate::InputFormat::Gif => OutputFormat::Gif,
-        }
-    }
-}
+use crate::{Error, Image, OutputFormat, Pixels, Result};
 
 /// How the result is encoded (the `output` of a pipeline; the params of `convert`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputParams {
     /// Output format; unset = the input's format.

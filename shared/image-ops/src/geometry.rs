@@ -101,9 +101,9 @@ impl<'de> Deserialize<'de> for Color {
     }
 }
 
-/// A length in pixels (`48`) or relative to a reference dimension (`"5%"`).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-#[serde(untagged)]
+/// A length in pixels (`48`) or relative to a reference dimension (`"5%"`). Serialised as it
+/// is written: pixels as a number, a percentage as a string.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Length {
     Px(u32),
     Percent(f32),
@@ -126,6 +126,15 @@ impl Length {
                 Err(Error::invalid(field, format!("percentage must be in (0, {max_percent}]")))
             }
             _ => Ok(()),
+        }
+    }
+}
+
+impl serde::Serialize for Length {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Length::Px(px) => s.serialize_u32(*px),
+            Length::Percent(p) => s.serialize_str(&format!("{p}%")),
         }
     }
 }

@@ -42,6 +42,21 @@ impl Default for Limits {
 pub const WORST_BYTES_PER_PIXEL: u64 = 10;
 
 impl Limits {
+    /// Checks the size of the asset `name` named by the param `field` against
+    /// [`Limits::max_asset_bytes`] (before it is read, where the size is known first).
+    pub fn check_asset(&self, field: &str, name: &str, bytes: u64) -> crate::Result<()> {
+        if bytes > self.max_asset_bytes {
+            return Err(crate::Error::invalid(
+                field,
+                format!(
+                    "asset {name:?} is {bytes} bytes, over the asset limit of {} bytes",
+                    self.max_asset_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// These limits with the pixel limits lowered, where needed, so that the worst case
     /// ([`WORST_BYTES_PER_PIXEL`] for every pixel of every frame) fits in `bytes`: an input
     /// that passes the header checks can then never exhaust that much memory.

@@ -1,78 +1,61 @@
 //! A pipeline: operations applied in order to one decoded image, encoded once at the end.
-//! The HTTP API accepts exactly this type as JSON:
+//! The HTTP API and the CLI accept exactly [`PipelineSpec`] as JSON:
 //!
 //! ```json
-//! {"ops": [{"op": "resize", "width": 800},
-//!          {"op": "watermark_text", "text": "© ACME", "gravity": "bottom_right"}],
+//! {"ops": [{"op": "thumbnail", "width": 800},
+//!          {"op": "watermark", "text": "© ACME", "gravity": "bottom_right"}],
 //!  "output": {"format": "webp", "quality": 80}}
 //! ```
+//!
+//! A [`Pipeline`] is a spec that passed validation under a set of [`Limits`]: there is no other
+//! way to make one, so nothing validates twice, and [`Pipeline::run`] runs under the limits it
+//! was validated against. Running probes the input once, decodes it once (shrunk on load for a
+//! first `thumbnail`), applies the operations and encodes once, and reports what the probe
+//! learned about the input beside the output.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use ab_glyph::FontRef;
+use serde::{Deserialize, Serialize};
 
-use crate::decode::{self, DecodeOptions};
-use crate::encode::{self, Encoded, OutputFormat, OutputParams};
-use crate::ops::qr::{self, QrParams};
-use crate::ops::resize::{self, ResizeParams};
-use crate::ops::round_corners::{self, RoundCornersParams};
+use crate::decode::{self, DecodeOptions, Probe};
+use crate::encode::{self, Encoded, OutputParams};
 use crate::ops::slice::{self, Manifest, SliceParams};
-use crate::ops::watermark_image::{self, ImageWatermarkParams};
-use crate::ops::watermark_text::{self, TextWatermarkParams};
-use crate::{Error, Image, Limits, Result, Validate};
+use crate::ops::{AssetKind, Context, Loaded, Op};
+use crate::{Error, Image, InputFormat, Limits, OutputFormat, Result, Validate};
 
-/// One step of a pipeline, tagged by `op`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Op {
-    #[serde(alias = "thumbnail")]
-    Resize(ResizeParams),
-    WatermarkText(TextWatermarkParams),
-    WatermarkImage(ImageWatermarkParams),
-    RoundCorners(RoundCornersParams),
-    Qr(QrParams),
-    /// Must be the last operation: the result is a set of tiles.
-    Slice(SliceParams),
-}
+/// Most operations in one pipeline.
+pub const MAX_OPS: usize = 20;
 
-impl Op {
-    /// The operation's name as written in JSON.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::Resize(_) => "resize",
-            Op::WatermarkText(_) => "watermark_text",
-            Op::WatermarkImage(_) => "watermark_image",
-            Op::RoundCorners(_) => "round_corners",
-            Op::Qr(_) => "qr",
-            Op::Slice(_) => "slice",
-        }
-    }
-
-    fn validate(&self, field: &str, limits: &Limits) -> Result<()> {
-        match self {
-            Op::Resize(p) => p.validate(field, limits),
-            Op::WatermarkText(p) => p.validate(field, limits),
-            Op::WatermarkImage(p) => p.validate(field, limits),
-            Op::RoundCorners(p) => p.validate(field, limits),
-            Op::Qr(p) => p.validate(field, limits),
-            Op::Slice(p) => p.validate(field, limits),
-        }
-    }
-}
-
-/// Operations plus the output encoding.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+/// A pipeline as written: operations and output params, not yet validated.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Pipeline {
+pub struct PipelineSpec {
     #[serde(default)]
     pub ops: Vec<Op>,
     #[serde(default)]
     pub output: OutputParams,
 }
 
-/// Named byte blobs an operation refers to: fonts (`watermark_text.font`) and overlay images
-/// (`watermark_image.image`). The caller loads them (from S3, from disk) before running.
+/// A validated pipeline (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    spec: PipelineSpec,
+    limits: Limits,
+}
+
+/// Named byte blobs the operations refer to: fonts (`watermark.font`) and overlay images
+/// (`watermark.image`). The caller loads them (from S3, from disk) before running.
 pub type Assets = BTreeMap<String, Vec<u8>>;
+
+/// An asset a pipeline names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asset<'a> {
+    /// The param naming it, e.g. `ops[1].font`.
+    pub field: String,
+    pub name: &'a str,
+    pub kind: AssetKind,
+}
 
 /// What a pipeline produces.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,96 +68,139 @@ pub enum Output {
     },
 }
 
-impl Pipeline {
-    /// Checks every parameter without looking at any image. Errors name the field,
-    /// e.g. `ops[2].size`.
+/// A run's result: the output, and what the header of the input said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub input: Probe,
+    pub output: Output,
+}
+
+impl PipelineSpec {
+    /// Checks every parameter without looking at any image. Errors name the field, e.g.
+    /// `ops[2].size`.
     pub fn validate(&self, limits: &Limits) -> Result<()> {
-        if self.ops.len() > 20 {
-            return Err(Error::invalid("ops", "at most 20 operations"));
+        if self.ops.len() > MAX_OPS {
+            return Err(Error::invalid("ops", format!("at most {MAX_OPS} operations")));
         }
         for (i, op) in self.ops.iter().enumerate() {
             let field = format!("ops[{i}]");
-            op.validate(&field, limits)?;
-            if matches!(op, Op::Slice(_)) && i + 1 != self.ops.len() {
+            op.operation().validate(&field, limits)?;
+            if op.operation().tiles().is_some() && i + 1 != self.ops.len() {
                 return Err(Error::invalid(field, "slice must be the last operation"));
             }
         }
         self.output.validate("output", limits)
     }
+}
 
-    /// The asset names the operations need, with the field that names each.
-    pub fn assets(&self) -> Vec<(String, &str)> {
+impl Pipeline {
+    /// Validates `spec` under `limits`.
+    pub fn new(spec: PipelineSpec, limits: Limits) -> Result<Pipeline> {
+        spec.validate(&limits)?;
+        Ok(Pipeline { spec, limits })
+    }
+
+    pub fn ops(&self) -> &[Op] {
+        &self.spec.ops
+    }
+
+    pub fn output(&self) -> &OutputParams {
+        &self.spec.output
+    }
+
+    /// The spec, e.g. to serialise its canonical form (every default spelled out).
+    pub fn spec(&self) -> &PipelineSpec {
+        &self.spec
+    }
+
+    /// The limits it was validated against and runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// This pipeline with its output format fixed (a format is always valid).
+    pub fn with_format(mut self, format: OutputFormat) -> Pipeline {
+        self.spec.output.format = Some(format);
+        self
+    }
+
+    /// The output format for an input of format `input`.
+    pub fn output_format(&self, input: InputFormat) -> OutputFormat {
+        self.spec.output.format.unwrap_or_else(|| OutputFormat::from_input(input))
+    }
+
+    /// The final `slice`, if the pipeline produces tiles.
+    pub fn tiles(&self) -> Option<&SliceParams> {
+        self.spec.ops.last().and_then(|op| op.operation().tiles())
+    }
+
+    /// The assets the operations name, each once per param.
+    pub fn assets(&self) -> Vec<Asset<'_>> {
         let mut out = Vec::new();
-        for (i, op) in self.ops.iter().enumerate() {
-            match op {
-                Op::WatermarkText(TextWatermarkParams { font: Some(f), .. }) => {
-                    out.push((format!("ops[{i}].font"), f.as_str()));
-                }
-                Op::WatermarkImage(p) => out.push((format!("ops[{i}].image"), p.image.as_str())),
-                _ => {}
+        for (i, op) in self.spec.ops.iter().enumerate() {
+            for a in op.operation().assets() {
+                out.push(Asset { field: format!("ops[{i}].{}", a.field), name: a.name, kind: a.kind });
             }
         }
         out
     }
 
-    /// The output format for an input of format `input`.
-    pub fn output_format(&self, input: crate::InputFormat) -> OutputFormat {
-        self.output.format.unwrap_or_else(|| OutputFormat::from_input(input))
+    /// Decodes `input` under the limits, applies the operations and encodes once. `assets`
+    /// holds every asset [`Pipeline::assets`] names.
+    pub fn run(&self, input: &[u8], assets: &Assets) -> Result<Rendered> {
+        let loaded = self.load(assets)?;
+        let probe = decode::probe(input, &self.limits)?;
+        let format = self.output_format(probe.format);
+        let shrink =
+            |w: u32, h: u32| self.spec.ops.first().map_or(1.0, |op| op.operation().shrink_factor(w, h));
+        let options = DecodeOptions {
+            first_frame_only: self.tiles().is_some() || !format.can_animate(),
+            shrink: Some(&shrink),
+        };
+        let mut image = decode::decode_probed(input, &probe, &self.limits, &options)?;
+
+        let cx = Context { limits: &self.limits, assets: &loaded };
+        for (i, op) in self.spec.ops.iter().enumerate() {
+            let under = |e: Error| e.under(&format!("ops[{i}]"));
+            if let Some(p) = op.operation().tiles() {
+                let output = self.encode_tiles(&image, p, format).map_err(under)?;
+                return Ok(Rendered { input: probe, output });
+            }
+            op.operation().apply(&mut image, &cx).map_err(under)?;
+        }
+        let output = Output::Image(encode::encode(&image, format, &self.spec.output)?);
+        Ok(Rendered { input: probe, output })
     }
 
-    /// Validates, decodes `input` under `limits`, applies the operations and encodes once.
-    pub fn run(&self, input: &[u8], assets: &Assets, limits: &Limits) -> Result<Output> {
-        self.validate(limits)?;
-        let mut overlays = BTreeMap::new();
-        for (field, name) in self.assets() {
-            let bytes = assets
-                .get(name)
-                .ok_or_else(|| Error::invalid(&field, format!("asset {name:?} was not supplied")))?;
-            if bytes.len() as u64 > limits.max_asset_bytes {
-                return Err(Error::InputTooLarge {
-                    bytes: bytes.len() as u64,
-                    limit: limits.max_asset_bytes,
-                });
-            }
-            if field.ends_with(".image") && !overlays.contains_key(name) {
-                let overlay =
-                    decode::decode(bytes, limits, &DecodeOptions { first_frame_only: true, shrink: None })
-                        .map_err(|e| Error::invalid(&field, format!("overlay image: {e}")))?;
-                overlays.insert(name, overlay.first().to_rgba());
+    /// Checks and prepares the assets: each present and within the asset limit, fonts
+    /// parseable, overlay images decoded (under the limits). Errors name the param.
+    fn load(&self, assets: &Assets) -> Result<Loaded> {
+        let mut loaded = Loaded::default();
+        for asset in self.assets() {
+            let bytes = assets.get(asset.name).ok_or_else(|| {
+                Error::invalid(&asset.field, format!("asset {:?} was not supplied", asset.name))
+            })?;
+            self.limits.check_asset(&asset.field, asset.name, bytes.len() as u64)?;
+            match asset.kind {
+                AssetKind::Font => {
+                    FontRef::try_from_slice_and_index(bytes, 0).map_err(|_| {
+                        Error::invalid(
+                            &asset.field,
+                            format!("asset {:?} is not a TrueType/OpenType font", asset.name),
+                        )
+                    })?;
+                    loaded.fonts.insert(asset.name.to_owned(), bytes.clone());
+                }
+                AssetKind::Image if !loaded.overlays.contains_key(asset.name) => {
+                    let options = DecodeOptions { first_frame_only: true, shrink: None };
+                    let overlay = decode::decode(bytes, &self.limits, &options)
+                        .map_err(|e| Error::invalid(&asset.field, format!("overlay image: {e}")))?;
+                    loaded.overlays.insert(asset.name.to_owned(), overlay.first().to_rgba());
+                }
+                AssetKind::Image => {}
             }
         }
-
-        let probe = decode::probe(input, limits)?;
-        let format = self.output_format(probe.format);
-        let slicing = matches!(self.ops.last(), Some(Op::Slice(_)));
-        let shrink = |w: u32, h: u32| match self.ops.first() {
-            Some(Op::Resize(p)) => resize::scale_factor(p, w, h),
-            _ => 1.0,
-        };
-        let options =
-            DecodeOptions { first_frame_only: slicing || !format.can_animate(), shrink: Some(&shrink) };
-        let mut image = decode::decode(input, limits, &options)?;
-
-        for (i, op) in self.ops.iter().enumerate() {
-            let applied = match op {
-                Op::Resize(p) => resize::resize(&mut image, p, limits),
-                Op::WatermarkText(p) => {
-                    let font = p.font.as_ref().and_then(|name| assets.get(name)).map(Vec::as_slice);
-                    watermark_text::watermark_text(&mut image, p, font)
-                }
-                Op::WatermarkImage(p) => match overlays.get(p.image.as_str()) {
-                    Some(overlay) => watermark_image::watermark_image(&mut image, p, overlay),
-                    None => Err(Error::invalid("image", "overlay was not loaded")),
-                },
-                Op::RoundCorners(p) => round_corners::round_corners(&mut image, p),
-                Op::Qr(p) => qr::qr_overlay(&mut image, p),
-                Op::Slice(p) => {
-                    return self.encode_tiles(&image, p, format).map_err(|e| e.under(&format!("ops[{i}]")))
-                }
-            };
-            applied.map_err(|e| e.under(&format!("ops[{i}]")))?;
-        }
-        encode::encode(&image, format, &self.output).map(Output::Image)
+        Ok(loaded)
     }
 
     fn encode_tiles(&self, image: &Image, p: &SliceParams, format: OutputFormat) -> Result<Output> {
@@ -182,7 +208,7 @@ impl Pipeline {
         let mut infos = Vec::with_capacity(pieces.len());
         let mut tiles = Vec::with_capacity(pieces.len());
         for (info, tile) in pieces {
-            tiles.push(encode::encode(&tile, format, &self.output)?);
+            tiles.push(encode::encode(&tile, format, &self.spec.output)?);
             infos.push(info);
         }
         let manifest = Manifest {

@@ -2,6 +2,8 @@
 
 use image::{RgbImage, RgbaImage};
 
+use crate::InputFormat;
+
 /// Pixels of one frame in the working format: 8-bit sRGB, with or without straight alpha.
 /// Decoders bring every input (16-bit, grey, palette, CMYK, ICC-tagged) into one of these.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,16 +55,6 @@ impl Pixels {
 pub struct Frame {
     pub pixels: Pixels,
     pub delay_ms: u32,
-}
-
-/// The input format, as sniffed from magic bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InputFormat {
-    Jpeg,
-    Png,
-    Webp,
-    Gif,
 }
 
 /// A decoded, upright, sRGB image: one frame for stills, several for animations (all frames

@@ -10,7 +10,7 @@ use image::{Rgba, RgbaImage};
 use image_ops::ops::resize::{self, Filter, Fit, ResizeParams};
 use image_ops::ops::round_corners::{round_corners, RoundCornersParams};
 use image_ops::ops::slice::{self, SliceParams, TileInfo};
-use image_ops::{Color, Gravity, Image, InputFormat, Length, Limits, Pipeline, Pixels, Validate};
+use image_ops::{Color, Gravity, Image, InputFormat, Length, Limits, PipelineSpec, Pixels, Validate};
 use proptest::prelude::*;
 
 fn rgb_image(w: u32, h: u32) -> Image {
@@ -263,8 +263,8 @@ fn scale_factor_examples() {
 // ---------------------------------------------------------------- resize: validation
 
 fn validate_json(json: &str) -> image_ops::Result<()> {
-    let pipeline: Pipeline = serde_json::from_str(json).unwrap();
-    pipeline.validate(&Limits::default())
+    let spec: PipelineSpec = serde_json::from_str(json).unwrap();
+    spec.validate(&Limits::default())
 }
 
 fn field_of(json: &str) -> String {

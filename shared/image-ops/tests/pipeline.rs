@@ -6,14 +6,23 @@ mod common;
 
 use image::codecs::gif::{GifEncoder, Repeat};
 use image::{AnimationDecoder, Delay, Frame as GifFrame};
-use image_ops::{Assets, Error, Limits, Output, OutputFormat, Pipeline};
+use image_ops::{Assets, Error, Limits, Output, OutputFormat, Pipeline, PipelineSpec};
 
-fn pipeline(json: &str) -> Pipeline {
+fn spec(json: &str) -> PipelineSpec {
     serde_json::from_str(json).unwrap()
 }
 
+fn pipeline(json: &str) -> Pipeline {
+    Pipeline::new(spec(json), Limits::default()).unwrap()
+}
+
+/// Validates and runs under the default limits: params errors come first.
 fn run(json: &str, input: &[u8]) -> image_ops::Result<Output> {
-    pipeline(json).run(input, &Assets::new(), &Limits::default())
+    run_with(json, input, Limits::default())
+}
+
+fn run_with(json: &str, input: &[u8], limits: Limits) -> image_ops::Result<Output> {
+    Ok(Pipeline::new(spec(json), limits)?.run(input, &Assets::new())?.output)
 }
 
 fn single(out: Output) -> image_ops::Encoded {
@@ -28,21 +37,40 @@ fn json_shape_is_strict() {
     // Unknown top-level field, unknown op field, unknown op: all rejected by serde.
     for bad in [
         r#"{"ops": [], "outptu": {}}"#,
-        r#"{"ops": [{"op": "resize", "widht": 10}]}"#,
+        r#"{"ops": [{"op": "thumbnail", "widht": 10}]}"#,
         r#"{"ops": [{"op": "sharpen"}]}"#,
-        r#"{"ops": [{"op": "qr"}]}"#,
-        r#"{"ops": [{"op": "resize", "width": "wide"}]}"#,
+        r#"{"ops": [{"op": "qr-overlay"}]}"#,
+        r#"{"ops": [{"op": "thumbnail", "width": "wide"}]}"#,
         r#"{"output": {"format": "bmp"}}"#,
-        r#"{"ops": [{"op": "round_corners", "radius": "10 percent"}]}"#,
-        r#"{"ops": [{"op": "watermark_text", "text": "x", "color": "red"}]}"#,
+        r#"{"ops": [{"op": "round-corner", "radius": "10 percent"}]}"#,
+        r#"{"ops": [{"op": "watermark", "text": "x", "color": "red"}]}"#,
     ] {
-        assert!(serde_json::from_str::<Pipeline>(bad).is_err(), "{bad} should not parse");
+        assert!(serde_json::from_str::<PipelineSpec>(bad).is_err(), "{bad} should not parse");
     }
-    // Aliases and defaults.
+    // Names, aliases and defaults.
+    for (op, name) in [
+        ("thumbnail", "thumbnail"),
+        ("resize", "thumbnail"),
+        ("watermark_text", "watermark"),
+        ("round_corners", "round-corner"),
+        ("round-corners", "round-corner"),
+        ("qr", "qr-overlay"),
+    ] {
+        let minimal = match name {
+            "thumbnail" => r#"{"width": 10}"#,
+            "watermark" => r#"{"text": "x"}"#,
+            "round-corner" => r#"{"radius": 3}"#,
+            _ => r#"{"data": "x"}"#,
+        };
+        let step = minimal.replacen('{', &format!(r#"{{"op": "{op}", "#), 1);
+        let p = spec(&format!(r#"{{"ops": [{step}]}}"#));
+        assert_eq!(p.ops[0].spec().name, name, "{op}");
+        // Serialised under its one name, whatever it was written as.
+        assert_eq!(serde_json::to_value(&p.ops[0]).unwrap()["op"], name);
+    }
     let p = pipeline(r#"{"ops": [{"op": "thumbnail", "width": 10}], "output": {"format": "jpg"}}"#);
-    assert_eq!(p.ops[0].name(), "resize");
-    assert_eq!(p.output.format, Some(OutputFormat::Jpeg));
-    assert_eq!(p.output.quality, 80);
+    assert_eq!(p.output().format, Some(OutputFormat::Jpeg));
+    assert_eq!(p.output().quality, 80);
 }
 
 #[test]
@@ -50,15 +78,15 @@ fn params_are_validated_before_decoding_and_name_the_field() {
     // The input is garbage: a params error must still win, proving nothing was decoded.
     let garbage = b"not an image at all";
     let cases = [
-        (r#"{"ops": [{"op": "resize", "width": 0}]}"#, "ops[0].width"),
+        (r#"{"ops": [{"op": "thumbnail", "width": 0}]}"#, "ops[0].width"),
         (
-            r#"{"ops": [{"op": "resize", "width": 10}, {"op": "round_corners", "radius": "80%"}]}"#,
+            r#"{"ops": [{"op": "thumbnail", "width": 10}, {"op": "round-corner", "radius": "80%"}]}"#,
             "ops[1].radius",
         ),
         (r#"{"output": {"quality": 0}}"#, "output.quality"),
-        (r#"{"ops": [{"op": "slice", "rows": 2, "cols": 2}, {"op": "resize", "width": 5}]}"#, "ops[0]"),
-        (r#"{"ops": [{"op": "watermark_text", "text": ""}]}"#, "ops[0].text"),
-        (r#"{"ops": [{"op": "qr", "data": "https://example.com", "size": 20}]}"#, "ops[0].size"),
+        (r#"{"ops": [{"op": "slice", "rows": 2, "cols": 2}, {"op": "thumbnail", "width": 5}]}"#, "ops[0]"),
+        (r#"{"ops": [{"op": "watermark", "text": ""}]}"#, "ops[0].text"),
+        (r#"{"ops": [{"op": "qr-overlay", "data": "https://example.com", "size": 20}]}"#, "ops[0].size"),
     ];
     for (json, field) in cases {
         match run(json, garbage) {
@@ -71,10 +99,9 @@ fn params_are_validated_before_decoding_and_name_the_field() {
 #[test]
 fn missing_asset_is_invalid_params() {
     let photo = common::jpeg_bytes(&common::photo(64, 48));
-    let err = run(r#"{"ops": [{"op": "watermark_image", "image": "logo.png"}]}"#, &photo).unwrap_err();
+    let err = run(r#"{"ops": [{"op": "watermark", "image": "logo.png"}]}"#, &photo).unwrap_err();
     assert_eq!(err.field(), Some("ops[0].image"));
-    let err =
-        run(r#"{"ops": [{"op": "watermark_text", "text": "x", "font": "brand.ttf"}]}"#, &photo).unwrap_err();
+    let err = run(r#"{"ops": [{"op": "watermark", "text": "x", "font": "brand.ttf"}]}"#, &photo).unwrap_err();
     assert_eq!(err.field(), Some("ops[0].font"));
 }
 
@@ -83,8 +110,8 @@ fn corrupt_overlay_is_invalid_params() {
     let photo = common::jpeg_bytes(&common::photo(64, 48));
     let mut assets = Assets::new();
     assets.insert("logo.png".into(), b"\x89PNG\r\n\x1a\nbroken".to_vec());
-    let p = pipeline(r#"{"ops": [{"op": "watermark_image", "image": "logo.png"}]}"#);
-    let err = p.run(&photo, &assets, &Limits::default()).unwrap_err();
+    let p = pipeline(r#"{"ops": [{"op": "watermark", "image": "logo.png"}]}"#);
+    let err = p.run(&photo, &assets).unwrap_err();
     assert_eq!(err.field(), Some("ops[0].image"));
 }
 
@@ -94,15 +121,15 @@ fn chain_applies_ops_in_order_and_encodes_once() {
     let mut assets = Assets::new();
     assets.insert("logo".into(), common::png_bytes(&common::photo_rgba(120, 40)));
     let out = pipeline(
-        r#"{"ops": [{"op": "resize", "width": 600},
-                    {"op": "watermark_image", "image": "logo", "opacity": 1, "gravity": "top_left"},
-                    {"op": "watermark_text", "text": "hello"},
-                    {"op": "round_corners", "radius": 20}],
+        r#"{"ops": [{"op": "thumbnail", "width": 600},
+                    {"op": "watermark", "image": "logo", "opacity": 1, "gravity": "top_left"},
+                    {"op": "watermark", "text": "hello"},
+                    {"op": "round-corner", "radius": 20}],
             "output": {"format": "png"}}"#,
     )
-    .run(&photo, &assets, &Limits::default())
+    .run(&photo, &assets)
     .unwrap();
-    let enc = single(out);
+    let enc = single(out.output);
     assert_eq!((enc.format, enc.width, enc.height, enc.frames), (OutputFormat::Png, 600, 400, 1));
     let img = common::decode_independent(&enc.bytes);
     assert_eq!(img.dimensions(), (600, 400));
@@ -113,7 +140,7 @@ fn chain_applies_ops_in_order_and_encodes_once() {
 #[test]
 fn output_format_defaults_to_input_format() {
     let png = common::png_bytes(&common::photo_rgba(40, 30));
-    let enc = single(run(r#"{"ops": [{"op": "resize", "width": 20}]}"#, &png).unwrap());
+    let enc = single(run(r#"{"ops": [{"op": "thumbnail", "width": 20}]}"#, &png).unwrap());
     assert_eq!(enc.format, OutputFormat::Png);
     assert_eq!(&enc.bytes[1..4], b"PNG");
 }
@@ -126,7 +153,7 @@ fn shrink_on_load_gives_the_same_size_as_a_full_decode() {
     let jpeg = common::jpeg_bytes(&src);
     let enc = single(
         run(
-            r#"{"ops": [{"op": "resize", "width": 256, "height": 256}], "output": {"format": "png"}}"#,
+            r#"{"ops": [{"op": "thumbnail", "width": 256, "height": 256}], "output": {"format": "png"}}"#,
             &jpeg,
         )
         .unwrap(),
@@ -158,7 +185,7 @@ fn animated_gif(frames: usize) -> Vec<u8> {
 #[test]
 fn animation_survives_gif_and_webp_output_and_flattens_for_jpeg() {
     let gif = animated_gif(3);
-    let to_gif = single(run(r#"{"ops": [{"op": "resize", "width": 30}]}"#, &gif).unwrap());
+    let to_gif = single(run(r#"{"ops": [{"op": "thumbnail", "width": 30}]}"#, &gif).unwrap());
     assert_eq!((to_gif.format, to_gif.frames, to_gif.width, to_gif.height), (OutputFormat::Gif, 3, 30, 20));
     let frames = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(&to_gif.bytes))
         .unwrap()
@@ -169,7 +196,7 @@ fn animation_survives_gif_and_webp_output_and_flattens_for_jpeg() {
     assert_eq!(frames[1].delay().numer_denom_ms().0 / frames[1].delay().numer_denom_ms().1.max(1), 100);
 
     let to_webp = single(
-        run(r#"{"ops": [{"op": "resize", "width": 30}], "output": {"format": "webp"}}"#, &gif).unwrap(),
+        run(r#"{"ops": [{"op": "thumbnail", "width": 30}], "output": {"format": "webp"}}"#, &gif).unwrap(),
     );
     assert_eq!(to_webp.frames, 3);
     let dec = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(&to_webp.bytes)).unwrap();
@@ -203,10 +230,10 @@ fn slice_returns_tiles_and_a_manifest() {
 fn limits_are_configurable() {
     let jpeg = common::jpeg_bytes(&common::photo(300, 200));
     let limits = Limits { max_pixels: 10_000, ..Limits::default() };
-    let err = pipeline("{}").run(&jpeg, &Assets::new(), &limits).unwrap_err();
+    let err = run_with("{}", &jpeg, limits).unwrap_err();
     assert_eq!(err.code(), "too_many_pixels");
     let limits = Limits { max_input_bytes: 100, ..Limits::default() };
-    let err = pipeline("{}").run(&jpeg, &Assets::new(), &limits).unwrap_err();
+    let err = run_with("{}", &jpeg, limits).unwrap_err();
     assert_eq!(err.code(), "input_too_large");
 }
 
@@ -215,10 +242,10 @@ fn shrink_on_load_keeps_the_exact_output_size() {
     // 1001 x 3001 decodes at 1/8 scale as 126 x 376, whose aspect ratio would give 100 x 298;
     // a full-size decode gives 100 x 300, and so must shrink-on-load.
     let jpeg = common::jpeg_bytes(&common::photo(1001, 3001));
-    let enc = single(run(r#"{"ops": [{"op": "resize", "width": 100}]}"#, &jpeg).unwrap());
+    let enc = single(run(r#"{"ops": [{"op": "thumbnail", "width": 100}]}"#, &jpeg).unwrap());
     assert_eq!((enc.width, enc.height), (100, 300));
     let enc = single(
-        run(r#"{"ops": [{"op": "resize", "width": 90, "height": 400, "fit": "fill"}]}"#, &jpeg).unwrap(),
+        run(r#"{"ops": [{"op": "thumbnail", "width": 90, "height": 400, "fit": "fill"}]}"#, &jpeg).unwrap(),
     );
     assert_eq!((enc.width, enc.height), (90, 400));
 }

@@ -1,17 +1,23 @@
-//! Output key naming: deterministic, so a retry or a re-upload overwrites the same objects and
-//! never duplicates them. `rest` is the source key without the trigger prefix.
+//! Every key imgfn writes, named in this one place. Keys are deterministic, so a retry or a
+//! repeat overwrites the same objects and never duplicates them.
 //!
-//! | what | key (in the output bucket) |
+//! An output has a **base**: its image is `<base>.<ext>`; a sliced image's tiles are
+//! `<base>/r<row>-c<col>.<ext>` and its manifest `<base>/manifest.json` (written last).
+//!
+//! | written by | base (in the output bucket) |
 //! |---|---|
-//! | image | `<op>/<stem>.<ext>` |
-//! | tiles (`slice`) | `<op>/<stem>/r<row>-c<col>.<ext>`, then `<op>/<stem>/manifest.json` |
-//! | error record | `<error prefix><op>/<rest>.json` |
+//! | an S3-triggered function, for the source `<trigger prefix><rest>` | `<op>/<stem of rest>` |
+//! | `POST /process` | `<processed prefix><scope>/<sha256 of source ETag and canonical pipeline>` |
+//!
+//! Error records are `<error prefix><op>/<rest>.json`, with the source's full `rest` (its
+//! extension kept), so the uploader finds them from the key they wrote.
 //!
 //! `<stem>` is `rest` without its extension (the part of the last path segment from its last
 //! `.`, unless that `.` starts the segment): `thumbnail/a/b.c/photo.JPG` → stem `a/b.c/photo`.
 //! Sources that differ only by extension (`photo.jpg`, `photo.png`) share an output key; the
-//! last one processed wins. Error records keep the full `rest` (with its extension), so the
-//! uploader finds them from the key they wrote.
+//! last one processed wins.
+
+use image_ops::ops::slice::tile_name;
 
 /// `rest` without its extension.
 pub fn stem(rest: &str) -> &str {
@@ -22,19 +28,29 @@ pub fn stem(rest: &str) -> &str {
     }
 }
 
+/// The base of what the function of `op` writes for the source key `<trigger prefix><rest>`.
+pub fn trigger_base(op: &str, rest: &str) -> String {
+    format!("{op}/{}", stem(rest))
+}
+
+/// The base of what `POST /process` writes for a caller's request with this hash.
+pub fn processed_base(processed_prefix: &str, scope: &str, hash: &str) -> String {
+    format!("{processed_prefix}{scope}/{hash}")
+}
+
 /// The key of a single-image output.
-pub fn image_key(op: &str, rest: &str, ext: &str) -> String {
-    format!("{op}/{}.{ext}", stem(rest))
+pub fn image_key(base: &str, extension: &str) -> String {
+    format!("{base}.{extension}")
 }
 
 /// The key of one tile of a sliced image.
-pub fn tile_key(op: &str, rest: &str, row: u32, col: u32, ext: &str) -> String {
-    format!("{op}/{}/r{row}-c{col}.{ext}", stem(rest))
+pub fn tile_key(base: &str, row: u32, col: u32, extension: &str) -> String {
+    format!("{base}/{}", tile_name(row, col, extension))
 }
 
 /// The key of a sliced image's manifest, written after all its tiles.
-pub fn manifest_key(op: &str, rest: &str) -> String {
-    format!("{op}/{}/manifest.json", stem(rest))
+pub fn manifest_key(base: &str) -> String {
+    format!("{base}/manifest.json")
 }
 
 /// The key of the error record of a source object.
@@ -53,12 +69,15 @@ mod tests {
         assert_eq!(stem("a/b.c/photo"), "a/b.c/photo");
         assert_eq!(stem("a/.hidden"), "a/.hidden");
         assert_eq!(stem("archive.tar.gz"), "archive.tar");
+        let base = trigger_base("thumbnail", "my photo+1 ü 100%.jpg");
+        assert_eq!(image_key(&base, "webp"), "thumbnail/my photo+1 ü 100%.webp");
+        let base = trigger_base("slice", "x/big.png");
+        assert_eq!(tile_key(&base, 1, 2, "png"), "slice/x/big/r1-c2.png");
+        assert_eq!(manifest_key(&base), "slice/x/big/manifest.json");
         assert_eq!(
-            image_key("thumbnail", "my photo+1 ü 100%.jpg", "webp"),
-            "thumbnail/my photo+1 ü 100%.webp"
+            image_key(&processed_base("processed/", "alice", "ab12"), "jpg"),
+            "processed/alice/ab12.jpg"
         );
-        assert_eq!(tile_key("slice", "x/big.png", 1, 2, "png"), "slice/x/big/r1-c2.png");
-        assert_eq!(manifest_key("slice", "x/big.png"), "slice/x/big/manifest.json");
         assert_eq!(error_key("errors/", "convert", "a.jpg"), "errors/convert/a.jpg.json");
     }
 }

@@ -4,16 +4,14 @@
 //! place ([`Error::outcome`]). Each function binary under `functions/` is a few lines:
 //!
 //! ```no_run
-//! use imgfn_lambda::{Config, Function, OpKind};
-//!
 //! #[tokio::main]
 //! async fn main() -> Result<(), imgfn_lambda::BoxError> {
-//!     imgfn_lambda::init_tracing();
-//!     let config = Config::from_env(OpKind::Thumbnail)?;
-//!     let s3 = imgfn_lambda::s3::load_from_env().await;
-//!     Function::new(config, s3).run().await
+//!     imgfn_lambda::runner::serve(env!("CARGO_PKG_NAME")).await
 //! }
 //! ```
+//!
+//! The crate's name is the operation's name in `image_ops::ops::REGISTRY`, which says what the
+//! function does, its trigger prefix and its default params.
 //!
 //! # Configuration (environment variables, read once at init)
 //!
@@ -22,8 +20,8 @@
 //! | `IMGFN_OUTPUT_BUCKET` | **required**; outputs and error records are written here |
 //! | `IMGFN_SOURCE_BUCKET` | optional; records from any other bucket are refused; must differ from the output bucket |
 //! | `IMGFN_TRIGGER_PREFIX` | default `<op>/`; the prefix the function listens on, stripped to name outputs; other keys are refused |
-//! | `IMGFN_PARAMS` | the operation's default params, a JSON object (required except for `convert`, whose params are output params); validated at start-up |
-//! | `IMGFN_OUTPUT` | optional default output params (`{"format":"webp","quality":80}`); unset format = the input's |
+//! | `IMGFN_PARAMS` | the operation's default params, a JSON object (default: the registry's; for `convert`, output params); validated at start-up |
+//! | `IMGFN_OUTPUT` | default output params (`{"format":"webp","quality":80}`; default: the registry's); unset format = the input's |
 //! | `IMGFN_ERROR_PREFIX` | default `errors/` |
 //! | `IMGFN_ASSET_PREFIX` | default `assets/`: fonts and overlay images named by params are keys under it in the source bucket |
 //! | `IMGFN_MAX_INPUT_BYTES`, `IMGFN_MAX_PIXELS`, `IMGFN_MAX_SIDE`, `IMGFN_MAX_FRAMES`, `IMGFN_MAX_TOTAL_PIXELS`, `IMGFN_MAX_ASSET_BYTES` | optional `image_ops::Limits` overrides (positive integers) |
@@ -33,9 +31,7 @@
 //!
 //! A missing or malformed variable stops the function at init with a message naming it.
 //!
-//! The params of each function: `thumbnail` → `resize`; `watermark` → `watermark_image` when
-//! they contain `image`, else `watermark_text`; `round-corner` → `round_corners`; `qr-overlay`
-//! → `qr`; `convert` → output params only; `slice` → `slice`.
+//! The params of each function are those of its operation (`convert`'s are output params).
 //!
 //! # Per-object params
 //!
@@ -51,11 +47,12 @@
 //! the output bucket. Outputs carry `Content-Type`, `Cache-Control: public, max-age=86400`
 //! (outputs are overwritten on re-upload, so never `immutable`), and metadata
 //! `imgfn-source-key` (URL-encoded like event keys), `imgfn-source-etag`, `imgfn-op`,
-//! `imgfn-params-sha256`.
+//! `imgfn-params-sha256`, `imgfn-width` and `imgfn-height`.
 //!
 //! # Outcomes
 //!
-//! Each record is processed on its own ([`runner::Function::handle`]):
+//! Each record is processed on its own ([`runner::Function::handle`]) along the one job path
+//! ([`job`]) that `POST /process` takes too:
 //! - **processed**: outputs written, a stale error record for the same source deleted.
 //! - **permanent** (unsupported/corrupt/empty image, over a limit — an oversized object is
 //!   rejected from HeadObject's size without downloading it —, invalid params, source object
@@ -75,12 +72,14 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod job;
 pub mod keys;
 pub mod params;
+pub mod pipeline;
 pub mod runner;
 pub mod s3;
 
-pub use crate::config::{Config, ConfigError, OpKind};
+pub use crate::config::{Config, ConfigError};
 pub use crate::error::{Error, Outcome};
 pub use crate::runner::Function;
 

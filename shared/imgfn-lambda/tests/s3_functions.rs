@@ -3,17 +3,16 @@
 //! encoding and multi-record events.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{Server, OUTPUT, SOURCE};
 use image::GenericImageView;
-use imgfn_lambda::OpKind;
+use imgfn_test_support::lambda::event;
+use imgfn_test_support::s3::Object;
+use imgfn_test_support::{fixtures, s3, Server, OUTPUT, SOURCE};
 
 /// Checks the metadata every output carries.
-fn assert_output_metadata(obj: &common::Object, op: OpKind, source_key: &str, content_type: &str) {
+fn assert_output_metadata(obj: &Object, op: &str, source_key: &str, content_type: &str) {
     assert_eq!(obj.content_type.as_deref(), Some(content_type));
     assert_eq!(obj.cache_control.as_deref(), Some("public, max-age=86400"));
-    assert_eq!(obj.metadata.get("imgfn-op").map(String::as_str), Some(op.name()));
+    assert_eq!(obj.metadata.get("imgfn-op").map(String::as_str), Some(op));
     let encoded = obj.metadata.get("imgfn-source-key").unwrap();
     assert_eq!(imgfn_lambda::event::decode_key(encoded).unwrap(), source_key);
     let etag = obj.metadata.get("imgfn-source-etag").unwrap();
@@ -38,18 +37,16 @@ fn block_diff(a: &image::RgbImage, b: &image::RgbImage, x: u32, y: u32, w: u32, 
 async fn thumbnail_of_a_12mp_jpeg_with_an_awkward_key() {
     let s = Server::start().await;
     let key = "thumbnail/my photo+1 ü 100%.jpg";
-    s.put(SOURCE, key, common::photo_12mp().to_vec(), None).await;
-    let f = s
-        .function(
-            OpKind::Thumbnail,
-            &[("IMGFN_PARAMS", r#"{"width":256,"height":256}"#), ("IMGFN_OUTPUT", r#"{"format":"webp"}"#)],
-        )
-        .await;
-    f.handle(common::event(OpKind::Thumbnail, &[(SOURCE, key)])).await.unwrap();
+    s.put(SOURCE, key, fixtures::photo_12mp().to_vec(), None).await;
+    let f = s.function(
+        "thumbnail",
+        &[("IMGFN_PARAMS", r#"{"width":256,"height":256}"#), ("IMGFN_OUTPUT", r#"{"format":"webp"}"#)],
+    );
+    f.handle(event("thumbnail", &[(SOURCE, key)])).await.unwrap();
 
     assert_eq!(s.keys(OUTPUT).await, ["thumbnail/my photo+1 ü 100%.webp"]);
     let out = s.get(OUTPUT, "thumbnail/my photo+1 ü 100%.webp").await.unwrap();
-    assert_output_metadata(&out, OpKind::Thumbnail, key, "image/webp");
+    assert_output_metadata(&out, "thumbnail", key, "image/webp");
     let img = image::load_from_memory_with_format(&out.body, image::ImageFormat::WebP).unwrap();
     assert_eq!(img.dimensions(), (256, 192));
 }
@@ -57,16 +54,16 @@ async fn thumbnail_of_a_12mp_jpeg_with_an_awkward_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_watermark_on_a_12mp_jpeg() {
     let s = Server::start().await;
-    s.put(SOURCE, "watermark/photo.jpg", common::photo_12mp().to_vec(), None).await;
+    s.put(SOURCE, "watermark/photo.jpg", fixtures::photo_12mp().to_vec(), None).await;
     let params = r##"{"text":"imgfn","size":"8%","opacity":1.0,"color":"#000000"}"##;
-    let f = s.function(OpKind::Watermark, &[("IMGFN_PARAMS", params)]).await;
-    f.handle(common::event(OpKind::Watermark, &[(SOURCE, "watermark/photo.jpg")])).await.unwrap();
+    let f = s.function("watermark", &[("IMGFN_PARAMS", params)]);
+    f.handle(event("watermark", &[(SOURCE, "watermark/photo.jpg")])).await.unwrap();
 
     let out = s.get(OUTPUT, "watermark/photo.jpg").await.unwrap();
-    assert_output_metadata(&out, OpKind::Watermark, "watermark/photo.jpg", "image/jpeg");
+    assert_output_metadata(&out, "watermark", "watermark/photo.jpg", "image/jpeg");
     let img = image::load_from_memory_with_format(&out.body, image::ImageFormat::Jpeg).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), (4000, 3000));
-    let src = image::load_from_memory(common::photo_12mp()).unwrap().to_rgb8();
+    let src = image::load_from_memory(fixtures::photo_12mp()).unwrap().to_rgb8();
     // The text is in the bottom-right corner; the top-left is only re-encoded.
     let corner = block_diff(&src, &img, 3000, 2500, 1000, 500);
     let untouched = block_diff(&src, &img, 0, 0, 1000, 500);
@@ -76,20 +73,18 @@ async fn text_watermark_on_a_12mp_jpeg() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_watermark_from_an_asset_chosen_by_object_metadata() {
     let s = Server::start().await;
-    s.put(SOURCE, "assets/logo.png", common::logo_png(120, 60), None).await;
+    s.put(SOURCE, "assets/logo.png", fixtures::logo_png(120, 60), None).await;
     let params = r#"{"image":"assets/logo.png","opacity":1.0}"#;
-    s.put(SOURCE, "watermark/small.jpg", common::photo_small().to_vec(), Some(params)).await;
+    s.put(SOURCE, "watermark/small.jpg", fixtures::photo_small().to_vec(), Some(params)).await;
     // The defaults are a text watermark: the object's params switch to the image variant.
-    let f = s
-        .function(
-            OpKind::Watermark,
-            &[("IMGFN_PARAMS", r#"{"text":"default"}"#), ("IMGFN_OUTPUT", r#"{"format":"png"}"#)],
-        )
-        .await;
-    f.handle(common::event(OpKind::Watermark, &[(SOURCE, "watermark/small.jpg")])).await.unwrap();
+    let f = s.function(
+        "watermark",
+        &[("IMGFN_PARAMS", r#"{"text":"default"}"#), ("IMGFN_OUTPUT", r#"{"format":"png"}"#)],
+    );
+    f.handle(event("watermark", &[(SOURCE, "watermark/small.jpg")])).await.unwrap();
 
     let out = s.get(OUTPUT, "watermark/small.png").await.unwrap();
-    assert_output_metadata(&out, OpKind::Watermark, "watermark/small.jpg", "image/png");
+    assert_output_metadata(&out, "watermark", "watermark/small.jpg", "image/png");
     let img = image::load_from_memory_with_format(&out.body, image::ImageFormat::Png).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), (640, 480));
     // Bottom-right, inside the logo: pure red. Top-left: the photo.
@@ -102,17 +97,15 @@ async fn image_watermark_from_an_asset_chosen_by_object_metadata() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_corners_on_a_12mp_jpeg() {
     let s = Server::start().await;
-    s.put(SOURCE, "round-corner/photo.jpg", common::photo_12mp().to_vec(), None).await;
-    let f = s
-        .function(
-            OpKind::RoundCorner,
-            &[("IMGFN_PARAMS", r#"{"radius":"10%"}"#), ("IMGFN_OUTPUT", r#"{"format":"webp","quality":70}"#)],
-        )
-        .await;
-    f.handle(common::event(OpKind::RoundCorner, &[(SOURCE, "round-corner/photo.jpg")])).await.unwrap();
+    s.put(SOURCE, "round-corner/photo.jpg", fixtures::photo_12mp().to_vec(), None).await;
+    let f = s.function(
+        "round-corner",
+        &[("IMGFN_PARAMS", r#"{"radius":"10%"}"#), ("IMGFN_OUTPUT", r#"{"format":"webp","quality":70}"#)],
+    );
+    f.handle(event("round-corner", &[(SOURCE, "round-corner/photo.jpg")])).await.unwrap();
 
     let out = s.get(OUTPUT, "round-corner/photo.webp").await.unwrap();
-    assert_output_metadata(&out, OpKind::RoundCorner, "round-corner/photo.jpg", "image/webp");
+    assert_output_metadata(&out, "round-corner", "round-corner/photo.jpg", "image/webp");
     let img = image::load_from_memory_with_format(&out.body, image::ImageFormat::WebP).unwrap().to_rgba8();
     assert_eq!(img.dimensions(), (4000, 3000));
     for (x, y) in [(0, 0), (3999, 0), (0, 2999), (3999, 2999), (40, 40)] {
@@ -126,16 +119,14 @@ async fn round_corners_on_a_12mp_jpeg() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qr_overlay_on_a_12mp_jpeg_decodes_back() {
     let s = Server::start().await;
-    s.put(SOURCE, "qr-overlay/photo.jpg", common::photo_12mp().to_vec(), None).await;
+    s.put(SOURCE, "qr-overlay/photo.jpg", fixtures::photo_12mp().to_vec(), None).await;
     let payload = "https://example.com/imgfn?id=42";
     let params = format!(r#"{{"data":"{payload}","size":600,"ec_level":"H"}}"#);
-    let f = s
-        .function(OpKind::QrOverlay, &[("IMGFN_PARAMS", &params), ("IMGFN_OUTPUT", r#"{"quality":90}"#)])
-        .await;
-    f.handle(common::event(OpKind::QrOverlay, &[(SOURCE, "qr-overlay/photo.jpg")])).await.unwrap();
+    let f = s.function("qr-overlay", &[("IMGFN_PARAMS", &params), ("IMGFN_OUTPUT", r#"{"quality":90}"#)]);
+    f.handle(event("qr-overlay", &[(SOURCE, "qr-overlay/photo.jpg")])).await.unwrap();
 
     let out = s.get(OUTPUT, "qr-overlay/photo.jpg").await.unwrap();
-    assert_output_metadata(&out, OpKind::QrOverlay, "qr-overlay/photo.jpg", "image/jpeg");
+    assert_output_metadata(&out, "qr-overlay", "qr-overlay/photo.jpg", "image/jpeg");
     let img = image::load_from_memory_with_format(&out.body, image::ImageFormat::Jpeg).unwrap();
     assert_eq!(img.dimensions(), (4000, 3000));
     // Gravity bottom-right: decode the corner with an independent QR decoder.
@@ -150,28 +141,25 @@ async fn qr_overlay_on_a_12mp_jpeg_decodes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn convert_a_12mp_jpeg_to_webp_and_per_object_png() {
     let s = Server::start().await;
-    s.put(SOURCE, "convert/photo.jpg", common::photo_12mp().to_vec(), None).await;
+    s.put(SOURCE, "convert/photo.jpg", fixtures::photo_12mp().to_vec(), None).await;
     s.put(
         SOURCE,
         "convert/nested/dir/small.jpeg",
-        common::photo_small().to_vec(),
+        fixtures::photo_small().to_vec(),
         Some(r#"{"format":"png"}"#),
     )
     .await;
-    let f = s.function(OpKind::Convert, &[("IMGFN_PARAMS", r#"{"format":"webp","quality":75}"#)]).await;
-    let event = common::event(
-        OpKind::Convert,
-        &[(SOURCE, "convert/photo.jpg"), (SOURCE, "convert/nested/dir/small.jpeg")],
-    );
+    let f = s.function("convert", &[("IMGFN_PARAMS", r#"{"format":"webp","quality":75}"#)]);
+    let event = event("convert", &[(SOURCE, "convert/photo.jpg"), (SOURCE, "convert/nested/dir/small.jpeg")]);
     f.handle(event).await.unwrap();
 
     assert_eq!(s.keys(OUTPUT).await, ["convert/nested/dir/small.png", "convert/photo.webp"]);
     let out = s.get(OUTPUT, "convert/photo.webp").await.unwrap();
-    assert_output_metadata(&out, OpKind::Convert, "convert/photo.jpg", "image/webp");
+    assert_output_metadata(&out, "convert", "convert/photo.jpg", "image/webp");
     let img = image::load_from_memory_with_format(&out.body, image::ImageFormat::WebP).unwrap();
     assert_eq!(img.dimensions(), (4000, 3000));
     let small = s.get(OUTPUT, "convert/nested/dir/small.png").await.unwrap();
-    assert_output_metadata(&small, OpKind::Convert, "convert/nested/dir/small.jpeg", "image/png");
+    assert_output_metadata(&small, "convert", "convert/nested/dir/small.jpeg", "image/png");
     assert_ne!(small.metadata["imgfn-params-sha256"], out.metadata["imgfn-params-sha256"]);
     let img = image::load_from_memory_with_format(&small.body, image::ImageFormat::Png).unwrap();
     assert_eq!(img.dimensions(), (640, 480));
@@ -180,9 +168,9 @@ async fn convert_a_12mp_jpeg_to_webp_and_per_object_png() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slice_a_12mp_jpeg_into_tiles_and_a_manifest() {
     let s = Server::start().await;
-    s.put(SOURCE, "slice/photo.jpg", common::photo_12mp().to_vec(), None).await;
-    let f = s.function(OpKind::Slice, &[("IMGFN_PARAMS", r#"{"rows":2,"cols":3}"#)]).await;
-    f.handle(common::event(OpKind::Slice, &[(SOURCE, "slice/photo.jpg")])).await.unwrap();
+    s.put(SOURCE, "slice/photo.jpg", fixtures::photo_12mp().to_vec(), None).await;
+    let f = s.function("slice", &[("IMGFN_PARAMS", r#"{"rows":2,"cols":3}"#)]);
+    f.handle(event("slice", &[(SOURCE, "slice/photo.jpg")])).await.unwrap();
 
     let mut expected: Vec<String> =
         (0..2).flat_map(|r| (0..3).map(move |c| format!("slice/photo/r{r}-c{c}.jpg"))).collect();
@@ -202,7 +190,7 @@ async fn slice_a_12mp_jpeg_into_tiles_and_a_manifest() {
     for t in tiles {
         let key = t["key"].as_str().unwrap();
         let obj = s.get(OUTPUT, key).await.unwrap();
-        assert_output_metadata(&obj, OpKind::Slice, "slice/photo.jpg", "image/jpeg");
+        assert_output_metadata(&obj, "slice", "slice/photo.jpg", "image/jpeg");
         let img = image::load_from_memory_with_format(&obj.body, image::ImageFormat::Jpeg).unwrap();
         let (w, h) = (t["width"].as_u64().unwrap(), t["height"].as_u64().unwrap());
         assert_eq!((u64::from(img.width()), u64::from(img.height())), (w, h), "{key}");
@@ -216,8 +204,8 @@ async fn slice_a_12mp_jpeg_into_tiles_and_a_manifest() {
 async fn rejected(s: &Server, key: &str, vars: &[(&str, &str)]) -> serde_json::Value {
     let mut all = vec![("IMGFN_PARAMS", r#"{"width":64}"#)];
     all.extend_from_slice(vars);
-    let f = s.function(OpKind::Thumbnail, &all).await;
-    f.handle(common::event(OpKind::Thumbnail, &[(SOURCE, key)])).await.unwrap();
+    let f = s.function("thumbnail", &all);
+    f.handle(event("thumbnail", &[(SOURCE, key)])).await.unwrap();
     let rest = key.strip_prefix("thumbnail/").unwrap();
     let record_key = format!("errors/thumbnail/{rest}.json");
     assert_eq!(s.keys(OUTPUT).await, std::slice::from_ref(&record_key), "only the error record is written");
@@ -234,7 +222,7 @@ async fn rejected(s: &Server, key: &str, vars: &[(&str, &str)]) -> serde_json::V
 #[tokio::test]
 async fn corrupt_image_is_a_permanent_failure() {
     let s = Server::start().await;
-    let mut corrupt = common::photo_small()[..600].to_vec();
+    let mut corrupt = fixtures::photo_small()[..600].to_vec();
     corrupt.extend_from_slice(&[0x13; 400]);
     s.put(SOURCE, "thumbnail/corrupt.jpg", corrupt, None).await;
     let record = rejected(&s, "thumbnail/corrupt.jpg", &[]).await;
@@ -242,8 +230,8 @@ async fn corrupt_image_is_a_permanent_failure() {
     assert!(record["source"]["etag"].as_str().is_some());
 
     s.put(SOURCE, "thumbnail/notes.jpg", b"this is not an image at all".to_vec(), None).await;
-    let f = s.function(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]).await;
-    f.handle(common::event(OpKind::Thumbnail, &[(SOURCE, "thumbnail/notes.jpg")])).await.unwrap();
+    let f = s.function("thumbnail", &[("IMGFN_PARAMS", r#"{"width":64}"#)]);
+    f.handle(event("thumbnail", &[(SOURCE, "thumbnail/notes.jpg")])).await.unwrap();
     let record = s.get(OUTPUT, "errors/thumbnail/notes.jpg.json").await.unwrap().json();
     assert_eq!(record["code"], "unsupported_format");
 }
@@ -260,7 +248,7 @@ async fn empty_object_is_a_permanent_failure() {
 #[tokio::test]
 async fn oversized_object_is_rejected_from_head_object_alone() {
     let s = Server::start().await;
-    let photo = common::photo_small().to_vec();
+    let photo = fixtures::photo_small().to_vec();
     assert!(photo.len() > 5000);
     s.put(SOURCE, "thumbnail/big.jpg", photo, None).await;
     let record = rejected(&s, "thumbnail/big.jpg", &[("IMGFN_MAX_INPUT_BYTES", "5000")]).await;
@@ -271,17 +259,17 @@ async fn oversized_object_is_rejected_from_head_object_alone() {
 #[tokio::test]
 async fn bad_metadata_params_are_a_permanent_failure() {
     let s = Server::start().await;
-    s.put(SOURCE, "thumbnail/typo.jpg", common::photo_small().to_vec(), Some(r#"{"widht":64}"#)).await;
+    s.put(SOURCE, "thumbnail/typo.jpg", fixtures::photo_small().to_vec(), Some(r#"{"widht":64}"#)).await;
     let record = rejected(&s, "thumbnail/typo.jpg", &[]).await;
     assert_eq!(record["code"], "invalid_params");
-    assert_eq!(record["field"], "params");
+    assert_eq!(record["field"], "params.widht");
     assert_eq!(s.gets(SOURCE, "thumbnail/typo.jpg"), 0, "params are checked before downloading");
 }
 
 #[tokio::test]
 async fn out_of_range_metadata_params_name_the_field() {
     let s = Server::start().await;
-    s.put(SOURCE, "thumbnail/huge.jpg", common::photo_small().to_vec(), Some(r#"{"width":1000000}"#)).await;
+    s.put(SOURCE, "thumbnail/huge.jpg", fixtures::photo_small().to_vec(), Some(r#"{"width":1000000}"#)).await;
     let record = rejected(&s, "thumbnail/huge.jpg", &[]).await;
     assert_eq!(record["code"], "invalid_params");
     assert_eq!(record["field"], "params.width");
@@ -290,7 +278,7 @@ async fn out_of_range_metadata_params_name_the_field() {
 #[tokio::test]
 async fn source_deleted_before_processing_is_a_permanent_failure() {
     let s = Server::start().await;
-    s.put(SOURCE, "thumbnail/gone.jpg", common::photo_small().to_vec(), None).await;
+    s.put(SOURCE, "thumbnail/gone.jpg", fixtures::photo_small().to_vec(), None).await;
     s.store.client().delete_object().bucket(SOURCE).key("thumbnail/gone.jpg").send().await.unwrap();
     let record = rejected(&s, "thumbnail/gone.jpg", &[]).await;
     assert_eq!(record["code"], "source_not_found");
@@ -301,33 +289,33 @@ async fn source_deleted_before_processing_is_a_permanent_failure() {
 async fn a_later_success_removes_the_error_record() {
     let s = Server::start().await;
     s.put(SOURCE, "thumbnail/retry.jpg", b"garbage".to_vec(), None).await;
-    let f = s.function(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]).await;
-    let event = || common::event(OpKind::Thumbnail, &[(SOURCE, "thumbnail/retry.jpg")]);
+    let f = s.function("thumbnail", &[("IMGFN_PARAMS", r#"{"width":64}"#)]);
+    let event = || event("thumbnail", &[(SOURCE, "thumbnail/retry.jpg")]);
     f.handle(event()).await.unwrap();
     assert_eq!(s.keys(OUTPUT).await, ["errors/thumbnail/retry.jpg.json"]);
-    s.put(SOURCE, "thumbnail/retry.jpg", common::photo_small().to_vec(), None).await;
+    s.put(SOURCE, "thumbnail/retry.jpg", fixtures::photo_small().to_vec(), None).await;
     f.handle(event()).await.unwrap();
-    assert_eq!(s.keys(OUTPUT).await, ["thumbnail/retry.jpg"]);
+    assert_eq!(s.keys(OUTPUT).await, ["thumbnail/retry.webp"], "the default output: WebP");
 }
 
 #[tokio::test]
 async fn a_bad_record_does_not_block_the_others() {
     let s = Server::start().await;
-    s.put(SOURCE, "thumbnail/good.jpg", common::photo_small().to_vec(), None).await;
+    s.put(SOURCE, "thumbnail/good.jpg", fixtures::photo_small().to_vec(), None).await;
     s.put(SOURCE, "thumbnail/bad.jpg", b"\xFF\xD8\xFF\xE0 truncated".to_vec(), None).await;
-    s.put(OUTPUT, "thumbnail/loop.jpg", common::photo_small().to_vec(), None).await;
-    let f = s.function(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]).await;
-    let event = common::event(
-        OpKind::Thumbnail,
+    s.put(OUTPUT, "thumbnail/loop.jpg", fixtures::photo_small().to_vec(), None).await;
+    let f = s.function("thumbnail", &[("IMGFN_PARAMS", r#"{"width":64}"#)]);
+    let event = event(
+        "thumbnail",
         &[(SOURCE, "thumbnail/bad.jpg"), (OUTPUT, "thumbnail/loop.jpg"), (SOURCE, "thumbnail/good.jpg")],
     );
     f.handle(event).await.unwrap();
     assert_eq!(
         s.keys(OUTPUT).await,
-        ["errors/thumbnail/bad.jpg.json", "thumbnail/good.jpg", "thumbnail/loop.jpg"],
+        ["errors/thumbnail/bad.jpg.json", "thumbnail/good.webp", "thumbnail/loop.jpg"],
         "the good record is processed, the bad one recorded, the output-bucket one ignored"
     );
-    let img = image::load_from_memory(&s.get(OUTPUT, "thumbnail/good.jpg").await.unwrap().body).unwrap();
+    let img = image::load_from_memory(&s.get(OUTPUT, "thumbnail/good.webp").await.unwrap().body).unwrap();
     assert_eq!(img.dimensions(), (64, 48));
 }
 
@@ -346,15 +334,11 @@ async fn loop_guard_and_foreign_records_write_nothing() {
     ] {
         // Put a real image there (where possible), so only the guard can stop the processing.
         if bucket != "someone-else" && !key.ends_with('/') {
-            s.put(bucket, key, common::photo_small().to_vec(), None).await;
+            s.put(bucket, key, fixtures::photo_small().to_vec(), None).await;
         }
-        let f = s
-            .function(
-                OpKind::Thumbnail,
-                &[("IMGFN_PARAMS", r#"{"width":64}"#), ("IMGFN_SOURCE_BUCKET", source)],
-            )
-            .await;
-        f.handle(common::event(OpKind::Thumbnail, &[(bucket, key)])).await.unwrap();
+        let f =
+            s.function("thumbnail", &[("IMGFN_PARAMS", r#"{"width":64}"#), ("IMGFN_SOURCE_BUCKET", source)]);
+        f.handle(event("thumbnail", &[(bucket, key)])).await.unwrap();
         let written: Vec<String> =
             s.keys(OUTPUT).await.into_iter().filter(|k| k.as_str() != "thumbnail/x.jpg").collect();
         assert!(written.is_empty(), "{bucket}/{key} wrote {written:?}");
@@ -366,25 +350,25 @@ async fn loop_guard_and_foreign_records_write_nothing() {
 #[tokio::test]
 async fn endpoint_down_is_transient() {
     let s = Server::start().await;
-    let dead = common::store_for(&common::dead_endpoint().await, common::fast_options()).await;
+    let dead = s3::store_for(&s3::dead_endpoint().await, s3::fast_options()).await;
     let f = imgfn_lambda::Function::new(
-        common::config(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]),
+        imgfn_test_support::lambda::config("thumbnail", &[("IMGFN_PARAMS", r#"{"width":64}"#)]),
         dead,
     );
-    let result = f.handle(common::event(OpKind::Thumbnail, &[(SOURCE, "thumbnail/photo.jpg")])).await;
+    let result = f.handle(event("thumbnail", &[(SOURCE, "thumbnail/photo.jpg")])).await;
     assert!(result.is_err());
     assert!(s.keys(OUTPUT).await.is_empty());
 }
 
 #[tokio::test]
 async fn endpoint_answering_503_is_transient_after_retries() {
-    let (endpoint, requests) = common::failing_server().await;
-    let store = common::store_for(&endpoint, common::fast_options()).await;
+    let (endpoint, requests) = s3::failing_server().await;
+    let store = s3::store_for(&endpoint, s3::fast_options()).await;
     let f = imgfn_lambda::Function::new(
-        common::config(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]),
+        imgfn_test_support::lambda::config("thumbnail", &[("IMGFN_PARAMS", r#"{"width":64}"#)]),
         store,
     );
-    let result = f.handle(common::event(OpKind::Thumbnail, &[(SOURCE, "thumbnail/photo.jpg")])).await;
+    let result = f.handle(event("thumbnail", &[(SOURCE, "thumbnail/photo.jpg")])).await;
     let err = result.unwrap_err().to_string();
     assert!(err.contains("1 of 1 records failed transiently"), "{err}");
     // Standard retry mode, 3 attempts, for HeadObject; nothing after it (no error record).
@@ -394,14 +378,14 @@ async fn endpoint_answering_503_is_transient_after_retries() {
 #[tokio::test]
 async fn write_failure_after_processing_is_transient_and_leaves_no_output() {
     let s = Server::start().await;
-    s.put(SOURCE, "thumbnail/photo.jpg", common::photo_small().to_vec(), None).await;
+    s.put(SOURCE, "thumbnail/photo.jpg", fixtures::photo_small().to_vec(), None).await;
     // An output bucket S3 rejects (an invalid name: 400 InvalidBucketName): a misconfiguration,
     // so retried, never recorded as the uploader's fault. (s3s-fs creates missing buckets on
     // PutObject, so a missing bucket cannot stand in for it here.)
-    let mut config = common::config(OpKind::Thumbnail, &[("IMGFN_PARAMS", r#"{"width":64}"#)]);
+    let mut config = imgfn_test_support::lambda::config("thumbnail", &[("IMGFN_PARAMS", r#"{"width":64}"#)]);
     config.output_bucket = "Invalid_Bucket".into();
     let f = imgfn_lambda::Function::new(config, s.store.clone());
-    let result = f.handle(common::event(OpKind::Thumbnail, &[(SOURCE, "thumbnail/photo.jpg")])).await;
+    let result = f.handle(event("thumbnail", &[(SOURCE, "thumbnail/photo.jpg")])).await;
     assert!(result.is_err());
     assert_eq!(s.gets(SOURCE, "thumbnail/photo.jpg"), 1, "the failure came after processing");
     assert!(s.keys(OUTPUT).await.is_empty());
@@ -409,17 +393,16 @@ async fn write_failure_after_processing_is_transient_and_leaves_no_output() {
 
 #[test]
 fn every_function_has_a_sample_event() {
-    for op in OpKind::ALL {
-        let e = common::event(op, &[("b", "k")]);
+    for op in image_ops::ops::triggers() {
+        let e = event(op.name, &[("b", "k")]);
         let records = imgfn_lambda::event::records(&e.payload).unwrap();
         assert_eq!(records.len(), 1);
         let r = records[0].as_ref().unwrap();
         assert_eq!((r.bucket.as_str(), r.key.as_str()), ("b", "k"));
         // The unmodified sample targets the function's own trigger prefix.
-        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("../../events/s3-{}.json", op.name()));
+        let path = imgfn_test_support::tools::root().join(format!("events/s3-{}.json", op.name));
         let raw: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let key = raw["Records"][0]["s3"]["object"]["key"].as_str().unwrap();
-        assert!(key.starts_with(&format!("{}/", op.name())), "{key}");
+        assert!(key.starts_with(&format!("{}/", op.name)), "{key}");
     }
 }

@@ -1,7 +1,7 @@
 //! QR-code overlay: a crisp code drawn with whole-pixel modules in an opaque `size` x `size`
 //! square of the light colour, placed by gravity and offsets, on every frame.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::geometry::{check_range, Color, Gravity};
 use crate::{Error, Image, Pixels, Result};
@@ -17,8 +17,22 @@ pub const MIN_MODULE_PX: u32 = 3;
 /// Smallest WCAG contrast ratio between `light` and `dark` (the WCAG minimum for graphics).
 pub const MIN_CONTRAST: f64 = 3.0;
 
+/// The registry's one-line summary.
+pub const SUMMARY: &str = "Overlay a QR code that phones can scan.";
+/// The registry's params doc.
+pub const PARAMS: &str = "`data` (at most 1,000 bytes), `size` (200 px, quiet zone included), `quiet_zone` \
+    (4 modules), `ec_level` (`L` | `M` | `Q` | `H`, default `M`), `dark` (`#000000`), `light` (`#ffffff`), \
+    `gravity` (`bottom_right`), `offset_x`/`offset_y`. A size too small to scan (under 3 px per module) \
+    is rejected.";
+
+impl crate::ops::Operation for QrParams {
+    fn apply(&self, image: &mut Image, _cx: &crate::ops::Context<'_>) -> Result<()> {
+        qr_overlay(image, self)
+    }
+}
+
 /// QR error-correction level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 pub enum EcLevel {
     L,
     #[default]
@@ -27,8 +41,8 @@ pub enum EcLevel {
     H,
 }
 
-/// Params of `qr`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Params of `qr-overlay`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QrParams {
     /// The payload (text or URL), UTF-8, at most 1,000 bytes.

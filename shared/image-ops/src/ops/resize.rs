@@ -1,6 +1,6 @@
 //! Thumbnail / resize.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use fast_image_resize::images::ImageRef;
 use fast_image_resize::{self as fir, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -9,8 +9,25 @@ use image::{RgbImage, RgbaImage};
 use crate::geometry::{check_range, Gravity};
 use crate::{Error, Image, Limits, Pixels, Result};
 
+/// The registry's one-line summary.
+pub const SUMMARY: &str = "Resize to fit a box, cover it (cropped by gravity) or fill it exactly.";
+/// The registry's params doc.
+pub const PARAMS: &str = "`width`, `height` (at least one), `fit`: `inside` (keep aspect, fit the box) | \
+    `cover` (fill the box, crop by `gravity`) | `fill` (exact size); `gravity` (`center`); `upscale` \
+    (`false`: never enlarge); `filter`: `lanczos3` | `mitchell` | `catmull_rom` | `bilinear` | `nearest`";
+
+impl crate::ops::Operation for ResizeParams {
+    fn apply(&self, image: &mut Image, cx: &crate::ops::Context<'_>) -> Result<()> {
+        resize(image, self, cx.limits)
+    }
+
+    fn shrink_factor(&self, width: u32, height: u32) -> f64 {
+        scale_factor(self, width, height)
+    }
+}
+
 /// How the image is fitted to the `width` x `height` box.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fit {
     /// Keep the aspect ratio; the result fits inside the box (one side may be smaller).
@@ -23,7 +40,7 @@ pub enum Fit {
 }
 
 /// Resampling filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Filter {
     Nearest,
@@ -34,9 +51,9 @@ pub enum Filter {
     Lanczos3,
 }
 
-/// Params of `resize` (alias `thumbnail`). At least one of `width`/`height`; with only one,
+/// Params of `thumbnail` (alias `resize`). At least one of `width`/`height`; with only one,
 /// the other follows from the aspect ratio (for `cover`/`fill` both are required).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResizeParams {
     #[serde(default)]

@@ -1,12 +1,25 @@
 //! Round corners.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::geometry::{Color, Length};
 use crate::Pixels;
 
-/// Params of `round_corners`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// The registry's one-line summary.
+pub const SUMMARY: &str = "Round the corners: transparent, or painted with a background colour.";
+/// The registry's params doc.
+pub const PARAMS: &str =
+    "`radius` (px, or `\"10%\"` of the shorter side, at most 50%), `background` (unset: \
+    transparent corners; a format without alpha fills them with `output.background`)";
+
+impl crate::ops::Operation for RoundCornersParams {
+    fn apply(&self, image: &mut crate::Image, _cx: &crate::ops::Context<'_>) -> crate::Result<()> {
+        round_corners(image, self)
+    }
+}
+
+/// Params of `round-corner`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoundCornersParams {
     /// Corner radius in px, or a percentage of the shorter side (`"10%"`, at most 50%).

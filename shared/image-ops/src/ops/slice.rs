@@ -6,12 +6,36 @@ use serde::{Deserialize, Serialize};
 use crate::geometry::check_range;
 use crate::{Error, Pixels};
 
+/// The registry's one-line summary.
+pub const SUMMARY: &str = "Cut into tiles, plus a manifest that lists them (the last operation).";
+/// The registry's params doc.
+pub const PARAMS: &str = "`rows` + `cols` (a grid; the last row and column take the remainder), or \
+    `tile_width` + `tile_height` (fixed tiles; the last row and column are smaller). Produces tiles \
+    plus a manifest listing each tile's `row`, `col`, `x`, `y`, `width`, `height`.";
+
+/// The name of a tile, in a folder or under a key prefix: `r<row>-c<col>.<ext>`.
+pub fn tile_name(row: u32, col: u32, extension: &str) -> String {
+    format!("r{row}-c{col}.{extension}")
+}
+
+impl crate::ops::Operation for SliceParams {
+    /// Slicing is not a transformation: the pipeline cuts the image when it reaches this
+    /// operation, which validation keeps last ([`crate::ops::Operation::tiles`]).
+    fn apply(&self, _image: &mut crate::Image, _cx: &crate::ops::Context<'_>) -> crate::Result<()> {
+        Err(Error::invalid("op", "slice must be the last operation"))
+    }
+
+    fn tiles(&self) -> Option<&SliceParams> {
+        Some(self)
+    }
+}
+
 /// Params of `slice`: either a `rows` x `cols` grid, or a `tile_width` x `tile_height` size.
 ///
 /// Remainder rule: with a grid, every tile is `floor(W / cols)` x `floor(H / rows)` and the
 /// last column/row also takes the remainder; with a tile size, tiles are exactly that size and
 /// the last column/row is narrower/shorter when the image does not divide evenly.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SliceParams {
     #[serde(default)]
@@ -42,7 +66,7 @@ pub struct Manifest {
     pub height: u32,
     pub rows: u32,
     pub cols: u32,
-    pub format: crate::encode::OutputFormat,
+    pub format: crate::OutputFormat,
     pub tiles: Vec<TileInfo>,
 }
 

@@ -5,7 +5,7 @@
 //! blended ("source over", times `opacity`) onto every frame, once or as a tiled grid.
 
 use image::RgbaImage;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compose::{self, Layer, Source};
 use crate::geometry::Gravity;
@@ -13,7 +13,7 @@ use crate::ops::watermark_text::{default_gravity, default_opacity, validate_comm
 use crate::{Error, Image, Limits, Pixels, Result};
 
 /// Params of `watermark_image`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageWatermarkParams {
     /// Name of the overlay image asset (PNG/WebP with alpha, or any accepted format).

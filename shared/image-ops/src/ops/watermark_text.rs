@@ -10,14 +10,14 @@
 
 use ab_glyph::{point, Font, FontRef, GlyphId, OutlinedGlyph, PxScale, ScaleFont};
 use image::GrayImage;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compose::{self, Layer, Source};
 use crate::geometry::{check_range, Color, Gravity, Length};
 use crate::{Error, Image, Limits, Result};
 
 /// Horizontal alignment of the lines of a multi-line text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Align {
     Left,
@@ -26,13 +26,35 @@ pub enum Align {
     Right,
 }
 
-/// Repeat the watermark over the whole image.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Repeat the watermark over the whole image. Written `{"spacing": 64}`, or just the spacing
+/// (`64`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tile {
     /// Gap between repetitions in px (both directions). Default 64.
-    #[serde(default = "default_spacing")]
     pub spacing: u32,
+}
+
+impl<'de> Deserialize<'de> for Tile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Object {
+            #[serde(default = "default_spacing")]
+            spacing: u32,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Spacing(u32),
+            Object(Object),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Spacing(spacing)) | Ok(Raw::Object(Object { spacing })) => Ok(Tile { spacing }),
+            Err(_) => Err(serde::de::Error::custom(
+                "invalid tile: expected the spacing in px (64) or {\"spacing\": 64}",
+            )),
+        }
+    }
 }
 
 fn default_spacing() -> u32 {
@@ -40,7 +62,7 @@ fn default_spacing() -> u32 {
 }
 
 /// Params of `watermark_text`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextWatermarkParams {
     /// UTF-8 text; `\n` separates lines. At most 1,000 characters.
@@ -68,6 +90,24 @@ pub struct TextWatermarkParams {
     /// When set, the text repeats across the whole image and gravity/offset are ignored.
     #[serde(default)]
     pub tile: Option<Tile>,
+}
+
+impl TextWatermarkParams {
+    /// `text` with every other param at its default.
+    pub fn new(text: impl Into<String>) -> TextWatermarkParams {
+        TextWatermarkParams {
+            text: text.into(),
+            font: None,
+            size: default_size(),
+            color: white(),
+            opacity: default_opacity(),
+            gravity: default_gravity(),
+            offset_x: 0,
+            offset_y: 0,
+            align: Align::default(),
+            tile: None,
+        }
+    }
 }
 
 pub(crate) fn default_opacity() -> f32 {

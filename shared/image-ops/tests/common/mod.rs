@@ -61,16 +61,15 @@ fn test_dir(sub: &str) -> PathBuf {
 }
 
 /// Compares `actual` against `tests/golden/<name>.png` on decoded pixels: every channel of
-/// every pixel must be within `tolerance`. `REGENERATE=1` rewrites the golden file. On failure a
-/// diff image (red where a pixel differs) and the actual image go to `tests/diff/`.
+/// every pixel must be within `tolerance`. `REGENERATE=1` (re)writes the golden file, and only
+/// then: a missing golden image fails the test. On failure a diff image (red where a pixel
+/// differs) and the actual image go to `tests/diff/`.
 pub fn assert_golden(name: &str, actual: &RgbaImage, tolerance: u8) {
     let path = test_dir("golden").join(format!("{name}.png"));
-    if std::env::var_os("REGENERATE").is_some() || !path.exists() && std::env::var_os("CI").is_none() {
+    if std::env::var_os("REGENERATE").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         actual.save(&path).unwrap();
-        if std::env::var_os("REGENERATE").is_none() {
-            eprintln!("wrote new golden image {}", path.display());
-        }
+        eprintln!("wrote golden image {}", path.display());
         return;
     }
     let expected = image::open(&path)

@@ -1,11 +1,12 @@
-//! The HTTP API's configuration, read once at init from environment variables. Like the S3
-//! functions' [`crate::Config`], every missing or malformed variable is reported by name.
+//! The HTTP API's configuration, read once at init from environment variables by the same
+//! [`Env`] reader as the S3 functions' [`crate::Config`]: every missing or malformed variable is
+//! reported by name.
 
 use std::time::Duration;
 
-use image_ops::Limits;
+use image_ops::{ops, Limits};
 
-use crate::config::read_limits;
+use crate::config::Env;
 use crate::ConfigError;
 
 /// Default largest upload: 20 MiB.
@@ -54,64 +55,41 @@ impl ApiConfig {
 
     /// Reads the configuration from `lookup`. Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ApiConfig, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let err = |var: &'static str, message: String| ConfigError { var, message };
-        let required = |var: &'static str, what: &str| {
-            get(var).ok_or_else(|| err(var, format!("required: the bucket {what}")))
-        };
-        let source_bucket = required("IMGFN_SOURCE_BUCKET", "uploads are written to")?;
-        let output_bucket = required("IMGFN_OUTPUT_BUCKET", "processed images are written to")?;
-        if source_bucket == output_bucket {
-            return Err(err(
-                "IMGFN_OUTPUT_BUCKET",
-                "must differ from IMGFN_SOURCE_BUCKET: outputs written where a trigger listens loop forever"
-                    .into(),
-            ));
+        let env = Env::new(lookup);
+        let (source_bucket, output_bucket) = env.buckets(true)?;
+        let source_bucket = source_bucket.unwrap_or_default();
+        let upload_prefix = env.prefix("IMGFN_UPLOAD_PREFIX", "uploads/")?;
+        if let Some(op) =
+            ops::triggers().find(|op| op.trigger_prefix().as_deref() == Some(upload_prefix.as_str()))
+        {
+            return Err(ConfigError {
+                var: "IMGFN_UPLOAD_PREFIX",
+                message: format!("{upload_prefix:?} is the trigger prefix of {}", op.name),
+            });
         }
-        let prefix = |var: &'static str, default: &str| -> Result<String, ConfigError> {
-            let value = get(var).unwrap_or_else(|| default.to_owned());
-            if value.starts_with('/') || !value.ends_with('/') || value.len() < 2 {
-                return Err(err(var, format!("{value:?} must be a key prefix like \"name/\"")));
-            }
-            Ok(value)
-        };
-        let upload_prefix = prefix("IMGFN_UPLOAD_PREFIX", "uploads/")?;
-        if crate::OpKind::ALL.iter().any(|op| upload_prefix == format!("{}/", op.name())) {
-            return Err(err(
-                "IMGFN_UPLOAD_PREFIX",
-                format!("{upload_prefix:?} is an operation's trigger prefix"),
-            ));
-        }
-        let processed_prefix = prefix("IMGFN_PROCESSED_PREFIX", "processed/")?;
-        let error_prefix = prefix("IMGFN_ERROR_PREFIX", "errors/")?;
-        let asset_prefix = prefix("IMGFN_ASSET_PREFIX", "assets/")?;
-        let number = |var: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
-            match get(var) {
-                None => Ok(default),
-                Some(raw) => match raw.trim().parse::<u64>() {
-                    Ok(v) if v > 0 && v <= max => Ok(v),
-                    _ => Err(err(var, format!("{raw:?} is not an integer in 1..={max}"))),
-                },
-            }
-        };
-        let max_upload_bytes = number("IMGFN_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, u64::MAX)?;
+        let processed_prefix = env.prefix("IMGFN_PROCESSED_PREFIX", "processed/")?;
+        let error_prefix = env.prefix("IMGFN_ERROR_PREFIX", "errors/")?;
+        let asset_prefix = env.prefix("IMGFN_ASSET_PREFIX", "assets/")?;
+        let max_upload_bytes = env.number("IMGFN_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, u64::MAX)?;
         let expires = DEFAULT_EXPIRES.as_secs();
-        let upload_expires = Duration::from_secs(number("IMGFN_UPLOAD_EXPIRES", expires, MAX_EXPIRES_SECS)?);
+        let upload_expires =
+            Duration::from_secs(env.number("IMGFN_UPLOAD_EXPIRES", expires, MAX_EXPIRES_SECS)?);
         let download_expires =
-            Duration::from_secs(number("IMGFN_DOWNLOAD_EXPIRES", expires, MAX_EXPIRES_SECS)?);
-        let cors_origins: Vec<String> = get("IMGFN_CORS_ORIGINS")
+            Duration::from_secs(env.number("IMGFN_DOWNLOAD_EXPIRES", expires, MAX_EXPIRES_SECS)?);
+        let cors_origins: Vec<String> = env
+            .get("IMGFN_CORS_ORIGINS")
             .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).collect())
             .unwrap_or_default();
         if let Some(bad) = cors_origins
             .iter()
             .find(|o| *o != "*" && !(o.starts_with("http://") || o.starts_with("https://")))
         {
-            return Err(err(
-                "IMGFN_CORS_ORIGINS",
-                format!("{bad:?} is not an origin like https://app.example"),
-            ));
+            return Err(ConfigError {
+                var: "IMGFN_CORS_ORIGINS",
+                message: format!("{bad:?} is not an origin like https://app.example"),
+            });
         }
-        let limits = read_limits(&get)?;
+        let limits = env.limits()?;
         Ok(ApiConfig {
             source_bucket,
             output_bucket,
@@ -164,7 +142,7 @@ mod tests {
         }
         assert_eq!(config(&[("IMGFN_OUTPUT_BUCKET", "out")]).unwrap_err().var, "IMGFN_SOURCE_BUCKET");
         let same = config(&[("IMGFN_SOURCE_BUCKET", "b"), ("IMGFN_OUTPUT_BUCKET", "b")]).unwrap_err();
-        assert_eq!(same.var, "IMGFN_OUTPUT_BUCKET");
+        assert_eq!(same.var, "IMGFN_SOURCE_BUCKET");
         let c = config(&[
             ("IMGFN_SOURCE_BUCKET", "src"),
             ("IMGFN_OUTPUT_BUCKET", "out"),

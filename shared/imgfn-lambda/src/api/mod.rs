@@ -1,6 +1,6 @@
 //! The HTTP API (`functions/api-*`): three routes as plain async functions from a
 //! `lambda_http::Request` to a `lambda_http::Response`, the same behind API Gateway (HTTP API,
-//! payload v2) and behind the local server (`shared/local`).
+//! payload v2) and behind the local server (`tools/local`).
 //!
 //! | route | handler | answer |
 //! |---|---|---|
@@ -45,7 +45,9 @@ use serde_json::{json, Value};
 
 pub use self::config::ApiConfig;
 use crate::s3::S3Store;
-use crate::{Error, OpKind};
+use image_ops::ops;
+
+use crate::Error;
 
 /// The scope of callers without an authorizer identity.
 pub const PUBLIC_SCOPE: &str = "public";
@@ -161,9 +163,9 @@ impl Api {
     fn output_scopes(&self, scope: &str) -> Vec<String> {
         let c = &self.config;
         let mut out = vec![format!("{}{scope}/", c.processed_prefix)];
-        for op in OpKind::ALL {
-            out.push(format!("{}/{scope}/", op.name()));
-            out.push(format!("{}{}/{scope}/", c.error_prefix, op.name()));
+        for op in ops::triggers() {
+            out.push(format!("{}/{scope}/", op.name));
+            out.push(format!("{}{}/{scope}/", c.error_prefix, op.name));
         }
         out
     }
@@ -171,7 +173,7 @@ impl Api {
     /// The prefixes of the source bucket the caller may process: its uploads.
     fn source_scopes(&self, scope: &str) -> Vec<String> {
         let mut out = vec![format!("{}{scope}/", self.config.upload_prefix)];
-        out.extend(OpKind::ALL.iter().map(|op| format!("{}/{scope}/", op.name())));
+        out.extend(ops::triggers().map(|op| format!("{}/{scope}/", op.name)));
         out
     }
 }

@@ -43,7 +43,7 @@ pub(crate) fn take<T: DeserializeOwned>(
 ) -> Result<Option<T>, Error> {
     match map.remove(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => parse(v, field).map(Some),
+        Some(v) => crate::pipeline::parse(v, field).map(Some),
     }
 }
 
@@ -52,31 +52,9 @@ pub(crate) fn require<T: DeserializeOwned>(map: &mut Map<String, Value>, field: 
     take(map, field)?.ok_or_else(|| Error::invalid(field, "required"))
 }
 
-/// Deserializes `value`, naming `field` (or the unknown or missing field inside it) on error.
-pub(crate) fn parse<T: DeserializeOwned>(value: Value, field: &str) -> Result<T, Error> {
-    serde_json::from_value(value).map_err(|e| {
-        let message = e.to_string();
-        // serde names the offending inner field in backticks: `unknown field `x``,
-        // `missing field `op``, `unknown variant `blur`` (the `op` tag).
-        let inner = |prefix: &str| {
-            message.strip_prefix(prefix).and_then(|rest| rest.split('`').next()).map(str::to_owned)
-        };
-        let named = if let Some(name) = inner("unknown field `").or_else(|| inner("missing field `")) {
-            format!("{field}.{name}")
-        } else if message.starts_with("unknown variant `") {
-            format!("{field}.op")
-        } else {
-            field.to_owned()
-        };
-        Error::invalid(named, message)
-    })
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use image_ops::Op;
-
     use super::*;
 
     #[test]
@@ -90,9 +68,5 @@ mod tests {
         assert_eq!(take::<u64>(&mut map, "a").unwrap_err().field(), Some("a"));
         let mut map = object(b"{}", &["a"]).unwrap();
         assert_eq!(require::<u64>(&mut map, "a").unwrap_err().field(), Some("a"));
-        let op = |v: Value| parse::<Op>(v, "ops[2]").unwrap_err().field().map(str::to_owned);
-        assert_eq!(op(serde_json::json!({"op": "blur"})).as_deref(), Some("ops[2].op"));
-        assert_eq!(op(serde_json::json!({"width": 3})).as_deref(), Some("ops[2].op"));
-        assert_eq!(op(serde_json::json!({"op": "resize", "widht": 3})).as_deref(), Some("ops[2].widht"));
     }
 }

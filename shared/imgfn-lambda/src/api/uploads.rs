@@ -4,12 +4,11 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
 use super::{json_response, presigning, request, Api};
-use crate::params::{Request as OpRequest, PARAMS_METADATA_KEY};
-use crate::{Error, OpKind};
+use image_ops::ops::{self, OpSpec};
+use image_ops::InputFormat;
 
-/// Content types accepted for upload, with the key extension each gets.
-pub const CONTENT_TYPES: [(&str, &str); 4] =
-    [("image/jpeg", "jpg"), ("image/png", "png"), ("image/webp", "webp"), ("image/gif", "gif")];
+use crate::params::{Request as OpRequest, PARAMS_METADATA_KEY};
+use crate::Error;
 
 /// User metadata holding the client's file name (percent-encoded: metadata is ASCII).
 pub const FILENAME_METADATA_KEY: &str = "imgfn-filename";
@@ -36,14 +35,16 @@ impl Api {
         let op: Option<String> = request::take(&mut body, "op")?;
         let params: Option<Map<String, Value>> = request::take(&mut body, "params")?;
 
+        // Exactly one of the accepted types, as written (S3 compares the signed header as is).
         let normalized = content_type.trim().to_ascii_lowercase();
-        let ext =
-            CONTENT_TYPES.iter().find(|(t, _)| *t == normalized).map(|(_, ext)| *ext).ok_or_else(|| {
+        let format =
+            InputFormat::ALL.into_iter().find(|f| f.content_type() == normalized).ok_or_else(|| {
                 image_ops::Error::UnsupportedFormat(format!(
                     "content type {content_type:?} is not accepted; use one of {}",
-                    CONTENT_TYPES.map(|(t, _)| t).join(", ")
+                    InputFormat::ALL.map(InputFormat::content_type).join(", ")
                 ))
             })?;
+        let ext = format.extension();
         if content_length == 0 {
             return Err(image_ops::Error::UnsupportedFormat("an empty upload is not an image".into()).into());
         }
@@ -59,13 +60,11 @@ impl Api {
         }
         let op = match op.as_deref() {
             None => None,
-            Some(name) => Some(OpKind::ALL.into_iter().find(|o| o.name() == name).ok_or_else(|| {
+            Some(name) => Some(ops::find(name).filter(|o| o.trigger.is_some()).ok_or_else(|| {
+                let names: Vec<&str> = ops::triggers().map(|o| o.name).collect();
                 Error::invalid(
                     "op",
-                    format!(
-                        "unknown operation {name:?}, expected one of: {}",
-                        OpKind::ALL.map(OpKind::name).join(", ")
-                    ),
+                    format!("unknown operation {name:?}, expected one of: {}", names.join(", ")),
                 )
             })?),
         };
@@ -75,10 +74,7 @@ impl Api {
             (Some(params), Some(op)) => Some(self.check_params(op, params)?),
         };
 
-        let prefix = match op {
-            Some(op) => format!("{}/", op.name()),
-            None => c.upload_prefix.clone(),
-        };
+        let prefix = op.and_then(OpSpec::trigger_prefix).unwrap_or_else(|| c.upload_prefix.clone());
         let key = format!("{prefix}{scope}/{}.{ext}", uuid::Uuid::new_v4());
         let (config, expires_at) = presigning(c.upload_expires)?;
         let length = i64::try_from(content_length).map_err(|_| Error::Internal("length overflow".into()))?;
@@ -113,10 +109,10 @@ impl Api {
         ))
     }
 
-    /// Validates `params` for `op` exactly as the S3 function will (standalone: they must be
-    /// complete for the operation; the function merges them over its defaults) and returns
-    /// the JSON to store in the object's metadata, ASCII-only.
-    fn check_params(&self, op: OpKind, params: Map<String, Value>) -> Result<String, Error> {
+    /// Validates `params` for `op` as the S3 function will: merged over the operation's default
+    /// params (the registry's, which a deployment may override per function) and checked
+    /// exactly the same way. Returns the JSON to store in the object's metadata, ASCII-only.
+    fn check_params(&self, op: &'static OpSpec, params: Map<String, Value>) -> Result<String, Error> {
         let c = &self.config;
         let raw = Value::Object(params).to_string();
         let name = |e: Error| match e {
@@ -127,7 +123,8 @@ impl Api {
             }
             other => other,
         };
-        OpRequest::new(op, Map::new(), Map::new())
+        let defaults = op.trigger.map(crate::config::registry_defaults).unwrap_or_default();
+        OpRequest::new(op, defaults.0, defaults.1)
             .with_overrides(&raw)?
             .pipeline(&c.limits, &c.asset_prefix)
             .map_err(name)?;

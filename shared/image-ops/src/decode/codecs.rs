@@ -1,0 +1,114 @@
+//! PNG, GIF and WebP (stills and animations) through the `image` crate, with its own limits set
+//! as a second guard.
+
+use std::io::Cursor;
+
+use image::metadata::Orientation;
+use image::{AnimationDecoder, DynamicImage, ImageDecoder, RgbImage, RgbaImage};
+use moxcms::Layout;
+
+use super::colour::{apply_rows, dynamic_to_pixels, srgb_transform};
+use super::orient::orient;
+use super::{corrupt, image_err, image_limits, DecodeOptions};
+use crate::{Frame, Image, InputFormat, Limits, Pixels, Result};
+
+/// Budget for the PNG decoder's own allocations (metadata chunks, line buffers).
+const PNG_METADATA_BUDGET: u64 = 8 * 1024 * 1024;
+
+pub(super) fn png(bytes: &[u8], limits: &Limits) -> Result<Image> {
+    let mut decoder = image::codecs::png::PngDecoder::with_limits(
+        Cursor::new(bytes),
+        image_limits(limits, PNG_METADATA_BUDGET),
+    )
+    .map_err(image_err)?;
+    let icc = decoder.icc_profile().ok().flatten();
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let img = DynamicImage::from_decoder(decoder).map_err(image_err)?;
+    let pixels = dynamic_to_pixels(img, icc.as_deref());
+    Ok(Image::still(orient(pixels, orientation), InputFormat::Png))
+}
+
+pub(super) fn webp(bytes: &[u8], limits: &Limits, options: &DecodeOptions<'_>) -> Result<Image> {
+    let mut decoder = image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)).map_err(image_err)?;
+    decoder.set_limits(image_limits(limits, animation_budget(limits))).map_err(image_err)?;
+    let icc = decoder.icc_profile().ok().flatten();
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    if decoder.has_animation() {
+        let loop_count = loop_count(decoder.loop_count());
+        let frames = decoder.into_frames();
+        return animation(frames, icc.as_deref(), orientation, loop_count, InputFormat::Webp, options);
+    }
+    let img = DynamicImage::from_decoder(decoder).map_err(image_err)?;
+    let pixels = dynamic_to_pixels(img, icc.as_deref());
+    Ok(Image::still(orient(pixels, orientation), InputFormat::Webp))
+}
+
+pub(super) fn gif(bytes: &[u8], limits: &Limits, options: &DecodeOptions<'_>) -> Result<Image> {
+    let mut decoder = image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).map_err(image_err)?;
+    decoder.set_limits(image_limits(limits, animation_budget(limits))).map_err(image_err)?;
+    let icc = decoder.icc_profile().ok().flatten();
+    let loop_count = loop_count(decoder.loop_count());
+    let frames = decoder.into_frames();
+    animation(frames, icc.as_deref(), Orientation::NoTransforms, loop_count, InputFormat::Gif, options)
+}
+
+/// Allocation budget for animation decoders: a few full canvases of the largest allowed frame.
+fn animation_budget(limits: &Limits) -> u64 {
+    limits.max_pixels.saturating_mul(4 * 3).saturating_add(1 << 20)
+}
+
+fn loop_count(l: image::metadata::LoopCount) -> u16 {
+    match l {
+        image::metadata::LoopCount::Infinite => 0,
+        image::metadata::LoopCount::Finite(n) => u16::try_from(n.get()).unwrap_or(u16::MAX),
+    }
+}
+
+/// Collects the frames of an animation (or only the first), converts them to sRGB, keeps
+/// alpha only if some pixel is not opaque, and orients them.
+fn animation(
+    frames: image::Frames<'_>,
+    icc: Option<&[u8]>,
+    orientation: Orientation,
+    loop_count: u16,
+    format: InputFormat,
+    options: &DecodeOptions<'_>,
+) -> Result<Image> {
+    let take = if options.first_frame_only { 1 } else { usize::MAX };
+    let transform = icc.and_then(|icc| srgb_transform(icc, Layout::Rgba, Layout::Rgba));
+    let mut decoded: Vec<(RgbaImage, u32)> = Vec::new();
+    for frame in frames.take(take) {
+        let frame = frame.map_err(image_err)?;
+        let (numer, denom) = frame.delay().numer_denom_ms();
+        let delay_ms = numer.saturating_add(denom / 2).checked_div(denom).unwrap_or(0);
+        let mut buffer = frame.into_buffer();
+        if let Some(t) = &transform {
+            apply_rows(t.as_ref(), buffer.as_mut(), 4);
+        }
+        decoded.push((buffer, delay_ms));
+    }
+    if decoded.is_empty() {
+        return Err(corrupt("animation has no frames"));
+    }
+    let opaque = decoded.iter().all(|(img, _)| img.as_raw().chunks_exact(4).all(|p| p[3] == 255));
+    let frames = decoded
+        .into_iter()
+        .map(|(img, delay_ms)| {
+            let pixels = if opaque { Pixels::Rgb(rgba_into_rgb(img)) } else { Pixels::Rgba(img) };
+            Frame { pixels: orient(pixels, orientation), delay_ms }
+        })
+        .collect();
+    Ok(Image { frames, format, loop_count, shrunk_from: None })
+}
+
+/// Drops the alpha channel, reusing the buffer.
+fn rgba_into_rgb(img: RgbaImage) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let mut raw = img.into_raw();
+    let n = raw.len() / 4;
+    for i in 0..n {
+        raw.copy_within(i * 4..i * 4 + 3, i * 3);
+    }
+    raw.truncate(n * 3);
+    RgbImage::from_raw(w, h, raw).unwrap_or_default()
+}

@@ -1,0 +1,145 @@
+//! Colour: embedded ICC profiles converted to sRGB with moxcms (a profile that behaves as sRGB,
+//! or that cannot be used, leaves the pixels as they are), grey to RGB, CMYK to RGB.
+
+use std::sync::Arc;
+
+use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
+use moxcms::{ColorProfile, Layout, TransformOptions};
+
+use super::corrupt;
+use crate::{Pixels, Result};
+
+/// Naive CMYK → RGB; `inverted` for Adobe-marked files (stored values are 255 - ink).
+pub(super) fn cmyk_to_rgb(width: u32, height: u32, cmyk: &[u8], inverted: bool) -> Result<RgbImage> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(cmyk.len() / 4 * 3).map_err(|_| corrupt("out of memory"))?;
+    let mul = |a: u8, b: u8| ((u32::from(a) * u32::from(b) + 127) / 255) as u8;
+    for px in cmyk.chunks_exact(4) {
+        let [c, m, y, k] = [px[0], px[1], px[2], px[3]];
+        if inverted {
+            out.extend_from_slice(&[mul(c, k), mul(m, k), mul(y, k)]);
+        } else {
+            out.extend_from_slice(&[mul(255 - c, 255 - k), mul(255 - m, 255 - k), mul(255 - y, 255 - k)]);
+        }
+    }
+    RgbImage::from_raw(width, height, out).ok_or_else(|| corrupt("CMYK buffer size mismatch"))
+}
+
+/// Brings any `image` buffer into the working format, converting to sRGB with `icc`.
+pub(super) fn dynamic_to_pixels(img: DynamicImage, icc: Option<&[u8]>) -> Pixels {
+    match img {
+        DynamicImage::ImageLuma8(g) => gray_to_pixels(g, icc),
+        DynamicImage::ImageLuma16(_) => gray_to_pixels(img.into_luma8(), icc),
+        DynamicImage::ImageLumaA8(g) => gray_alpha_to_pixels(g, icc),
+        DynamicImage::ImageLumaA16(_) => gray_alpha_to_pixels(img.into_luma_alpha8(), icc),
+        DynamicImage::ImageRgb8(mut rgb) => {
+            if let Some(icc) = icc {
+                convert_in_place(rgb.as_mut(), icc, Layout::Rgb);
+            }
+            Pixels::Rgb(rgb)
+        }
+        DynamicImage::ImageRgba8(mut rgba) => {
+            if let Some(icc) = icc {
+                convert_in_place(rgba.as_mut(), icc, Layout::Rgba);
+            }
+            Pixels::Rgba(rgba)
+        }
+        other if other.color().has_alpha() => {
+            dynamic_to_pixels(DynamicImage::ImageRgba8(other.into_rgba8()), icc)
+        }
+        other => dynamic_to_pixels(DynamicImage::ImageRgb8(other.into_rgb8()), icc),
+    }
+}
+
+pub(super) fn gray_to_pixels(g: GrayImage, icc: Option<&[u8]>) -> Pixels {
+    if let Some(t) = icc.and_then(|icc| srgb_transform(icc, Layout::Gray, Layout::Rgb)) {
+        let mut out = RgbImage::new(g.width(), g.height());
+        if t.transform(g.as_raw(), out.as_mut()).is_ok() {
+            return Pixels::Rgb(out);
+        }
+    }
+    Pixels::Rgb(DynamicImage::ImageLuma8(g).into_rgb8())
+}
+
+fn gray_alpha_to_pixels(g: GrayAlphaImage, icc: Option<&[u8]>) -> Pixels {
+    if let Some(t) = icc.and_then(|icc| srgb_transform(icc, Layout::GrayAlpha, Layout::Rgba)) {
+        let mut out = RgbaImage::new(g.width(), g.height());
+        if t.transform(g.as_raw(), out.as_mut()).is_ok() {
+            return Pixels::Rgba(out);
+        }
+    }
+    Pixels::Rgba(DynamicImage::ImageLumaA8(g).into_rgba8())
+}
+
+type Transform = Arc<moxcms::Transform8BitExecutor>;
+
+/// A transform from the embedded profile to sRGB, or `None` when the profile cannot be parsed,
+/// does not fit the layout, or already behaves as sRGB.
+pub(super) fn srgb_transform(icc: &[u8], src: Layout, dst: Layout) -> Option<Transform> {
+    let profile = ColorProfile::new_from_slice(icc).ok()?;
+    let srgb = ColorProfile::new_srgb();
+    let transform = profile.create_transform_8bit(src, &srgb, dst, TransformOptions::default()).ok()?;
+    if behaves_as_srgb(transform.as_ref(), src, dst) {
+        None
+    } else {
+        Some(transform)
+    }
+}
+
+/// Converts a grid of test colours; true when every output equals its input within 1.
+fn behaves_as_srgb(t: &moxcms::Transform8BitExecutor, src: Layout, dst: Layout) -> bool {
+    const LEVELS: [u8; 6] = [0, 51, 102, 153, 204, 255];
+    let mut colours: Vec<[u8; 3]> = Vec::with_capacity(256);
+    if matches!(src, Layout::Gray | Layout::GrayAlpha) {
+        colours.extend((0..=255u8).step_by(5).map(|v| [v, v, v]));
+    } else {
+        for r in LEVELS {
+            for g in LEVELS {
+                for b in LEVELS {
+                    colours.push([r, g, b]);
+                }
+            }
+        }
+    }
+    let src_channels = src.channels();
+    let dst_channels = dst.channels();
+    let mut input = Vec::with_capacity(colours.len() * src_channels);
+    for c in &colours {
+        match src {
+            Layout::Gray => input.push(c[0]),
+            Layout::GrayAlpha => input.extend_from_slice(&[c[0], 255]),
+            Layout::Rgba => input.extend_from_slice(&[c[0], c[1], c[2], 255]),
+            _ => input.extend_from_slice(c),
+        }
+    }
+    let mut output = vec![0u8; colours.len() * dst_channels];
+    if t.transform(&input, &mut output).is_err() {
+        return false;
+    }
+    colours
+        .iter()
+        .zip(output.chunks_exact(dst_channels))
+        .all(|(c, o)| (0..3).all(|i| c[i].abs_diff(o[i]) <= 1))
+}
+
+/// Converts RGB or RGBA samples to sRGB in place (through a small scratch buffer, in row
+/// chunks, so no second full-size image is allocated). Keeps the pixels if the profile is not
+/// usable.
+pub(super) fn convert_in_place(samples: &mut [u8], icc: &[u8], layout: Layout) {
+    if let Some(t) = srgb_transform(icc, layout, layout) {
+        apply_rows(t.as_ref(), samples, layout.channels());
+    }
+}
+
+pub(super) fn apply_rows(t: &moxcms::Transform8BitExecutor, samples: &mut [u8], channels: usize) {
+    const CHUNK_PIXELS: usize = 64 * 1024;
+    let chunk = CHUNK_PIXELS * channels;
+    let mut scratch = vec![0u8; chunk.min(samples.len())];
+    for part in samples.chunks_mut(chunk) {
+        let out = &mut scratch[..part.len()];
+        if t.transform(part, out).is_err() {
+            return;
+        }
+        part.copy_from_slice(out);
+    }
+}

@@ -1,0 +1,161 @@
+//! Bounded header parsers for PNG, GIF and WebP: dimensions and frame counts, read without
+//! decoding and without allocating anything sized by the header.
+
+use super::{check_size, corrupt};
+use crate::{Limits, Result};
+
+pub(super) fn be16(bytes: &[u8], pos: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(bytes.get(pos..pos.checked_add(2)?)?.try_into().ok()?))
+}
+
+pub(super) fn be32(bytes: &[u8], pos: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(pos..pos.checked_add(4)?)?.try_into().ok()?))
+}
+
+pub(super) fn le16(bytes: &[u8], pos: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(bytes.get(pos..pos.checked_add(2)?)?.try_into().ok()?))
+}
+
+pub(super) fn le24(bytes: &[u8], pos: usize) -> Option<u32> {
+    let b = bytes.get(pos..pos.checked_add(3)?)?;
+    Some(u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16)
+}
+
+pub(super) fn le32(bytes: &[u8], pos: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(pos..pos.checked_add(4)?)?.try_into().ok()?))
+}
+
+/// Dimensions from IHDR (one frame).
+pub(super) fn png(bytes: &[u8]) -> Result<(u32, u32, u32)> {
+    let cut = || corrupt("PNG header is cut short");
+    if be32(bytes, 8).ok_or_else(cut)? != 13 || bytes.get(12..16).ok_or_else(cut)? != b"IHDR" {
+        return Err(corrupt("PNG does not start with an IHDR chunk"));
+    }
+    let width = be32(bytes, 16).ok_or_else(cut)?;
+    let height = be32(bytes, 20).ok_or_else(cut)?;
+    if bytes.len() < 33 {
+        return Err(cut());
+    }
+    Ok((width, height, 1))
+}
+
+/// Skips GIF data sub-blocks starting at `pos`; returns the position after the terminator.
+fn skip_sub_blocks(bytes: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        let len = usize::from(*bytes.get(pos)?);
+        pos += 1;
+        if len == 0 {
+            return Some(pos);
+        }
+        pos += len;
+        if pos > bytes.len() {
+            return None;
+        }
+    }
+}
+
+/// Logical screen size and frame count (counting stops once over `limits.max_frames`). Every
+/// image descriptor is checked against the side and pixel limits too: the decoder allocates a
+/// buffer of the descriptor's size.
+pub(super) fn gif(bytes: &[u8], limits: &Limits) -> Result<(u32, u32, u32)> {
+    let cut = || corrupt("GIF is cut short");
+    let width = u32::from(le16(bytes, 6).ok_or_else(cut)?);
+    let height = u32::from(le16(bytes, 8).ok_or_else(cut)?);
+    let packed = *bytes.get(10).ok_or_else(cut)?;
+    let mut pos = 13usize;
+    if packed & 0x80 != 0 {
+        pos += 3 << ((packed & 7) + 1);
+    }
+    let mut frames = 0u32;
+    // Files ending without a trailer where a block would start are accepted.
+    while let Some(&block) = bytes.get(pos) {
+        match block {
+            0x3B => break,
+            0x21 => {
+                bytes.get(pos + 1).ok_or_else(cut)?;
+                pos = skip_sub_blocks(bytes, pos + 2).ok_or_else(cut)?;
+            }
+            0x2C => {
+                let fw = u32::from(le16(bytes, pos + 5).ok_or_else(cut)?);
+                let fh = u32::from(le16(bytes, pos + 7).ok_or_else(cut)?);
+                let fpacked = *bytes.get(pos + 9).ok_or_else(cut)?;
+                check_size(fw.max(1), fh.max(1), 1, limits)?;
+                pos += 10;
+                if fpacked & 0x80 != 0 {
+                    pos += 3 << ((fpacked & 7) + 1);
+                }
+                // LZW minimum code size, then the image data sub-blocks.
+                bytes.get(pos).ok_or_else(cut)?;
+                pos = skip_sub_blocks(bytes, pos + 1).ok_or_else(cut)?;
+                frames += 1;
+                if frames > limits.max_frames {
+                    break;
+                }
+            }
+            other => return Err(corrupt(format!("GIF has an unknown block type {other:#04x}"))),
+        }
+    }
+    Ok((width, height, frames))
+}
+
+/// Canvas size and frame count of a WebP (ANMF chunks are counted for animations, stopping
+/// once over `limits.max_frames`).
+pub(super) fn webp(bytes: &[u8], limits: &Limits) -> Result<(u32, u32, u32)> {
+    let cut = || corrupt("WebP header is cut short");
+    let fourcc = bytes.get(12..16).ok_or_else(cut)?;
+    let data = 20usize;
+    match fourcc {
+        b"VP8 " => {
+            let tag = *bytes.get(data).ok_or_else(cut)?;
+            if tag & 1 != 0 {
+                return Err(corrupt("WebP VP8 data does not start with a key frame"));
+            }
+            if bytes.get(data + 3..data + 6).ok_or_else(cut)? != [0x9D, 0x01, 0x2A] {
+                return Err(corrupt("WebP VP8 start code missing"));
+            }
+            let w = u32::from(le16(bytes, data + 6).ok_or_else(cut)? & 0x3FFF);
+            let h = u32::from(le16(bytes, data + 8).ok_or_else(cut)? & 0x3FFF);
+            Ok((w, h, 1))
+        }
+        b"VP8L" => {
+            if *bytes.get(data).ok_or_else(cut)? != 0x2F {
+                return Err(corrupt("WebP VP8L signature missing"));
+            }
+            let bits = le32(bytes, data + 1).ok_or_else(cut)?;
+            Ok(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, 1))
+        }
+        b"VP8X" => {
+            let flags = *bytes.get(data).ok_or_else(cut)?;
+            let w = le24(bytes, data + 4).ok_or_else(cut)? + 1;
+            let h = le24(bytes, data + 7).ok_or_else(cut)? + 1;
+            if flags & 0x02 == 0 {
+                return Ok((w, h, 1));
+            }
+            // Animated: walk the chunks and count ANMF frames.
+            let mut pos = 12usize;
+            let mut frames = 0u32;
+            while pos < bytes.len() {
+                let id = bytes.get(pos..pos + 4).ok_or_else(cut)?;
+                let size = le32(bytes, pos + 4).ok_or_else(cut)? as usize;
+                let payload = pos + 8;
+                let end = payload.checked_add(size).filter(|&e| e <= bytes.len()).ok_or_else(cut)?;
+                if id == b"ANMF" {
+                    let x = le24(bytes, payload).ok_or_else(cut)? * 2;
+                    let y = le24(bytes, payload + 3).ok_or_else(cut)? * 2;
+                    let fw = le24(bytes, payload + 6).ok_or_else(cut)? + 1;
+                    let fh = le24(bytes, payload + 9).ok_or_else(cut)? + 1;
+                    if x + fw > w || y + fh > h {
+                        return Err(corrupt("WebP animation frame lies outside the canvas"));
+                    }
+                    frames += 1;
+                    if frames > limits.max_frames {
+                        break;
+                    }
+                }
+                pos = end + (size & 1);
+            }
+            Ok((w, h, frames))
+        }
+        _ => Err(corrupt("WebP has no VP8, VP8L or VP8X chunk")),
+    }
+}

@@ -1,0 +1,225 @@
+//! Guarded decoding of untrusted bytes into the working [`Image`].
+//!
+//! # Guard order
+//!
+//! Nothing is decoded, and no buffer sized by the input's header is allocated, before these
+//! checks pass, in this order:
+//!
+//! 1. **Byte length** against [`Limits::max_input_bytes`] ([`Error::InputTooLarge`]).
+//! 2. **Magic bytes** against an allowlist: JPEG, PNG, GIF, WebP ([`sniff`]). Everything else is
+//!    [`Error::UnsupportedFormat`]; AVIF/HEIC, SVG/XML, TIFF, BMP and PDF are named in the message.
+//! 3. **Header** ([`probe`]): dimensions and frame count are read by hand-written, bounded parsers
+//!    (JPEG: marker walk to the first SOFn; PNG: IHDR; GIF: logical screen and every image
+//!    descriptor, counting frames by skipping data sub-blocks without LZW decoding, stopping once
+//!    over the limit; WebP: VP8/VP8L/VP8X canvas, counting ANMF chunks). A zero, inconsistent or
+//!    cut-short header is [`Error::CorruptImage`]; a side over `max_side`, more than `max_pixels`
+//!    per frame, more than `max_frames`, or more than `max_total_pixels` over all frames is
+//!    [`Error::TooManyPixels`].
+//! 4. **Decoder limits**: PNG, GIF and WebP are decoded by the `image` crate with its own
+//!    [`image::Limits`] set (maximum width/height = `max_side`, and an allocation budget) as a
+//!    second guard. PNG metadata (compressed text, ICC, Exif) gets a fixed 8 MiB budget, so an
+//!    `iCCP` bomb stops there; compressed text chunks are never inflated. An `image` limit error is
+//!    [`Error::TooManyPixels`]; any other decoder error is [`Error::CorruptImage`].
+//!
+//! JPEG is decoded by libjpeg-turbo (mozjpeg). Its fatal errors unwind; every call runs inside
+//! `catch_unwind` and becomes [`Error::CorruptImage`]. libjpeg only *warns* on premature end of
+//! data (and pads the image with grey), so a JPEG whose entropy-coded data does not end with an
+//! EOI marker is rejected as truncated before decoding, and the decode also fails if libjpeg
+//! asked for bytes past the end of the input. Other libjpeg warnings (e.g. extraneous bytes
+//! between markers) are tolerated, as libjpeg does.
+//!
+//! # Orientation
+//!
+//! The EXIF orientation (all eight values) is applied to the pixels, so the result is upright:
+//! JPEG from the first APP1 `Exif\0\0` segment, PNG from `eXIf`, WebP from its `EXIF` chunk.
+//! GIF has no orientation. [`Probe`] reports the stored (not upright) size.
+//!
+//! # Colour: ICC profiles and CMYK
+//!
+//! Outputs are always sRGB and carry no profile. An embedded ICC profile (JPEG APP2
+//! `ICC_PROFILE` segments reassembled by sequence number, PNG `iCCP`, WebP `ICCP`, GIF
+//! `ICCRGBG1`) is parsed with moxcms and, unless it behaves as sRGB (checked by converting a
+//! grid of test colours), the pixels are converted to sRGB with relative colorimetric intent:
+//! RGB and RGBA pixels with an RGB profile, grey pixels with a grey profile. A profile that
+//! cannot be parsed, does not match the pixels' colour model, or for which moxcms cannot build
+//! a transform is ignored and the pixels are kept as they are: decoding never fails because
+//! of a profile.
+//!
+//! CMYK and YCCK JPEGs are converted to RGB with the naive formula
+//! `R = (1 - C)(1 - K)` (likewise G from M, B from Y). When an Adobe APP14 marker is present the
+//! stored samples are inverted (the Photoshop convention, also written by Pillow and
+//! ImageMagick), so `R = C'·K' / 255`; without it `R = (255 - C)(255 - K) / 255`. Embedded CMYK
+//! ICC profiles are not applied.
+//!
+//! # Shrink-on-load
+//!
+//! [`DecodeOptions::shrink`] is asked, with the upright size (width and height swapped for EXIF
+//! orientations 5–8), which scale factor the first operation will apply. A JPEG is then decoded
+//! at the smallest DCT scale n/8, n ∈ {1, 2, 4, 8}, whose output — `ceil(w·n/8)` ×
+//! `ceil(h·n/8)`, as libjpeg computes it — is still at least `ceil(w·factor)` ×
+//! `ceil(h·factor)`. A factor that is not in (0, 1) decodes at full size. Other formats always
+//! decode at full size.
+//!
+//! # Pixel formats
+//!
+//! 16-bit samples are reduced to 8 bits; grey, grey+alpha, palette and tRNS transparency become
+//! [`Pixels::Rgb`] or [`Pixels::Rgba`] without losing alpha. Sources without alpha, and
+//! animations whose every pixel is opaque, become [`Pixels::Rgb`]. Animated GIF and WebP decode
+//! to full-canvas frames with their delays; APNG decodes as its default (still) image.
+//!
+//! # Where things are
+//!
+//! - [`sniff`](sniff::sniff) — the magic-byte allowlist and the names of refused formats;
+//! - `header` — bounded header parsers for PNG, GIF and WebP (dimensions, frame counts);
+//! - `jpeg` — the JPEG marker walk (header, EXIF, ICC, Adobe), DCT-scaled decoding by
+//!   libjpeg-turbo;
+//! - `codecs` — PNG, GIF and WebP (stills and animations) through the `image` crate;
+//! - `colour` — ICC profiles to sRGB, grey and CMYK to RGB;
+//! - `orient` — EXIF orientation.
+
+mod codecs;
+mod colour;
+mod header;
+mod jpeg;
+mod orient;
+mod sniff;
+
+use image::ImageError;
+
+pub use self::sniff::sniff;
+use crate::{Error, Image, InputFormat, Limits, Result};
+
+/// What the header says, read without decoding pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub format: InputFormat,
+    /// Stored dimensions (before EXIF orientation is applied).
+    pub width: u32,
+    pub height: u32,
+    pub frames: u32,
+}
+
+/// Options for [`decode`].
+#[derive(Default)]
+pub struct DecodeOptions<'a> {
+    /// Decode only the first frame of an animation.
+    pub first_frame_only: bool,
+    /// Shrink-on-load: given the upright size, the scale factor (<= 1) the first operation will
+    /// apply. A JPEG is then decoded at the smallest DCT scale (1/8..1) that stays at least that
+    /// large. `None` decodes at full size.
+    pub shrink: Option<&'a dyn Fn(u32, u32) -> f64>,
+}
+
+impl std::fmt::Debug for DecodeOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodeOptions")
+            .field("first_frame_only", &self.first_frame_only)
+            .field("shrink", &self.shrink.is_some())
+            .finish()
+    }
+}
+
+fn corrupt(message: impl Into<String>) -> Error {
+    Error::CorruptImage(message.into())
+}
+
+fn unsupported(message: impl Into<String>) -> Error {
+    Error::UnsupportedFormat(message.into())
+}
+
+/// Reads format, dimensions and frame count from the header and checks them against `limits`.
+/// This is the one probe of an input: [`decode_probed`] decodes what it describes.
+pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe> {
+    let len = bytes.len() as u64;
+    if len > limits.max_input_bytes {
+        return Err(Error::InputTooLarge { bytes: len, limit: limits.max_input_bytes });
+    }
+    let format = sniff(bytes)?;
+    let (width, height, frames) = match format {
+        InputFormat::Jpeg => jpeg::header(bytes)?,
+        InputFormat::Png => header::png(bytes)?,
+        InputFormat::Gif => header::gif(bytes, limits)?,
+        InputFormat::Webp => header::webp(bytes, limits)?,
+    };
+    if width == 0 || height == 0 {
+        return Err(corrupt(format!("header gives a zero dimension ({width}x{height})")));
+    }
+    if frames == 0 {
+        return Err(corrupt("no image data"));
+    }
+    check_size(width, height, frames, limits)?;
+    Ok(Probe { format, width, height, frames })
+}
+
+fn check_size(width: u32, height: u32, frames: u32, limits: &Limits) -> Result<()> {
+    if width > limits.max_side || height > limits.max_side {
+        return Err(Error::TooManyPixels(format!(
+            "{width}x{height} has a side over the limit of {}",
+            limits.max_side
+        )));
+    }
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(Error::TooManyPixels(format!(
+            "{width}x{height} is {pixels} pixels, over the limit of {}",
+            limits.max_pixels
+        )));
+    }
+    if frames > limits.max_frames {
+        return Err(Error::TooManyPixels(format!("more than {} frames (the limit)", limits.max_frames)));
+    }
+    let total = pixels.saturating_mul(u64::from(frames));
+    if total > limits.max_total_pixels {
+        return Err(Error::TooManyPixels(format!(
+            "{frames} frames of {width}x{height} are {total} pixels, over the limit of {}",
+            limits.max_total_pixels
+        )));
+    }
+    Ok(())
+}
+
+/// Probes, then decodes into an upright sRGB [`Image`].
+pub fn decode(bytes: &[u8], limits: &Limits, options: &DecodeOptions<'_>) -> Result<Image> {
+    let probe = probe(bytes, limits)?;
+    decode_probed(bytes, &probe, limits, options)
+}
+
+/// Decodes what `probe` (the result of [`probe`] on these same bytes and limits) describes
+/// into an upright sRGB [`Image`], without probing again.
+pub fn decode_probed(
+    bytes: &[u8],
+    probe: &Probe,
+    limits: &Limits,
+    options: &DecodeOptions<'_>,
+) -> Result<Image> {
+    match probe.format {
+        InputFormat::Jpeg => jpeg::decode(bytes, probe, options),
+        InputFormat::Png => codecs::png(bytes, limits),
+        InputFormat::Gif => codecs::gif(bytes, limits, options),
+        InputFormat::Webp => codecs::webp(bytes, limits, options),
+    }
+}
+
+/// Maps an `image` crate error: limits are [`Error::TooManyPixels`], anything else is corrupt.
+fn image_err(e: ImageError) -> Error {
+    let mut message = e.to_string();
+    if message.len() > 200 {
+        let mut cut = 200;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+    }
+    match e {
+        ImageError::Limits(_) => Error::TooManyPixels(message),
+        _ => Error::CorruptImage(message),
+    }
+}
+
+fn image_limits(limits: &Limits, max_alloc: u64) -> image::Limits {
+    let mut l = image::Limits::default();
+    l.max_image_width = Some(limits.max_side);
+    l.max_image_height = Some(limits.max_side);
+    l.max_alloc = Some(max_alloc);
+    l
+}

@@ -1,0 +1,170 @@
+//! Image formats, and the one place where a format meets its file extension and its content
+//! type. Upload allowlists, output keys, the CLI's "format from the file name" and the API's
+//! "format of a stored source" all go through these functions.
+
+use serde::{Deserialize, Serialize};
+
+/// An accepted input format, as sniffed from magic bytes (never from a name or a header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    Jpeg,
+    Png,
+    Webp,
+    Gif,
+}
+
+impl InputFormat {
+    /// Every accepted input format.
+    pub const ALL: [InputFormat; 4] =
+        [InputFormat::Jpeg, InputFormat::Png, InputFormat::Webp, InputFormat::Gif];
+
+    /// The content type an upload of this format declares.
+    pub fn content_type(self) -> &'static str {
+        OutputFormat::from_input(self).content_type()
+    }
+
+    /// The extension of an upload of this format.
+    pub fn extension(self) -> &'static str {
+        OutputFormat::from_input(self).extension()
+    }
+
+    /// The input format a declared content type names (`image/jpeg`, case and surrounding
+    /// spaces ignored; `image/jpg` is accepted for JPEG).
+    pub fn from_content_type(content_type: &str) -> Option<InputFormat> {
+        OutputFormat::from_content_type(content_type).map(OutputFormat::as_input)
+    }
+}
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    #[serde(alias = "jpg")]
+    Jpeg,
+    Png,
+    Webp,
+    Gif,
+}
+
+impl OutputFormat {
+    /// Every output format.
+    pub const ALL: [OutputFormat; 4] =
+        [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Gif];
+
+    /// The name used in params (`"format": "webp"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Gif => "gif",
+        }
+    }
+
+    /// The extension output keys and files get.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Gif => "gif",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Png => "image/png",
+            OutputFormat::Webp => "image/webp",
+            OutputFormat::Gif => "image/gif",
+        }
+    }
+
+    /// The format a file extension names (`jpg`, `JPEG`, `webp`, ...; without the dot).
+    pub fn from_extension(extension: &str) -> Option<OutputFormat> {
+        let ext = extension.trim().to_ascii_lowercase();
+        match ext.as_str() {
+            "jpg" | "jpeg" => Some(OutputFormat::Jpeg),
+            _ => OutputFormat::ALL.into_iter().find(|f| f.extension() == ext),
+        }
+    }
+
+    /// The format a content type names (case and parameters such as `; charset` ignored;
+    /// `image/jpg` is accepted for JPEG).
+    pub fn from_content_type(content_type: &str) -> Option<OutputFormat> {
+        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match mime.as_str() {
+            "image/jpg" => Some(OutputFormat::Jpeg),
+            _ => OutputFormat::ALL.into_iter().find(|f| f.content_type() == mime),
+        }
+    }
+
+    /// The format of a stored object: from its content type, else from its key's extension.
+    pub fn of_object(content_type: Option<&str>, key: &str) -> Option<OutputFormat> {
+        content_type.and_then(OutputFormat::from_content_type).or_else(|| {
+            let name = key.rsplit('/').next().unwrap_or(key);
+            let (stem, ext) = name.rsplit_once('.')?;
+            (!stem.is_empty()).then(|| OutputFormat::from_extension(ext)).flatten()
+        })
+    }
+
+    /// Whether the format can store an alpha channel.
+    pub fn has_alpha(self) -> bool {
+        !matches!(self, OutputFormat::Jpeg)
+    }
+
+    /// Whether the format can store an animation.
+    pub fn can_animate(self) -> bool {
+        matches!(self, OutputFormat::Webp | OutputFormat::Gif)
+    }
+
+    /// The output format matching an input format (used when `format` is not given).
+    pub fn from_input(f: InputFormat) -> Self {
+        match f {
+            InputFormat::Jpeg => OutputFormat::Jpeg,
+            InputFormat::Png => OutputFormat::Png,
+            InputFormat::Webp => OutputFormat::Webp,
+            InputFormat::Gif => OutputFormat::Gif,
+        }
+    }
+
+    fn as_input(self) -> InputFormat {
+        match self {
+            OutputFormat::Jpeg => InputFormat::Jpeg,
+            OutputFormat::Png => InputFormat::Png,
+            OutputFormat::Webp => InputFormat::Webp,
+            OutputFormat::Gif => InputFormat::Gif,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_extensions_and_content_types_round_trip() {
+        for f in OutputFormat::ALL {
+            assert_eq!(OutputFormat::from_extension(f.extension()), Some(f));
+            assert_eq!(OutputFormat::from_content_type(f.content_type()), Some(f));
+        }
+        for f in InputFormat::ALL {
+            assert_eq!(InputFormat::from_content_type(f.content_type()), Some(f));
+        }
+        assert_eq!(OutputFormat::from_extension("JPEG"), Some(OutputFormat::Jpeg));
+        assert_eq!(OutputFormat::from_content_type(" Image/JPG "), Some(OutputFormat::Jpeg));
+        assert_eq!(OutputFormat::from_content_type("image/png; q=1"), Some(OutputFormat::Png));
+        assert_eq!(OutputFormat::from_content_type("image/svg+xml"), None);
+        assert_eq!(OutputFormat::from_extension("tiff"), None);
+    }
+
+    #[test]
+    fn objects_are_typed_by_content_type_then_extension() {
+        assert_eq!(OutputFormat::of_object(Some("image/png"), "a.jpg"), Some(OutputFormat::Png));
+        assert_eq!(OutputFormat::of_object(Some("binary/octet-stream"), "x/a.JPG"), Some(OutputFormat::Jpeg));
+        assert_eq!(OutputFormat::of_object(None, "a"), None);
+        assert_eq!(OutputFormat::of_object(None, "dir.png/a"), None);
+        assert_eq!(OutputFormat::of_object(None, "x/.png"), None);
+    }
+}

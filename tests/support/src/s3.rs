@@ -1,0 +1,215 @@
+//! A REAL S3-compatible server (s3s-fs over hyper, SigV4 auth with a fixed key) on 127.0.0.1,
+//! reached with the real aws-sdk-s3 client, and servers that fail in the ways S3 can.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use imgfn_lambda::s3::{ClientOptions, S3Store};
+use imgfn_lambda::Function;
+use s3s::service::S3Service;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+pub const ACCESS_KEY: &str = "imgfn-test-access";
+pub const SECRET_KEY: &str = "imgfn-test-secret-key";
+pub const SOURCE: &str = "imgfn-source";
+pub const OUTPUT: &str = "imgfn-output";
+
+/// The requests the server saw: (method, decoded path).
+pub type RequestLog = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A running s3s-fs server with the source and output buckets.
+#[allow(missing_debug_implementations)]
+pub struct Server {
+    pub addr: SocketAddr,
+    pub store: S3Store,
+    pub log: RequestLog,
+    _root: TempDir,
+}
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[derive(Clone)]
+struct Logged {
+    inner: S3Service,
+    log: RequestLog,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Logged {
+    type Response = <S3Service as hyper::service::Service<hyper::Request<Incoming>>>::Response;
+    type Error = <S3Service as hyper::service::Service<hyper::Request<Incoming>>>::Error;
+    type Future = <S3Service as hyper::service::Service<hyper::Request<Incoming>>>::Future;
+
+    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        let path = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy().into_owned();
+        self.log.lock().unwrap().push((req.method().to_string(), path));
+        hyper::service::Service::call(&self.inner, req)
+    }
+}
+
+impl Server {
+    /// Starts a server on a random port of 127.0.0.1 and creates both buckets.
+    pub async fn start() -> Server {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let root = crate::tools::scratch().join(format!("s3s-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let fs = s3s_fs::FileSystem::new(&root).unwrap();
+        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let log = RequestLog::default();
+        let service = Logged { inner: builder.build(), log: log.clone() };
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let http = ConnBuilder::new(TokioExecutor::new());
+            while let Ok((socket, _)) = listener.accept().await {
+                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                tokio::spawn(conn);
+            }
+        });
+        let store = store_for(&format!("http://{addr}"), fast_options()).await;
+        for bucket in [SOURCE, OUTPUT] {
+            store.client().create_bucket().bucket(bucket).send().await.unwrap();
+        }
+        Server { addr, store, log, _root: TempDir(root) }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The S3-triggered function `name` talking to this server ([`crate::lambda::config`]).
+    pub fn function(&self, name: &str, vars: &[(&str, &str)]) -> Function {
+        Function::new(crate::lambda::config(name, vars), self.store.clone())
+    }
+
+    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>, params: Option<&str>) {
+        let req = self.store.client().put_object().bucket(bucket).key(key).body(ByteStream::from(body));
+        let req = match params {
+            Some(p) => req.metadata("imgfn-params", p),
+            None => req,
+        };
+        req.send().await.unwrap();
+    }
+
+    pub async fn get(&self, bucket: &str, key: &str) -> Option<Object> {
+        let out = self.store.client().get_object().bucket(bucket).key(key).send().await.ok()?;
+        let content_type = out.content_type().map(str::to_owned);
+        let cache_control = out.cache_control().map(str::to_owned);
+        let metadata = out.metadata().cloned().unwrap_or_default();
+        let body = out.body.collect().await.unwrap().into_bytes().to_vec();
+        Some(Object { body, content_type, cache_control, metadata })
+    }
+
+    /// Every key in `bucket`, sorted.
+    pub async fn keys(&self, bucket: &str) -> Vec<String> {
+        let out = self.store.client().list_objects_v2().bucket(bucket).send().await.unwrap();
+        let mut keys: Vec<String> =
+            out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+        keys.sort();
+        keys
+    }
+
+    /// How many GET requests (GetObject) the server saw for `key` in `bucket`.
+    pub fn gets(&self, bucket: &str, key: &str) -> usize {
+        let path = format!("/{bucket}/{key}");
+        self.log.lock().unwrap().iter().filter(|(m, p)| m == "GET" && *p == path).count()
+    }
+}
+
+#[derive(Debug)]
+pub struct Object {
+    pub body: Vec<u8>,
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    pub metadata: HashMap<String, String>,
+}
+
+impl Object {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// Short backoff so retry tests stay fast; the retry policy itself is the production one.
+pub fn fast_options() -> ClientOptions {
+    ClientOptions {
+        connect_timeout: Duration::from_secs(2),
+        attempt_timeout: Duration::from_secs(10),
+        operation_timeout: Duration::from_secs(20),
+        initial_backoff: Duration::from_millis(10),
+        ..ClientOptions::default()
+    }
+}
+
+/// An S3 store for `endpoint` with the test credentials.
+pub async fn store_for(endpoint: &str, options: ClientOptions) -> S3Store {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            ACCESS_KEY, SECRET_KEY, None, None, "test",
+        ))
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    S3Store::new(&sdk, options)
+}
+
+/// A server on 127.0.0.1 that answers every request with `503 Slow Down`; counts requests.
+pub async fn failing_server() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut read = Vec::new();
+                // Read the request head, answer, close.
+                while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read.extend_from_slice(&buf[..n]),
+                    }
+                }
+                seen.fetch_add(1, Ordering::SeqCst);
+                let body =
+                    "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                let response = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}"), count)
+}
+
+/// An endpoint on 127.0.0.1 where nothing listens.
+pub async fn dead_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}

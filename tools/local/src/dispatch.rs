@@ -1,0 +1,125 @@
+//! What S3 bucket notifications and Lambda's asynchronous invocation do, deployed: every object
+//! created in the source bucket under a function's trigger prefix becomes one invocation of
+//! that function with a real S3 notification event, under a time limit
+//! ([`FUNCTION_TIMEOUT`]), retried up to [`RETRIES`] times when it fails (transient S3
+//! errors); an invocation that still fails is logged where deployed it would go to the
+//! dead-letter queue. At most [`CONCURRENCY`] run at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use imgfn_lambda::s3::S3Store;
+use imgfn_lambda::Function;
+use lambda_runtime::tracing::{error, info, warn};
+use lambda_runtime::{Context, LambdaEvent};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::notification::notification;
+use crate::s3::{Created, REGION};
+
+/// The S3 functions' timeout, as `S3FunctionTimeout` defaults to in the template.
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Retries of a failed asynchronous invocation (the template's `MaximumRetryAttempts`).
+pub const RETRIES: u32 = 2;
+/// Invocations running at once.
+pub const CONCURRENCY: usize = 2;
+
+/// Routes created objects to functions, like the source bucket's notification configuration.
+pub(crate) struct Dispatcher {
+    /// Each function with its trigger prefix.
+    pub functions: Arc<Vec<Function>>,
+    pub source_bucket: String,
+    pub store: S3Store,
+    pub retry_delay: Duration,
+}
+
+impl Dispatcher {
+    /// Delivers events until told to stop, then waits for running invocations (up to the grace
+    /// period given with the stop). Returns the number cut short.
+    pub async fn run(
+        self,
+        mut created: mpsc::UnboundedReceiver<Created>,
+        stop: oneshot::Receiver<Duration>,
+    ) -> usize {
+        let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut running = JoinSet::new();
+        let mut stop = std::pin::pin!(stop);
+        let grace = loop {
+            tokio::select! {
+                grace = &mut stop => break grace.unwrap_or(Duration::ZERO),
+                next = created.recv() => {
+                    let Some(object) = next else { break Duration::ZERO };
+                    if let Some(invocation) = self.route(object) {
+                        let permits = permits.clone();
+                        running.spawn(async move {
+                            let _permit = permits.acquire_owned().await;
+                            invocation.await;
+                        });
+                    }
+                }
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+            }
+        };
+        created.close();
+        if !running.is_empty() {
+            info!("waiting up to {} s for {} running invocation(s)", grace.as_secs(), running.len());
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while !running.is_empty() {
+            match tokio::time::timeout_at(deadline, running.join_next()).await {
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        let unfinished = running.len();
+        running.abort_all();
+        unfinished
+    }
+
+    /// The invocation an object's creation causes, if a function listens there.
+    fn route(&self, object: Created) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let location = format!("s3://{}/{}", object.bucket, object.key);
+        if object.bucket != self.source_bucket {
+            return None;
+        }
+        let Some(function) =
+            self.functions.iter().find(|f| object.key.starts_with(f.config().trigger_prefix.as_str()))
+        else {
+            info!("stored {location} (no function listens under this prefix)");
+            return None;
+        };
+        let op = function.config().op.name;
+        let (function, store, delay) = (function.clone(), self.store.clone(), self.retry_delay);
+        Some(async move {
+            info!("{} <- {location} ({})", op, object.event_name);
+            // S3 reports the size and ETag of what was stored; a gone object still gets its event.
+            let head = store.head(&object.bucket, &object.key).await.ok();
+            let (size, etag) = head.map(|h| (h.size, h.etag)).unwrap_or((0, None));
+            let payload = notification(&object, size, etag.as_deref());
+            for attempt in 0..=RETRIES {
+                if attempt > 0 {
+                    tokio::time::sleep(delay * attempt).await;
+                    warn!("{op}: retry {attempt} of {RETRIES} for {location}");
+                }
+                let started = Instant::now();
+                let mut context = Context::default();
+                context.request_id = uuid::Uuid::new_v4().to_string();
+                context.invoked_function_arn =
+                    format!("arn:aws:lambda:{REGION}:000000000000:function:imgfn-{op}");
+                let event = LambdaEvent::new(payload.clone(), context);
+                match tokio::time::timeout(FUNCTION_TIMEOUT, function.handle(event)).await {
+                    Ok(Ok(())) => {
+                        info!("{op}: done with {location} in {} ms", started.elapsed().as_millis());
+                        return;
+                    }
+                    Ok(Err(e)) => error!("{op}: invocation failed for {location}: {e}"),
+                    Err(_) => {
+                        error!("{op}: task timed out after {} s for {location}", FUNCTION_TIMEOUT.as_secs())
+                    }
+                }
+            }
+            error!("{op}: gave up on {location} after {RETRIES} retries (deployed, the event goes to the dead-letter queue)");
+        })
+    }
+}

@@ -1,0 +1,23 @@
+//! imgfn on one machine, for trying it and for tests: no AWS account, no Docker.
+//!
+//! - [`stack`]: the whole stack as `template.yaml` wires it, started and stopped as one: a real
+//!   S3-compatible endpoint with the source and output buckets, the S3-triggered functions of
+//!   the operation registry, and the HTTP API. The `imgfn-local` binary runs it (the README's
+//!   "run" command).
+//! - [`functions`]: each function's configuration as the template gives it.
+//! - [`s3`]: the S3 endpoint (s3s-fs with SigV4 verification) that reports created objects.
+//! - [`dispatch`]: created objects to function invocations, as S3 notifications and Lambda's
+//!   asynchronous invocation do; [`notification`]: the event each invocation gets.
+//! - [`api`]: the HTTP API served over hyper through the Lambda functions' own handlers.
+//!
+//! Everything here listens on loopback only and is never deployed.
+
+pub mod api;
+pub mod dispatch;
+pub mod functions;
+pub mod notification;
+pub mod s3;
+pub mod stack;
+
+pub use crate::api::{LocalApi, SUB_HEADER};
+pub use crate::stack::{LocalStack, StackConfig};

@@ -1,0 +1,91 @@
+//! The S3 notification event S3 sends to a function, built for an object the local endpoint
+//! stored (key form-URL-encoded, as S3 encodes it).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::s3::{Created, REGION};
+
+/// The S3 notification event for `object`, as S3 sends it to Lambda (the key form-URL-encoded).
+pub fn notification(object: &Created, size: u64, etag: Option<&str>) -> Value {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut s3_object = json!({
+        "key": imgfn_lambda::event::encode_key(&object.key),
+        "size": size,
+        "sequencer": format!("{:016X}", now.as_nanos() as u64),
+    });
+    if let Some(etag) = etag {
+        s3_object["eTag"] = Value::from(etag.trim_matches('"'));
+    }
+    json!({"Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": REGION,
+        "eventTime": humantime_utc(now),
+        "eventName": object.event_name,
+        "userIdentity": {"principalId": "imgfn-local"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "imgfn-local", "x-amz-id-2": "imgfn-local"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "imgfn-local",
+            "bucket": {
+                "name": object.bucket,
+                "ownerIdentity": {"principalId": "imgfn-local"},
+                "arn": format!("arn:aws:s3:::{}", object.bucket),
+            },
+            "object": s3_object,
+        },
+    }]})
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a time since the Unix epoch (civil-from-days, proleptic
+/// Gregorian calendar).
+pub(crate) fn humantime_utc(since_epoch: Duration) -> String {
+    let secs = since_epoch.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_times_are_utc_iso8601() {
+        assert_eq!(humantime_utc(Duration::ZERO), "1970-01-01T00:00:00.000Z");
+        assert_eq!(humantime_utc(Duration::from_millis(951_782_400_123)), "2000-02-29T00:00:00.123Z");
+        assert_eq!(humantime_utc(Duration::from_secs(1_795_647_599)), "2026-11-25T22:59:59.000Z");
+    }
+
+    #[test]
+    fn notifications_parse_as_the_functions_parse_them() {
+        let created = Created {
+            bucket: "imgfn-source".into(),
+            key: "thumbnail/a b+c ü%.jpg".into(),
+            event_name: "ObjectCreated:Put",
+        };
+        let event = notification(&created, 1234, Some("\"abc\""));
+        let records = imgfn_lambda::event::records(&event).map_err(|e| e.to_string());
+        let [Ok(object)] = records.as_deref().unwrap_or_default() else { panic!("{records:?}") };
+        assert_eq!((object.bucket.as_str(), object.key.as_str()), ("imgfn-source", "thumbnail/a b+c ü%.jpg"));
+        assert_eq!(object.etag.as_deref(), Some("abc"));
+        assert_eq!(event["Records"][0]["s3"]["object"]["size"], 1234);
+    }
+}

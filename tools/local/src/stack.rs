@@ -1,0 +1,220 @@
+//! The whole stack on one machine, without AWS or Docker: what `template.yaml` deploys, wired
+//! the same way.
+//!
+//! - a real S3-compatible endpoint ([`LocalS3`]) holding the source and output buckets;
+//! - the S3-triggered functions of the operation registry, each a [`Function`] built from the
+//!   variables the template gives it ([`crate::functions`]), invoked ([`crate::dispatch`]) with
+//!   a real S3 notification event whenever an object is created under its trigger prefix in the
+//!   source bucket (the output bucket has no notifications, as deployed, so no output can
+//!   re-trigger a function);
+//! - the HTTP API ([`LocalApi`]) over the same endpoint.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use image_ops::ops::{self, OpSpec};
+use imgfn_lambda::api::{Api, ApiConfig};
+use imgfn_lambda::s3::{ClientOptions, S3Store};
+use imgfn_lambda::{Config, ConfigError, Function};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::dispatch::Dispatcher;
+use crate::functions::function_vars;
+use crate::s3::{LocalS3, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::LocalApi;
+
+/// What to start, and where.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// The endpoint's data: one folder per bucket, objects as plain files.
+    pub data_dir: PathBuf,
+    /// The S3 endpoint's address (loopback only).
+    pub s3_addr: SocketAddr,
+    /// The HTTP API's address (loopback only).
+    pub api_addr: SocketAddr,
+    pub source_bucket: String,
+    pub output_bucket: String,
+    /// Variables given to every function and to the API on top of the template's
+    /// (`IMGFN_MAX_*`, `IMGFN_CORS_ORIGINS`, ...).
+    pub vars: Vec<(String, String)>,
+    /// Pause before a retry (Lambda waits a minute or more; locally a second is enough).
+    pub retry_delay: Duration,
+    /// The memory (MB) the functions are told they have (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, as
+    /// Lambda sets it): their pixel limits follow it as deployed. Default 1024, the template's.
+    pub memory_mb: u64,
+}
+
+impl StackConfig {
+    /// The defaults: S3 on 127.0.0.1:8014 (the endpoint `[workspace.metadata.lambda.env]`
+    /// points the cargo-lambda functions at), the API on 127.0.0.1:8015, data in `.imgfn-local/`.
+    pub fn new() -> StackConfig {
+        StackConfig {
+            data_dir: PathBuf::from(".imgfn-local"),
+            s3_addr: SocketAddr::from(([127, 0, 0, 1], 8014)),
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 8015)),
+            source_bucket: "imgfn-source".into(),
+            output_bucket: "imgfn-output".into(),
+            vars: vec![("IMGFN_CORS_ORIGINS".into(), "*".into())],
+            retry_delay: Duration::from_secs(1),
+            memory_mb: 1024,
+        }
+    }
+
+    /// The configuration of the function of `op`: the buckets, [`function_vars`], then
+    /// [`StackConfig::vars`].
+    pub fn function_config(&self, op: &'static OpSpec) -> Result<Config, ConfigError> {
+        let own = function_vars(op);
+        Config::from_lookup(op, |name| self.lookup(&own, name))
+    }
+
+    /// The HTTP API's configuration: the buckets, then [`StackConfig::vars`].
+    pub fn api_config(&self) -> Result<ApiConfig, ConfigError> {
+        ApiConfig::from_lookup(|name| self.lookup(&[], name))
+    }
+
+    fn lookup(&self, own: &[(&str, String)], name: &str) -> Option<String> {
+        match name {
+            "IMGFN_SOURCE_BUCKET" => Some(self.source_bucket.clone()),
+            "IMGFN_OUTPUT_BUCKET" => Some(self.output_bucket.clone()),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => Some(self.memory_mb.to_string()),
+            _ => own
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| self.vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())),
+        }
+    }
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig::new()
+    }
+}
+
+/// Why the stack did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0} is not a loopback address: the local stack has fixed credentials and honours x-imgfn-local-sub, so it listens on 127.0.0.1 (or ::1) only")]
+    NotLoopback(SocketAddr),
+    #[error(
+        "cannot listen on {addr} ({source}); is another imgfn-local running? Pick another port with --{flag}"
+    )]
+    Listen { addr: SocketAddr, flag: &'static str, source: std::io::Error },
+    #[error("data directory {dir}: {source}")]
+    DataDir { dir: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// A running stack. [`LocalStack::shutdown`] stops it cleanly.
+#[derive(Debug)]
+pub struct LocalStack {
+    pub s3: LocalS3,
+    pub api: LocalApi,
+    pub config: StackConfig,
+    stop: oneshot::Sender<Duration>,
+    dispatcher: JoinHandle<usize>,
+}
+
+impl LocalStack {
+    /// Starts the endpoint, the functions and the API.
+    pub async fn start(config: StackConfig) -> Result<LocalStack, StartError> {
+        for addr in [config.s3_addr, config.api_addr] {
+            if !addr.ip().is_loopback() {
+                return Err(StartError::NotLoopback(addr));
+            }
+        }
+        // Configuration first: a bad variable stops the stack before anything listens.
+        let api_config = config.api_config()?;
+        let configs =
+            ops::triggers().map(|op| config.function_config(op)).collect::<Result<Vec<_>, ConfigError>>()?;
+
+        let data_err = |source| StartError::DataDir { dir: config.data_dir.clone(), source };
+        std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
+        let (created_tx, created_rx) = mpsc::unbounded_channel();
+        let buckets = [config.source_bucket.as_str(), config.output_bucket.as_str()];
+        let s3 =
+            LocalS3::start(&config.data_dir, config.s3_addr, &buckets, created_tx).await.map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    || e.kind() == std::io::ErrorKind::PermissionDenied
+                {
+                    StartError::Listen { addr: config.s3_addr, flag: "s3-addr", source: e }
+                } else {
+                    data_err(e)
+                }
+            })?;
+        let store = store_for(&s3.url()).await;
+        let api = LocalApi::start(Api::new(api_config, store.clone()), config.api_addr)
+            .await
+            .map_err(|source| StartError::Listen { addr: config.api_addr, flag: "api-addr", source })?;
+        let functions = configs.into_iter().map(|c| Function::new(c, store.clone())).collect();
+        let dispatcher = Dispatcher {
+            functions: Arc::new(functions),
+            source_bucket: config.source_bucket.clone(),
+            store,
+            retry_delay: config.retry_delay,
+        };
+        let (stop, stopped) = oneshot::channel();
+        let dispatcher = tokio::spawn(dispatcher.run(created_rx, stopped));
+        Ok(LocalStack { s3, api, config, stop, dispatcher })
+    }
+
+    /// The functions' trigger prefixes and names, in registry order.
+    pub fn triggers(&self) -> Vec<(String, &'static str)> {
+        ops::triggers().filter_map(|op| Some((op.trigger_prefix()?, op.name))).collect()
+    }
+
+    /// Stops the API, stops delivering events, waits up to `grace` for running invocations
+    /// (which still need the S3 endpoint), then stops the endpoint. Returns how many
+    /// invocations were cut short.
+    pub async fn shutdown(self, grace: Duration) -> usize {
+        drop(self.api);
+        let _ = self.stop.send(grace);
+        let unfinished = self.dispatcher.await.unwrap_or(0);
+        drop(self.s3);
+        unfinished
+    }
+}
+
+/// An S3 store for the local endpoint with its credentials, whatever the environment holds.
+pub async fn store_for(endpoint: &str) -> S3Store {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            ACCESS_KEY,
+            SECRET_KEY,
+            None,
+            None,
+            "imgfn-local",
+        ))
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    S3Store::new(&sdk, ClientOptions::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_starts_with_the_template_defaults() {
+        let stack = StackConfig::new();
+        for op in ops::triggers() {
+            let config = stack.function_config(op);
+            assert!(config.is_ok(), "{}: {:?}", op.name, config.err());
+        }
+        assert!(stack.api_config().is_ok());
+        // A variable given to the stack reaches every function; a bad one is refused by name.
+        let mut limited = StackConfig::new();
+        limited.vars.push(("IMGFN_MAX_PIXELS".into(), "1000".into()));
+        let slice = ops::find("slice").unwrap_or(&ops::CONVERT);
+        assert_eq!(limited.function_config(slice).map(|c| c.limits.max_pixels).ok(), Some(1000));
+        limited.vars.push(("IMGFN_MAX_PIXELS".into(), "lots".into()));
+        assert_eq!(limited.function_config(slice).map_err(|e| e.var).err(), Some("IMGFN_MAX_PIXELS"));
+    }
+}
