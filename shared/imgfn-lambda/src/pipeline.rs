@@ -80,7 +80,10 @@ pub fn build(
     let pipeline = catch_unwind(AssertUnwindSafe(|| Pipeline::new(spec, *limits)))
         .map_err(|_| Error::Internal("params validation panicked".into()))??;
     for asset in pipeline.assets() {
-        if !asset.name.starts_with(asset_prefix) || asset.name.len() == asset_prefix.len() {
+        if let Err(why) = crate::keys::check(asset.name) {
+            return Err(Error::invalid(asset.field, format!("not an asset key: {why}")));
+        }
+        if !asset.name.starts_with(asset_prefix) || asset.name.ends_with('/') {
             return Err(Error::invalid(
                 asset.field,
                 format!("assets must be keys under {asset_prefix:?} in the source bucket"),
@@ -124,7 +127,7 @@ mod tests {
         let wm = |image: &str| super::op(json!({"op": "watermark", "image": image}), "ops[0]").unwrap();
         let limits = Limits::default();
         assert!(build(vec![wm("assets/logo.png")], OutputParams::default(), &limits, "assets/").is_ok());
-        for bad in ["uploads/x.png", "assets/"] {
+        for bad in ["uploads/x.png", "assets/", "assets/../uploads/bob/x.png", "assets/a//b.png", "assets/d/"] {
             let e = build(vec![wm(bad)], OutputParams::default(), &limits, "assets/").unwrap_err();
             assert_eq!(e.field(), Some("ops[0].image"), "{bad}");
         }

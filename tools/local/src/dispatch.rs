@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use imgfn_lambda::logging::safe;
 use imgfn_lambda::s3::S3Store;
 use imgfn_lambda::Function;
 use lambda_runtime::tracing::{error, info, warn};
@@ -79,7 +80,7 @@ impl Dispatcher {
 
     /// The invocation an object's creation causes, if a function listens there.
     fn route(&self, object: Created) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
-        let location = format!("s3://{}/{}", object.bucket, object.key);
+        let location = safe(format_args!("s3://{}/{}", object.bucket, object.key)).to_string();
         if object.bucket != self.source_bucket {
             return None;
         }
@@ -105,6 +106,7 @@ impl Dispatcher {
                 let started = Instant::now();
                 let mut context = Context::default();
                 context.request_id = uuid::Uuid::new_v4().to_string();
+                context.deadline = crate::api::deadline_ms(FUNCTION_TIMEOUT);
                 context.invoked_function_arn =
                     format!("arn:aws:lambda:{REGION}:000000000000:function:imgfn-{op}");
                 let event = LambdaEvent::new(payload.clone(), context);

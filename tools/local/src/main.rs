@@ -35,6 +35,11 @@ struct Args {
     /// limits follow it (1024: the template's default).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(128..=10240))]
     memory_mb: u64,
+    /// Open the API to callers without an identity, all in one shared scope, as a deployment
+    /// with `AllowOpenApi=true` and no authorizer. Without it, as deployed with an authorizer, a
+    /// request needs the local stand-in for one: the header `x-imgfn-local-sub: <user id>`.
+    #[arg(long)]
+    open_api: bool,
     /// A variable for every function and the API, as the template would set it
     /// (`--var IMGFN_MAX_PIXELS=20000000`); repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
@@ -73,6 +78,9 @@ async fn run(args: Args) -> ExitCode {
     config.source_bucket = args.source_bucket;
     config.output_bucket = args.output_bucket;
     config.memory_mb = args.memory_mb;
+    if args.open_api {
+        config.vars.push(("IMGFN_API_ACCESS".into(), "open".into()));
+    }
     config.vars.extend(args.vars);
     let stack = match LocalStack::start(config).await {
         Ok(stack) => stack,
@@ -104,7 +112,7 @@ fn print_banner(stack: &LocalStack) {
          S3 endpoint: {s3}  (access key {ACCESS_KEY}, secret key {SECRET_KEY}, region {REGION})\n\
          buckets: {source} (source: uploads and triggers), {output} (outputs, error records); files under {dir}\n\
          triggers in {source}: {triggers}; uploads/ triggers nothing\n\
-         HTTP API: {api}  (POST /uploads, POST /process, GET /images/{{key}})\n\
+         HTTP API: {api}  (POST /uploads, POST /process, GET /images/{{key}}); {access}\n\
          \n\
          try:\n  \
            export AWS_ACCESS_KEY_ID={ACCESS_KEY} AWS_SECRET_ACCESS_KEY={SECRET_KEY} AWS_DEFAULT_REGION={REGION}\n  \
@@ -116,6 +124,12 @@ fn print_banner(stack: &LocalStack) {
         dir = stack.s3.root.display(),
         triggers = triggers.join(", "),
         api = stack.api.url(),
+        access = match stack.api_access() {
+            imgfn_lambda::api::config::Access::Open => "open: callers without an identity share one scope",
+            imgfn_lambda::api::config::Access::Authorizer => {
+                "callers need an identity, as behind a JWT authorizer: header x-imgfn-local-sub: <user id>"
+            }
+        },
     );
     let _ = out.flush();
 }

@@ -163,6 +163,11 @@ impl LocalStack {
         Ok(LocalStack { s3, api, config, stop, dispatcher })
     }
 
+    /// Who may call the API (`--open-api`).
+    pub fn api_access(&self) -> imgfn_lambda::api::config::Access {
+        self.config.api_config().map(|c| c.access).unwrap_or(imgfn_lambda::api::config::Access::Authorizer)
+    }
+
     /// The functions' trigger prefixes and names, in registry order.
     pub fn triggers(&self) -> Vec<(String, &'static str)> {
         ops::triggers().filter_map(|op| Some((op.trigger_prefix()?, op.name))).collect()

@@ -197,11 +197,20 @@ fn readme_examples_work_against_the_local_stack() {
     std::fs::copy(root().join("samples/photo.jpg"), demo.join("samples/photo.jpg")).unwrap();
     let mut stack = Stack::start(&work);
 
-    // The README's block, as written (only the ports differ).
+    // The README's block, as written (only the ports differ). It works in a scratch folder it
+    // names on its last line, and leaves nothing where it was started.
     let stdout = stack.sh(&aws, &demo, &readme_demo());
+    let files = PathBuf::from(
+        stdout.lines().last().and_then(|l| l.strip_prefix("the files are in ")).expect("the last line names the folder"),
+    );
+    let left: Vec<_> = std::fs::read_dir(&demo).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["samples"], "the block leaves nothing where it was started");
 
     // S3 trigger: the thumbnail function's output, fetched by the script.
-    assert_like_photo(&demo.join("photo.webp"), (256, 171), 9.0);
+    assert_like_photo(&files.join("photo.webp"), (256, 171), 9.0);
+    // Per-object params: 64 px.
+    let small = image::open(files.join("small.webp")).unwrap();
+    assert_eq!((small.width(), small.height()), (64, 43));
     // The bad upload: an error record naming the problem, and no image.
     let record: serde_json::Value = serde_json::from_slice(
         &std::fs::read(stack.object("imgfn-output", "errors/thumbnail/bad.jpg.json")).unwrap(),
@@ -214,12 +223,14 @@ fn readme_examples_work_against_the_local_stack() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(thumbnails, ["photo.webp"]);
+    let mut thumbnails = thumbnails;
+    thumbnails.sort();
+    assert_eq!(thumbnails, ["photo.webp", "small.webp"]);
     // HTTP API: the processed image downloaded through its presigned URL (the watermark is a
     // small corner; the rest must match).
-    assert_like_photo(&demo.join("out.webp"), (800, 533), 9.0);
+    assert_like_photo(&files.join("out.webp"), (800, 533), 9.0);
     let processed: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(demo.join("processed.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(files.join("processed.json")).unwrap()).unwrap();
     assert_eq!((processed["width"].as_u64(), processed["cached"].as_bool()), (Some(800), Some(false)));
 
     // What else creates objects in S3: a multipart upload, and a server-side copy. And an
@@ -255,4 +266,5 @@ fn readme_examples_work_against_the_local_stack() {
     let status = stack.child.wait().unwrap();
     assert!(status.success(), "exit status after Ctrl-C: {status}");
     let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_dir_all(&files);
 }

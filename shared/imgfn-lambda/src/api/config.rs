@@ -11,10 +11,25 @@ use crate::ConfigError;
 
 /// Default largest upload: 20 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024;
-/// Default lifetime of presigned URLs: 5 minutes.
-pub const DEFAULT_EXPIRES: Duration = Duration::from_secs(300);
+/// Default lifetime of presigned upload URLs: one minute, enough to start a PUT the client
+/// asked for a moment ago (the URL is single-use anyway: it signs `If-None-Match: *`).
+pub const DEFAULT_UPLOAD_EXPIRES: Duration = Duration::from_secs(60);
+/// Default lifetime of presigned download URLs: 5 minutes.
+pub const DEFAULT_DOWNLOAD_EXPIRES: Duration = Duration::from_secs(300);
 /// Longest lifetime S3 accepts for a SigV4 presigned URL: 7 days.
 const MAX_EXPIRES_SECS: u64 = 7 * 24 * 3600;
+
+/// Who may call the API (`IMGFN_API_ACCESS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `authorizer` (the default): a JWT authorizer verifies every request, and its `sub`
+    /// claim scopes every key; a request that reaches a function without claims is refused
+    /// with 401, never given a shared scope.
+    Authorizer,
+    /// `open`, only when the deployment opens the API on purpose (`AllowOpenApi`): callers
+    /// without an identity share the scope [`super::OPEN_SCOPE`].
+    Open,
+}
 
 /// Everything the API functions need to know, read once at init.
 #[derive(Debug, Clone)]
@@ -34,9 +49,12 @@ pub struct ApiConfig {
     pub error_prefix: String,
     /// `IMGFN_ASSET_PREFIX` (default `assets/`): fonts and overlay images named by params.
     pub asset_prefix: String,
-    /// `IMGFN_MAX_UPLOAD_BYTES` (default 20 MiB): the largest `content_length` `/uploads` signs.
+    /// `IMGFN_API_ACCESS` (`authorizer` or `open`; default `authorizer`).
+    pub access: Access,
+    /// `IMGFN_MAX_UPLOAD_BYTES` (default 20 MiB, never more than `IMGFN_MAX_INPUT_BYTES`: a
+    /// larger upload could not be processed): the largest `content_length` `/uploads` signs.
     pub max_upload_bytes: u64,
-    /// `IMGFN_UPLOAD_EXPIRES` (seconds, default 300): lifetime of presigned PUT URLs.
+    /// `IMGFN_UPLOAD_EXPIRES` (seconds, default 60): lifetime of presigned PUT URLs.
     pub upload_expires: Duration,
     /// `IMGFN_DOWNLOAD_EXPIRES` (seconds, default 300): lifetime of presigned GET URLs.
     pub download_expires: Duration,
@@ -70,12 +88,25 @@ impl ApiConfig {
         let processed_prefix = env.prefix("IMGFN_PROCESSED_PREFIX", "processed/")?;
         let error_prefix = env.prefix("IMGFN_ERROR_PREFIX", "errors/")?;
         let asset_prefix = env.prefix("IMGFN_ASSET_PREFIX", "assets/")?;
-        let max_upload_bytes = env.number("IMGFN_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, u64::MAX)?;
-        let expires = DEFAULT_EXPIRES.as_secs();
-        let upload_expires =
-            Duration::from_secs(env.number("IMGFN_UPLOAD_EXPIRES", expires, MAX_EXPIRES_SECS)?);
-        let download_expires =
-            Duration::from_secs(env.number("IMGFN_DOWNLOAD_EXPIRES", expires, MAX_EXPIRES_SECS)?);
+        let access = match env.get("IMGFN_API_ACCESS").as_deref().map(str::trim) {
+            None | Some("authorizer") => Access::Authorizer,
+            Some("open") => Access::Open,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "IMGFN_API_ACCESS",
+                    message: format!("{other:?} is neither \"authorizer\" nor \"open\""),
+                })
+            }
+        };
+        let limits = env.limits()?;
+        let max_upload_bytes = env
+            .number("IMGFN_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, u64::MAX)?
+            .min(limits.max_input_bytes);
+        let seconds = |var: &'static str, default: Duration| {
+            env.number(var, default.as_secs(), MAX_EXPIRES_SECS).map(Duration::from_secs)
+        };
+        let upload_expires = seconds("IMGFN_UPLOAD_EXPIRES", DEFAULT_UPLOAD_EXPIRES)?;
+        let download_expires = seconds("IMGFN_DOWNLOAD_EXPIRES", DEFAULT_DOWNLOAD_EXPIRES)?;
         let cors_origins: Vec<String> = env
             .get("IMGFN_CORS_ORIGINS")
             .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).collect())
@@ -89,7 +120,6 @@ impl ApiConfig {
                 message: format!("{bad:?} is not an origin like https://app.example"),
             });
         }
-        let limits = env.limits()?;
         Ok(ApiConfig {
             source_bucket,
             output_bucket,
@@ -97,6 +127,7 @@ impl ApiConfig {
             processed_prefix,
             error_prefix,
             asset_prefix,
+            access,
             max_upload_bytes,
             upload_expires,
             download_expires,
@@ -124,7 +155,9 @@ mod tests {
         let c = config(&[("IMGFN_SOURCE_BUCKET", "src"), ("IMGFN_OUTPUT_BUCKET", "out")]).unwrap();
         assert_eq!((c.upload_prefix.as_str(), c.processed_prefix.as_str()), ("uploads/", "processed/"));
         assert_eq!(c.max_upload_bytes, 20 * 1024 * 1024);
-        assert_eq!(c.upload_expires, Duration::from_secs(300));
+        assert_eq!(c.upload_expires, Duration::from_secs(60));
+        assert_eq!(c.download_expires, Duration::from_secs(300));
+        assert_eq!(c.access, Access::Authorizer, "secure by default");
         assert!(c.cors_origins.is_empty());
         let base = [("IMGFN_SOURCE_BUCKET", "src"), ("IMGFN_OUTPUT_BUCKET", "out")];
         for (var, value) in [
@@ -135,6 +168,7 @@ mod tests {
             ("IMGFN_UPLOAD_PREFIX", "thumbnail/"),
             ("IMGFN_PROCESSED_PREFIX", "processed"),
             ("IMGFN_MAX_PIXELS", "-1"),
+            ("IMGFN_API_ACCESS", "public"),
         ] {
             let mut vars = base.to_vec();
             vars.push((var, value));
@@ -150,5 +184,15 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.cors_origins, ["https://a.example", "http://localhost:3000"]);
+        // An upload limit above what processing accepts is clamped to it.
+        let c = config(&[
+            ("IMGFN_SOURCE_BUCKET", "src"),
+            ("IMGFN_OUTPUT_BUCKET", "out"),
+            ("IMGFN_MAX_UPLOAD_BYTES", "100000000"),
+            ("IMGFN_MAX_INPUT_BYTES", "5000000"),
+            ("IMGFN_API_ACCESS", "open"),
+        ])
+        .unwrap();
+        assert_eq!((c.max_upload_bytes, c.access), (5_000_000, Access::Open));
     }
 }

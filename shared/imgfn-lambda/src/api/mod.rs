@@ -15,14 +15,16 @@
 //!
 //! # Who may do what
 //!
-//! With a JWT authorizer in front (API Gateway puts the verified claims into
-//! `requestContext.authorizer.jwt.claims`), the caller's `sub` claim is its **scope**; without
-//! one, every caller shares the scope `public`. Every key the API writes or reads carries the
-//! scope as its second segment (`uploads/<scope>/…`, `thumbnail/<scope>/…`,
-//! `processed/<scope>/…`; error records `errors/<op>/<scope>/…`), and a key outside the caller's
-//! scope is answered `404` exactly like a missing one, so existence does not leak. The scope is
-//! the `sub` with every byte outside `[A-Za-z0-9_-]` written `~XX` (hex): keys stay URL-safe
-//! and two subs never share a scope.
+//! With a JWT authorizer in front ([`config::Access::Authorizer`], the default; API Gateway puts
+//! the verified claims into `requestContext.authorizer.jwt.claims`), the caller's `sub` claim
+//! is its **scope**, and a request without one is refused with `401`. Only an API opened on
+//! purpose ([`config::Access::Open`]) lets callers without an identity in, all sharing the
+//! scope [`OPEN_SCOPE`]. Every key the API writes or reads carries the scope as its second
+//! segment (`uploads/<scope>/…`, `thumbnail/<scope>/…`, `processed/<scope>/…`; error records
+//! `errors/<op>/<scope>/…`), and a key outside the caller's scope is answered `404` exactly like
+//! a missing one, so existence does not leak. The scope is the `sub` with every byte outside
+//! `[A-Za-z0-9_-]` written `~XX` (uppercase hex): keys stay URL-safe, two subs never share a
+//! scope, and no `sub` gives [`OPEN_SCOPE`].
 
 pub mod config;
 pub mod cors;
@@ -44,13 +46,16 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
 
 pub use self::config::ApiConfig;
+use crate::logging::safe;
 use crate::s3::S3Store;
 use image_ops::ops;
 
 use crate::Error;
 
-/// The scope of callers without an authorizer identity.
-pub const PUBLIC_SCOPE: &str = "public";
+/// The scope callers without an identity share when the API is open on purpose. `~` followed
+/// by anything but two uppercase hex digits is not something [`encode_scope`] writes, so no
+/// `sub` can be given this scope.
+pub const OPEN_SCOPE: &str = "~public";
 
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "2";
@@ -123,18 +128,21 @@ impl Api {
         let started = Instant::now();
         let request_id = request_id(&req);
         let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let result = match caller_scope(&req) {
+        // Every S3 call of this request ends before the function's deadline.
+        let deadline = req.lambda_context_ref().map_or(0, |ctx| ctx.deadline);
+        let this = Api { config: self.config.clone(), s3: self.s3.until(deadline) };
+        let result = match caller_scope(&req, self.config.access) {
             Err(e) => Err(e),
             Ok(scope) => match route {
-                Route::Uploads => self.uploads(&scope, &req).await,
-                Route::Process => self.process(&scope, &req).await,
-                Route::Images => self.images(&scope, &req).await,
+                Route::Uploads => this.uploads(&scope, &req).await,
+                Route::Process => this.process(&scope, &req).await,
+                Route::Images => this.images(&scope, &req).await,
             },
         };
         let ms = started.elapsed().as_millis() as u64;
         let mut response = match result {
             Ok(response) => {
-                info!(route = route.name(), status = response.status().as_u16(), ms, request_id, "ok");
+                info!(route = route.name(), status = response.status().as_u16(), ms, request_id = %safe(&request_id), "ok");
                 response
             }
             Err(e) => error_response(&e, route, &request_id, ms),
@@ -182,7 +190,7 @@ impl Api {
 /// same 404 a missing key gets.
 fn in_scope<'k>(key: &'k str, scopes: &[String]) -> Result<&'k str, Error> {
     let inside = scopes.iter().any(|p| key.len() > p.len() && key.starts_with(p.as_str()));
-    if inside && !key.split('/').any(|s| s == "." || s == "..") {
+    if inside && crate::keys::check(key).is_ok() && !key.ends_with('/') {
         Ok(key)
     } else {
         Err(Error::NotFound(key.to_owned()))
@@ -203,13 +211,21 @@ fn presigning(expires: Duration) -> Result<(PresigningConfig, String), Error> {
     Ok((config, expires_at))
 }
 
-/// The caller's scope: the encoded `sub` claim of a JWT authorizer, or [`PUBLIC_SCOPE`].
-fn caller_scope(req: &Request) -> Result<String, Error> {
+/// The caller's scope: the encoded `sub` claim of a JWT authorizer; without claims, 401, or
+/// [`OPEN_SCOPE`] where the API is open on purpose.
+fn caller_scope(req: &Request, access: config::Access) -> Result<String, Error> {
     let jwt = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
         _ => None,
     };
-    let Some(jwt) = jwt else { return Ok(PUBLIC_SCOPE.to_owned()) };
+    let Some(jwt) = jwt else {
+        return match access {
+            config::Access::Open => Ok(OPEN_SCOPE.to_owned()),
+            config::Access::Authorizer => {
+                Err(Error::Unauthorized("this API needs a signed-in caller (Authorization: Bearer <JWT>)".into()))
+            }
+        };
+    };
     match jwt.claims.get("sub").map(String::as_str) {
         Some(sub) if !sub.is_empty() && sub.len() <= 256 => Ok(encode_scope(sub)),
         _ => Err(Error::Unauthorized("the token has no usable sub claim".into())),
@@ -256,7 +272,7 @@ fn json_response(status: u16, value: &Value) -> Response<Body> {
 fn error_response(err: &Error, route: Route, request_id: &str, ms: u64) -> Response<Body> {
     let status = err.status();
     let body = if status >= 500 {
-        error!(route = route.name(), status, code = err.code(), error = %err, request_id, ms, "request failed");
+        error!(route = route.name(), status, code = err.code(), error = %safe(err), request_id = %safe(request_id), ms, "request failed");
         let code = if status == 503 { "unavailable" } else { "internal" };
         let message = if status == 503 {
             "the storage service is unavailable, retry later"
@@ -265,7 +281,10 @@ fn error_response(err: &Error, route: Route, request_id: &str, ms: u64) -> Respo
         };
         json!({"error": {"code": code, "message": message}})
     } else {
-        info!(route = route.name(), status, code = err.code(), field = err.field(), error = %err, request_id, ms, "refused");
+        info!(
+            route = route.name(), status, code = err.code(), field = err.field().map(safe).map(lambda_http::tracing::field::display),
+            error = %safe(err), request_id = %safe(request_id), ms, "refused"
+        );
         let mut e = json!({"code": err.code(), "message": err.to_string()});
         if let Some(field) = err.field() {
             e["field"] = Value::from(field);
@@ -285,6 +304,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_sub_is_given_the_open_scope() {
+        // encode_scope writes `~` only before two uppercase hex digits.
+        for sub in ["~public", "public", "~7Epublic", "~", "%7Epublic"] {
+            assert_ne!(encode_scope(sub), OPEN_SCOPE, "{sub}");
+        }
+        let tilde_runs = |s: &str| s.match_indices('~').all(|(i, _)| {
+            s.get(i + 1..i + 3).is_some_and(|h| h.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
+        });
+        assert!(!tilde_runs(OPEN_SCOPE));
+        for sub in ["a~b", "ü", "x y", "../.."] {
+            assert!(tilde_runs(&encode_scope(sub)), "{sub}");
+        }
+    }
+
+    #[test]
     fn scopes_are_url_safe_and_distinct() {
         assert_eq!(encode_scope("8f6c-41ab_x"), "8f6c-41ab_x");
         assert_eq!(encode_scope("auth0|abc"), "auth0~7Cabc");
@@ -298,7 +332,15 @@ mod tests {
         let scopes = vec!["uploads/alice/".to_owned(), "thumbnail/alice/".to_owned()];
         assert!(in_scope("uploads/alice/x.jpg", &scopes).is_ok());
         assert!(in_scope("thumbnail/alice/a/b.jpg", &scopes).is_ok());
-        for bad in ["uploads/bob/x.jpg", "uploads/alice/", "uploads/alice/../bob/x.jpg", "uploads/alicex/y"] {
+        for bad in [
+            "uploads/bob/x.jpg",
+            "uploads/alice/",
+            "uploads/alice/../bob/x.jpg",
+            "uploads/alicex/y",
+            "uploads/alice//x.jpg",
+            "uploads/alice/d/",
+            "uploads/alice/x\n.jpg",
+        ] {
             let e = in_scope(bad, &scopes).unwrap_err();
             assert_eq!((e.status(), e.code()), (404, "not_found"), "{bad}");
         }
