@@ -127,7 +127,8 @@ mod tests {
         let wm = |image: &str| super::op(json!({"op": "watermark", "image": image}), "ops[0]").unwrap();
         let limits = Limits::default();
         assert!(build(vec![wm("assets/logo.png")], OutputParams::default(), &limits, "assets/").is_ok());
-        for bad in ["uploads/x.png", "assets/", "assets/../uploads/bob/x.png", "assets/a//b.png", "assets/d/"] {
+        for bad in ["uploads/x.png", "assets/", "assets/../uploads/bob/x.png", "assets/a//b.png", "assets/d/"]
+        {
             let e = build(vec![wm(bad)], OutputParams::default(), &limits, "assets/").unwrap_err();
             assert_eq!(e.field(), Some("ops[0].image"), "{bad}");
         }

@@ -51,7 +51,9 @@ impl Function {
     pub async fn run(self) -> Result<(), lambda_runtime::Error> {
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let this = self.clone();
-            async move { this.handle(event).await }
+            // Boxed: the handler's future is deep, and the runtime nests it further; unboxed,
+            // the binaries overflow the compiler's layout query depth.
+            Box::pin(async move { this.handle(event).await })
         }))
         .await
     }

@@ -126,14 +126,19 @@ impl S3Store {
     pub fn until(&self, deadline_ms: u64) -> S3Store {
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let deadline = (deadline_ms > 0).then(|| {
-            let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(DEADLINE_MARGIN);
+            let left =
+                Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(DEADLINE_MARGIN);
             Instant::now() + left
         });
         S3Store { deadline, ..self.clone() }
     }
 
     /// `call`, given up when the deadline passes.
-    async fn bounded<T>(&self, operation: &'static str, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
         match self.deadline {
             None => call.await,
             Some(deadline) => tokio::time::timeout_at(deadline, call).await.unwrap_or_else(|_| {
@@ -253,14 +258,17 @@ impl S3Store {
             .cache_control(cache_control)
             .set_metadata(Some(metadata.clone()))
             .send();
-        self.bounded("PutObject", async { call.await.map(|_| ()).map_err(|e| s3_error("PutObject", e)) }).await
+        self.bounded("PutObject", async { call.await.map(|_| ()).map_err(|e| s3_error("PutObject", e)) })
+            .await
     }
 
     /// DeleteObject (succeeds when the object does not exist).
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), Error> {
         let call = self.client.delete_object().bucket(bucket).key(key).send();
-        self.bounded("DeleteObject", async { call.await.map(|_| ()).map_err(|e| s3_error("DeleteObject", e)) })
-            .await
+        self.bounded("DeleteObject", async {
+            call.await.map(|_| ()).map_err(|e| s3_error("DeleteObject", e))
+        })
+        .await
     }
 }
 

@@ -5,12 +5,14 @@
 //! - [`fixtures`]: photo-like JPEGs and a PNG logo, made on the fly;
 //! - [`lambda`]: a function's configuration and its sample event from `events/`;
 //! - [`api`]: the HTTP API over the local hyper server, and a plain HTTP client;
+//! - [`runtime`]: the Lambda runtime API, to run a function's real binary;
 //! - [`tools`]: the outside tools some tests drive (schemathesis, the AWS CLI, curl, jq).
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod api;
 pub mod fixtures;
 pub mod lambda;
+pub mod runtime;
 pub mod s3;
 pub mod tools;
 

@@ -53,11 +53,17 @@ impl Server {
         // Nothing listens for created objects: tests invoke the functions themselves.
         let (created, _) = tokio::sync::mpsc::unbounded_channel();
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        let endpoint = LocalS3::start_logged(&root, addr, &[SOURCE, OUTPUT], created, Some(log.clone()))
-            .await
-            .unwrap();
+        let endpoint =
+            LocalS3::start_logged(&root, addr, &[SOURCE, OUTPUT], created, Some(log.clone())).await.unwrap();
         let store = store_for(&endpoint.url(), fast_options()).await;
-        Server { addr: endpoint.addr, store, log, root: endpoint.root.clone(), _endpoint: endpoint, _root: TempDir(root) }
+        Server {
+            addr: endpoint.addr,
+            store,
+            log,
+            root: endpoint.root.clone(),
+            _endpoint: endpoint,
+            _root: TempDir(root),
+        }
     }
 
     pub fn endpoint(&self) -> String {

@@ -20,7 +20,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-
 use hyper::body::Incoming;
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -130,7 +129,8 @@ impl hyper::service::Service<Request<Incoming>> for Notifying {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         if let Some(log) = &self.log {
-            let path = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy().into_owned();
+            let path =
+                percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy().into_owned();
             if let Ok(mut log) = log.lock() {
                 log.push((req.method().to_string(), path));
             }
@@ -249,7 +249,9 @@ fn is_url_encoded_listing(method: &Method, uri: &Uri) -> bool {
     *method == Method::GET
         && key_empty
         && query.split('&').any(|p| p.eq_ignore_ascii_case("encoding-type=url"))
-        && !query.split('&').any(|p| ["uploads", "versions", "location"].contains(&p.split('=').next().unwrap_or("")))
+        && !query
+            .split('&')
+            .any(|p| ["uploads", "versions", "location"].contains(&p.split('=').next().unwrap_or("")))
 }
 
 /// The listing with its keys, prefixes, delimiter and markers URL-encoded, as S3 encodes them
@@ -281,7 +283,12 @@ fn encode_elements(xml: &str, tag: &str) -> String {
         let Some(len) = rest[text_start..].find(&close) else { break };
         out.push_str(&rest[..text_start]);
         let text = &rest[text_start..text_start + len];
-        let raw = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&");
+        let raw = text
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&");
         out.push_str(&imgfn_lambda::event::encode_key(&raw));
         rest = &rest[text_start + len..];
     }

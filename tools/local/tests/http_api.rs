@@ -31,7 +31,12 @@ async fn three_steps_upload_process_download() {
     let url = u["upload_url"].as_str().unwrap();
     assert!(url.contains("X-Amz-Expires=60"), "{url}");
     let signed = url.split("X-Amz-SignedHeaders=").nth(1).unwrap().split('&').next().unwrap();
-    assert!(signed.contains("content-length") && signed.contains("content-type") && signed.contains("if-none-match"), "{signed}");
+    assert!(
+        signed.contains("content-length")
+            && signed.contains("content-type")
+            && signed.contains("if-none-match"),
+        "{signed}"
+    );
     assert_eq!(u["headers"]["content-type"], "image/jpeg");
     assert!(u["expires_at"].as_str().unwrap().ends_with('Z'));
     let put = put_presigned(&u, photo(), &[]).await;
@@ -160,9 +165,11 @@ async fn without_an_identity_the_default_api_answers_401() {
     let s = Stack::start(&[("IMGFN_API_ACCESS", "authorizer")]).await;
     let body = json!({"content_type": "image/jpeg", "content_length": photo().len()}).to_string();
     s.post("/uploads", None, &body).await.assert_error(401, "unauthorized", None);
-    s.post("/process", None, &json!({"key": "uploads/~public/x.jpg"}).to_string())
-        .await
-        .assert_error(401, "unauthorized", None);
+    s.post("/process", None, &json!({"key": "uploads/~public/x.jpg"}).to_string()).await.assert_error(
+        401,
+        "unauthorized",
+        None,
+    );
     s.get("/images/processed/~public/x.webp", None).await.assert_error(401, "unauthorized", None);
     let r = s.post("/uploads", Some("alice"), &body).await;
     assert_eq!(r.status, 201, "{}", r.text());

@@ -201,7 +201,11 @@ fn readme_examples_work_against_the_local_stack() {
     // names on its last line, and leaves nothing where it was started.
     let stdout = stack.sh(&aws, &demo, &readme_demo());
     let files = PathBuf::from(
-        stdout.lines().last().and_then(|l| l.strip_prefix("the files are in ")).expect("the last line names the folder"),
+        stdout
+            .lines()
+            .last()
+            .and_then(|l| l.strip_prefix("the files are in "))
+            .expect("the last line names the folder"),
     );
     let left: Vec<_> = std::fs::read_dir(&demo).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["samples"], "the block leaves nothing where it was started");

@@ -31,7 +31,11 @@ async fn a_presigned_put_with_an_unsigned_amz_header_is_refused() {
     let r = send("PUT", &url, &forged, fixtures::photo_small().to_vec()).await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("<Code>AccessDenied</Code>"), "{}", r.text());
-    assert!(r.text().contains("<HeadersNotSigned>x-amz-meta-imgfn-params</HeadersNotSigned>"), "{}", r.text());
+    assert!(
+        r.text().contains("<HeadersNotSigned>x-amz-meta-imgfn-params</HeadersNotSigned>"),
+        "{}",
+        r.text()
+    );
     assert!(s.get(SOURCE, "thumbnail/u.jpg").await.is_none(), "nothing was stored");
     let r = send("PUT", &url, &signed, fixtures::photo_small().to_vec()).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -50,7 +54,8 @@ async fn listings_encode_keys_when_asked_as_s3_does() {
         }
         async move {
             let out = req.send().await.unwrap();
-            let mut keys: Vec<String> = out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+            let mut keys: Vec<String> =
+                out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
             keys.sort();
             keys
         }
@@ -58,7 +63,8 @@ async fn listings_encode_keys_when_asked_as_s3_does() {
     assert_eq!(list(false).await, ["out/a b.webp", "out/a+b.webp", "out/ü.webp"]);
     // Encoded as S3 encodes them (the AWS CLI decodes `+` as a space).
     assert_eq!(list(true).await, ["out/%C3%BC.webp", "out/a%2Bb.webp", "out/a+b.webp"]);
-    let v1 = s.store.client().list_objects().bucket(SOURCE).encoding_type(EncodingType::Url).send().await.unwrap();
+    let v1 =
+        s.store.client().list_objects().bucket(SOURCE).encoding_type(EncodingType::Url).send().await.unwrap();
     let keys: Vec<&str> = v1.contents().iter().filter_map(|o| o.key()).collect();
     assert!(keys.contains(&"out/a%2Bb.webp"), "{keys:?}");
 }
@@ -67,7 +73,8 @@ async fn listings_encode_keys_when_asked_as_s3_does() {
 async fn keys_it_cannot_store_as_s3_would_are_refused() {
     let s = Server::start().await;
     for key in ["uploads/x//y.jpg", "uploads/x/../y.jpg", "uploads/./y.jpg", "uploads/d/"] {
-        let put = s.store.client().put_object().bucket(SOURCE).key(key).body(b"x".to_vec().into()).send().await;
+        let put =
+            s.store.client().put_object().bucket(SOURCE).key(key).body(b"x".to_vec().into()).send().await;
         let err = put.expect_err(key);
         let status = err.raw_response().map(|r| r.status().as_u16());
         assert_eq!(status, Some(400), "{key}: {err:?}");

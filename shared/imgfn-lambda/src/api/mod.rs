@@ -221,9 +221,9 @@ fn caller_scope(req: &Request, access: config::Access) -> Result<String, Error> 
     let Some(jwt) = jwt else {
         return match access {
             config::Access::Open => Ok(OPEN_SCOPE.to_owned()),
-            config::Access::Authorizer => {
-                Err(Error::Unauthorized("this API needs a signed-in caller (Authorization: Bearer <JWT>)".into()))
-            }
+            config::Access::Authorizer => Err(Error::Unauthorized(
+                "this API needs a signed-in caller (Authorization: Bearer <JWT>)".into(),
+            )),
         };
     };
     match jwt.claims.get("sub").map(String::as_str) {
@@ -309,9 +309,12 @@ mod tests {
         for sub in ["~public", "public", "~7Epublic", "~", "%7Epublic"] {
             assert_ne!(encode_scope(sub), OPEN_SCOPE, "{sub}");
         }
-        let tilde_runs = |s: &str| s.match_indices('~').all(|(i, _)| {
-            s.get(i + 1..i + 3).is_some_and(|h| h.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
-        });
+        let tilde_runs = |s: &str| {
+            s.match_indices('~').all(|(i, _)| {
+                s.get(i + 1..i + 3)
+                    .is_some_and(|h| h.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
+            })
+        };
         assert!(!tilde_runs(OPEN_SCOPE));
         for sub in ["a~b", "ü", "x y", "../.."] {
             assert!(tilde_runs(&encode_scope(sub)), "{sub}");
