@@ -374,6 +374,58 @@ async fn slicing_returns_tiles_and_the_manifest() {
     let again = s.post("/process", Some("dave"), &request.to_string()).await.json();
     assert_eq!((again["cached"].as_bool(), again["tiles"].as_array().map(Vec::len)), (Some(true), Some(4)));
     assert_eq!(s.s3.gets(SOURCE, &key), 1);
+
+    // A stored manifest whose tile keys point elsewhere (another user's upload) is not
+    // believed: its tiles are not presigned; the result is computed and stored again.
+    let mut forged = manifest.clone();
+    forged["tiles"][0]["key"] = Value::from(key.replace("dave", "erin"));
+    s.s3.put(imgfn_test_support::OUTPUT, manifest_key, forged.to_string().into_bytes(), None).await;
+    let third = s.post("/process", Some("dave"), &request.to_string()).await.json();
+    assert_eq!(third["cached"].as_bool(), Some(false), "{third}");
+    let prefix = manifest_key.trim_end_matches("manifest.json");
+    assert!(third["tiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["key"].as_str().unwrap().starts_with(prefix)));
+}
+
+/// `.`/`..`/empty segments and control characters in a key or an asset name are refused in one
+/// place, on every path, before S3 is asked anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_that_walk_out_of_their_prefix_are_refused_everywhere() {
+    let s = Stack::start(&[]).await;
+    let own = s.upload(Some("alice"), "image/jpeg", photo()).await;
+    let process = |body: Value| {
+        let s = &s;
+        async move { s.post("/process", Some("alice"), &body.to_string()).await }
+    };
+    for key in ["uploads/alice/../bob/x.jpg", "uploads/alice//x.jpg", "uploads/alice/x\n.jpg", "../x.jpg"] {
+        process(json!({"key": key})).await.assert_error(400, "invalid_params", Some("key"));
+    }
+    for asset in ["assets/../uploads/bob/x.jpg", "assets/./logo.png", "assets//logo.png"] {
+        let body = json!({"key": own, "ops": [{"op": "watermark", "image": asset}]});
+        process(body).await.assert_error(400, "invalid_params", Some("ops[0].image"));
+    }
+    let font = json!({"key": own, "ops": [{"op": "watermark", "text": "x", "font": "assets/../../imgfn-output/x.ttf"}]});
+    process(font).await.assert_error(400, "invalid_params", Some("ops[0].font"));
+    for path in [
+        "/images/processed/alice/../bob/x.webp",
+        "/images/processed/alice//x.webp",
+        "/images/processed/alice/%0Ax.webp",
+    ] {
+        s.get(path, Some("alice")).await.assert_error(404, "not_found", None);
+    }
+    let before = s.s3.log.lock().unwrap().len();
+    // The trigger: a key that would write outside its prefix is skipped; nothing is asked of S3.
+    let f = s.s3.function("thumbnail", &[]);
+    for key in
+        ["thumbnail/../../imgfn-source/watermark/x.jpg", "thumbnail/../../../x.jpg", "thumbnail/a//b.jpg"]
+    {
+        f.handle(lambda::event("thumbnail", &[(SOURCE, key)])).await.unwrap();
+    }
+    assert_eq!(s.s3.log.lock().unwrap().len(), before, "no request reached S3");
+    assert!(s.s3.keys(imgfn_test_support::OUTPUT).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
