@@ -27,12 +27,27 @@ pub const RETRIES: u32 = 2;
 pub const CONCURRENCY: usize = 2;
 
 /// Routes created objects to functions, like the source bucket's notification configuration.
+/// What the invocations came to, for the stack's users and tests: how many events each key got,
+/// how many invocations failed and were retried, how many gave up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Events delivered per source key (an object created twice gets two).
+    pub events: std::collections::BTreeMap<String, usize>,
+    /// Invocations that succeeded.
+    pub succeeded: usize,
+    /// Invocations that failed or timed out (each then retried, or given up).
+    pub failed: usize,
+    /// Events given up on after every retry (deployed: the dead-letter queue).
+    pub gave_up: usize,
+}
+
 pub(crate) struct Dispatcher {
     /// Each function with its trigger prefix.
     pub functions: Arc<Vec<Function>>,
     pub source_bucket: String,
     pub store: S3Store,
     pub retry_delay: Duration,
+    pub tally: Arc<std::sync::Mutex<Tally>>,
 }
 
 impl Dispatcher {
@@ -92,6 +107,13 @@ impl Dispatcher {
         };
         let op = function.config().op.name;
         let (function, store, delay) = (function.clone(), self.store.clone(), self.retry_delay);
+        let tally = self.tally.clone();
+        let count = move |f: &mut dyn FnMut(&mut Tally)| {
+            if let Ok(mut t) = tally.lock() {
+                f(&mut t);
+            }
+        };
+        count(&mut |t| *t.events.entry(object.key.clone()).or_default() += 1);
         Some(async move {
             info!("{} <- {location} ({})", op, object.event_name);
             // S3 reports the size and ETag of what was stored; a gone object still gets its event.
@@ -113,14 +135,17 @@ impl Dispatcher {
                 match tokio::time::timeout(FUNCTION_TIMEOUT, function.handle(event)).await {
                     Ok(Ok(())) => {
                         info!("{op}: done with {location} in {} ms", started.elapsed().as_millis());
+                        count(&mut |t| t.succeeded += 1);
                         return;
                     }
-                    Ok(Err(e)) => error!("{op}: invocation failed for {location}: {e}"),
+                    Ok(Err(e)) => error!("{op}: invocation failed for {location}: {}", safe(e)),
                     Err(_) => {
                         error!("{op}: task timed out after {} s for {location}", FUNCTION_TIMEOUT.as_secs())
                     }
                 }
+                count(&mut |t| t.failed += 1);
             }
+            count(&mut |t| t.gave_up += 1);
             error!("{op}: gave up on {location} after {RETRIES} retries (deployed, the event goes to the dead-letter queue)");
         })
     }

@@ -118,6 +118,7 @@ pub struct LocalStack {
     pub config: StackConfig,
     stop: oneshot::Sender<Duration>,
     dispatcher: JoinHandle<usize>,
+    tally: Arc<std::sync::Mutex<crate::dispatch::Tally>>,
 }
 
 impl LocalStack {
@@ -152,15 +153,22 @@ impl LocalStack {
             .await
             .map_err(|source| StartError::Listen { addr: config.api_addr, flag: "api-addr", source })?;
         let functions = configs.into_iter().map(|c| Function::new(c, store.clone())).collect();
+        let tally = Arc::default();
         let dispatcher = Dispatcher {
             functions: Arc::new(functions),
             source_bucket: config.source_bucket.clone(),
             store,
             retry_delay: config.retry_delay,
+            tally: Arc::clone(&tally),
         };
         let (stop, stopped) = oneshot::channel();
         let dispatcher = tokio::spawn(dispatcher.run(created_rx, stopped));
-        Ok(LocalStack { s3, api, config, stop, dispatcher })
+        Ok(LocalStack { s3, api, config, stop, dispatcher, tally })
+    }
+
+    /// What the invocations came to so far.
+    pub fn tally(&self) -> crate::dispatch::Tally {
+        self.tally.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
     /// Who may call the API (`--open-api`).
