@@ -202,10 +202,9 @@ fn readme_examples_work_against_the_local_stack() {
     let stdout = stack.sh(&aws, &demo, &readme_demo());
     let files = PathBuf::from(
         stdout
-            .lines()
-            .last()
-            .and_then(|l| l.strip_prefix("the files are in "))
-            .expect("the last line names the folder"),
+            .rsplit_once("the files are in ")
+            .map(|(_, dir)| dir.trim())
+            .unwrap_or_else(|| panic!("the last line names the folder:\n{stdout}")),
     );
     let left: Vec<_> = std::fs::read_dir(&demo).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["samples"], "the block leaves nothing where it was started");
@@ -262,6 +261,20 @@ fn readme_examples_work_against_the_local_stack() {
     assert!(!stack.object("imgfn-output", "elsewhere").exists());
     let outputs = std::fs::read_dir(stack.object("imgfn-output", "")).unwrap().count();
     assert_eq!(outputs, 5, "thumbnail/, errors/, processed/, round-corner/, convert/ and nothing else");
+
+    // Keys with `+` and spaces survive a recursive copy: the CLI lists with encoding-type=url
+    // and decodes what the endpoint encoded, as with S3.
+    let odd = "export AWS_ACCESS_KEY_ID=imgfn-local AWS_SECRET_ACCESS_KEY=imgfn-local-secret AWS_DEFAULT_REGION=us-east-1\n\
+               S3=http://127.0.0.1:8014\n\
+               aws s3 cp samples/photo.jpg 's3://imgfn-source/thumbnail/odd/a+b c.jpg' --endpoint-url $S3\n\
+               aws s3api wait object-exists --bucket imgfn-output --key 'thumbnail/odd/a+b c.webp' --endpoint-url $S3\n\
+               aws s3 cp --recursive s3://imgfn-output/thumbnail/odd/ copied --endpoint-url $S3\n";
+    stack.sh(&aws, &demo, odd);
+    assert!(
+        demo.join("copied/a+b c.webp").is_file(),
+        "{:?}",
+        std::fs::read_dir(demo.join("copied")).map(|d| d.count())
+    );
 
     // Ctrl-C stops it cleanly.
     let pid = stack.child.id().to_string();
