@@ -456,7 +456,8 @@ async fn cors_for_allowed_origins_only() {
 /// drive the handlers directly, parsed by lambda_http as in Lambda.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_gateway_sample_events_drive_the_handlers() {
-    let s = Stack::start(&[("IMGFN_CORS_ORIGINS", "http://localhost:3000")]).await;
+    // As deployed: with an authorizer.
+    let s = Stack::start(&[("IMGFN_CORS_ORIGINS", "http://localhost:3000"), ("IMGFN_API_ACCESS", "authorizer")]).await;
     let api: &Api = &s.api;
     let load = |name: &str| {
         let path = format!("{}/../../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -472,10 +473,10 @@ async fn api_gateway_sample_events_drive_the_handlers() {
         serde_json::from_slice(r.body().as_ref()).unwrap()
     };
 
-    // POST /uploads, no authorizer: the public scope; CORS for the sample's origin.
+    // POST /uploads as the JWT subject "sample-user"; CORS for the sample's origin.
     let r = api.handle(Route::Uploads, load("api-uploads")).await;
     assert_eq!(r.status(), 201, "{:?}", r.body());
-    assert!(body(&r)["key"].as_str().unwrap().starts_with("uploads/~public/"));
+    assert!(body(&r)["key"].as_str().unwrap().starts_with("uploads/sample-user/"));
     assert_eq!(r.headers()["access-control-allow-origin"], "http://localhost:3000");
 
     // POST /process as the JWT subject "sample-user", on the key the sample names.
