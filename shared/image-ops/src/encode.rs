@@ -56,6 +56,10 @@ pub struct OutputParams {
     /// sharp and cwebp.
     #[serde(default = "default_effort")]
     pub effort: u8,
+    /// The format to write instead when the result has an alpha channel (say `png` with a
+    /// `jpeg` format: photos as JPEG, transparent images as PNG). Unset: always `format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha_format: Option<OutputFormat>,
 }
 
 impl Default for OutputParams {
@@ -68,6 +72,7 @@ impl Default for OutputParams {
             background: Color::WHITE,
             compression_level: default_compression_level(),
             effort: default_effort(),
+            alpha_format: None,
         }
     }
 }

@@ -77,8 +77,11 @@ pub mod keys;
 pub mod logging;
 pub mod params;
 pub mod pipeline;
+pub mod refresh;
+pub mod rendition;
 pub mod runner;
 pub mod s3;
+pub mod url_keys;
 
 pub use crate::config::{Config, ConfigError};
 pub use crate::error::{Error, Outcome};

@@ -194,12 +194,7 @@ impl Function {
         let pipeline = request.pipeline(&c.limits, &c.asset_prefix)?;
         let source = Source { bucket: &object.bucket, key: &object.key, head: &head };
         let op = c.op.name;
-        let dest = Destination {
-            bucket: &c.output_bucket,
-            base: keys::trigger_base(op, rest),
-            op,
-            params_sha256: request.sha256(),
-        };
+        let dest = Destination::new(&c.output_bucket, keys::trigger_base(op, rest), op, request.sha256());
         let stored = job::run(&self.s3, &object.bucket, source, pipeline, dest)
             .await
             .map_err(|e| request.name_field(e))?;
@@ -236,6 +231,6 @@ impl Function {
         let mut metadata = HashMap::new();
         metadata.insert("imgfn-source-key".to_owned(), event::encode_key(&object.key));
         metadata.insert("imgfn-op".to_owned(), op.to_owned());
-        self.s3.put(&c.output_bucket, &key, body, "application/json", "no-cache", &metadata).await
+        self.s3.put(&c.output_bucket, &key, body, "application/json", "no-cache", &metadata).await.map(|_| ())
     }
 }

@@ -239,6 +239,7 @@ impl S3Store {
     }
 
     /// PutObject with a content type, a cache control and user metadata (ASCII values).
+    /// Returns the stored object's ETag.
     pub async fn put(
         &self,
         bucket: &str,
@@ -247,7 +248,7 @@ impl S3Store {
         content_type: &str,
         cache_control: &str,
         metadata: &HashMap<String, String>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<String>, Error> {
         let call = self
             .client
             .put_object()
@@ -258,8 +259,39 @@ impl S3Store {
             .cache_control(cache_control)
             .set_metadata(Some(metadata.clone()))
             .send();
-        self.bounded("PutObject", async { call.await.map(|_| ()).map_err(|e| s3_error("PutObject", e)) })
-            .await
+        self.bounded("PutObject", async {
+            call.await.map(|out| out.e_tag().map(str::to_owned)).map_err(|e| s3_error("PutObject", e))
+        })
+        .await
+    }
+
+    /// The keys under `prefix` (ListObjectsV2, page after page), at most `max`.
+    pub async fn list(&self, bucket: &str, prefix: &str, max: usize) -> Result<Vec<String>, Error> {
+        self.bounded("ListObjectsV2", async {
+            let mut keys = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .set_continuation_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| s3_error("ListObjectsV2", e))?;
+                keys.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+                match out.next_continuation_token() {
+                    Some(next) if keys.len() < max && out.is_truncated() == Some(true) => {
+                        token = Some(next.to_owned())
+                    }
+                    _ => break,
+                }
+            }
+            keys.truncate(max);
+            Ok(keys)
+        })
+        .await
     }
 
     /// DeleteObject (succeeds when the object does not exist).

@@ -151,6 +151,8 @@ fn event(
         Route::Uploads => "POST /uploads",
         Route::Process => "POST /process",
         Route::Images => "GET /images/{key+}",
+        // A Function URL's event has the route key `$default`.
+        Route::Render => "$default",
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let mut context = json!({

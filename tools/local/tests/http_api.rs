@@ -457,7 +457,9 @@ async fn cors_for_allowed_origins_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_gateway_sample_events_drive_the_handlers() {
     // As deployed: with an authorizer.
-    let s = Stack::start(&[("IMGFN_CORS_ORIGINS", "http://localhost:3000"), ("IMGFN_API_ACCESS", "authorizer")]).await;
+    let s =
+        Stack::start(&[("IMGFN_CORS_ORIGINS", "http://localhost:3000"), ("IMGFN_API_ACCESS", "authorizer")])
+            .await;
     let api: &Api = &s.api;
     let load = |name: &str| {
         let path = format!("{}/../../events/{name}.json", env!("CARGO_MANIFEST_DIR"));

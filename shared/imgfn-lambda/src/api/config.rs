@@ -7,7 +7,11 @@ use std::time::Duration;
 use image_ops::{ops, Limits};
 
 use crate::config::Env;
+use crate::url_keys::{self, UrlKeys};
 use crate::ConfigError;
+
+/// A rendition prefix for images an app puts into the source bucket itself.
+pub const ORIGINALS_PREFIX: &str = "originals/";
 
 /// Default largest upload: 20 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024;
@@ -63,6 +67,19 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// `IMGFN_MAX_*`: the image limits, as for the S3 functions.
     pub limits: Limits,
+    /// `IMGFN_RENDITION_PREFIXES`: comma-separated source-bucket prefixes whose objects may be
+    /// rendered on request ([`crate::rendition`]). Default: the upload prefix, every trigger
+    /// prefix and `originals/` (for images an app drops into the bucket itself).
+    pub rendition_prefixes: Vec<String>,
+    /// `IMGFN_URL_KEYS` (`newest,previous`, see [`crate::url_keys`]): the keys that sign
+    /// rendition and stored-output URLs. Deployed they come from the secret
+    /// `IMGFN_URL_KEYS_SECRET` instead ([`ApiConfig::url_keys_secret`]).
+    pub url_keys: UrlKeys,
+    /// `IMGFN_URL_KEYS_SECRET`: the Secrets Manager secret holding the key list.
+    pub url_keys_secret: Option<String>,
+    /// `IMGFN_CDN_URL` (`https://d111.cloudfront.net`, no trailing slash): where the CDN serves
+    /// signed URLs. With URL keys, `/process` answers a stable `cdn_url` beside the presigned one.
+    pub cdn_url: Option<String>,
 }
 
 impl ApiConfig {
@@ -120,6 +137,39 @@ impl ApiConfig {
                 message: format!("{bad:?} is not an origin like https://app.example"),
             });
         }
+        let rendition_prefixes = match env.get("IMGFN_RENDITION_PREFIXES") {
+            None => std::iter::once(upload_prefix.clone())
+                .chain(ops::triggers().filter_map(|op| op.trigger_prefix()))
+                .chain(std::iter::once(ORIGINALS_PREFIX.to_owned()))
+                .collect(),
+            Some(list) => {
+                let prefixes: Vec<String> =
+                    list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+                if let Some(bad) =
+                    prefixes.iter().find(|p| !p.ends_with('/') || crate::keys::check(p).is_err())
+                {
+                    return Err(ConfigError {
+                        var: "IMGFN_RENDITION_PREFIXES",
+                        message: format!("{bad:?} is not a folder prefix like originals/"),
+                    });
+                }
+                prefixes
+            }
+        };
+        let url_keys = match env.get("IMGFN_URL_KEYS") {
+            Some(list) => UrlKeys::fixed(url_keys::parse(&list, "IMGFN_URL_KEYS")?),
+            None => UrlKeys::fixed(Vec::new()),
+        };
+        let url_keys_secret = env.get("IMGFN_URL_KEYS_SECRET");
+        let cdn_url = env.get("IMGFN_CDN_URL").map(|u| u.trim().trim_end_matches('/').to_owned());
+        if let Some(bad) =
+            cdn_url.as_ref().filter(|u| !(u.starts_with("https://") || u.starts_with("http://")))
+        {
+            return Err(ConfigError {
+                var: "IMGFN_CDN_URL",
+                message: format!("{bad:?} is not a URL like https://d111.cloudfront.net"),
+            });
+        }
         Ok(ApiConfig {
             source_bucket,
             output_bucket,
@@ -133,6 +183,10 @@ impl ApiConfig {
             download_expires,
             cors_origins,
             limits,
+            rendition_prefixes,
+            url_keys,
+            url_keys_secret,
+            cdn_url,
         })
     }
 }
@@ -159,6 +213,10 @@ mod tests {
         assert_eq!(c.download_expires, Duration::from_secs(300));
         assert_eq!(c.access, Access::Authorizer, "secure by default");
         assert!(c.cors_origins.is_empty());
+        assert!(c.url_keys.is_empty(), "no URL verifies until keys are configured");
+        assert!(c.rendition_prefixes.iter().any(|p| p == "uploads/"));
+        assert!(c.rendition_prefixes.iter().any(|p| p == "thumbnail/"));
+        assert!(c.rendition_prefixes.iter().any(|p| p == ORIGINALS_PREFIX));
         let base = [("IMGFN_SOURCE_BUCKET", "src"), ("IMGFN_OUTPUT_BUCKET", "out")];
         for (var, value) in [
             ("IMGFN_UPLOAD_EXPIRES", "0"),
@@ -169,6 +227,9 @@ mod tests {
             ("IMGFN_PROCESSED_PREFIX", "processed"),
             ("IMGFN_MAX_PIXELS", "-1"),
             ("IMGFN_API_ACCESS", "public"),
+            ("IMGFN_URL_KEYS", "too-short"),
+            ("IMGFN_RENDITION_PREFIXES", "originals"),
+            ("IMGFN_CDN_URL", "d111.cloudfront.net"),
         ] {
             let mut vars = base.to_vec();
             vars.push((var, value));

@@ -7,6 +7,7 @@
 //! | `POST /uploads` | [`Route::Uploads`] | `201` `{key, upload_url, method, headers, expires_at}`: a presigned PUT |
 //! | `POST /process` | [`Route::Process`] | `200` `{output_key, url, width, height, format, bytes, cached, ...}` |
 //! | `GET /images/{key+}` | [`Route::Images`] | `302` to a presigned GET, `404` when absent |
+//! | `GET /v1/{key+}/{steps}/{sig}` | [`Route::Render`] | a signed rendition ([`crate::rendition`]), the CDN's origin on a miss ([`render`]) |
 //!
 //! Handlers ALWAYS return a response (an `Err` out of a function behind API Gateway becomes an
 //! opaque 502). Failures are [`crate::Error`]s answered with [`crate::Error::status`] — the one
@@ -19,7 +20,8 @@
 //! the verified claims into `requestContext.authorizer.jwt.claims`), the caller's `sub` claim
 //! is its **scope**, and a request without one is refused with `401`. Only an API opened on
 //! purpose ([`config::Access::Open`]) lets callers without an identity in, all sharing the
-//! scope [`OPEN_SCOPE`]. Every key the API writes or reads carries the scope as its second
+//! scope [`OPEN_SCOPE`]. Renditions are the exception: their URLs are signed by the app
+//! ([`crate::rendition`]), so the signature, not a caller identity, says who may fetch them. Every key the API writes or reads carries the scope as its second
 //! segment (`uploads/<scope>/…`, `thumbnail/<scope>/…`, `processed/<scope>/…`; error records
 //! `errors/<op>/<scope>/…`), and a key outside the caller's scope is answered `404` exactly like
 //! a missing one, so existence does not leak. The scope is the `sub` with every byte outside
@@ -30,6 +32,7 @@ pub mod config;
 pub mod cors;
 mod images;
 mod process;
+pub mod render;
 mod request;
 mod uploads;
 
@@ -69,6 +72,8 @@ pub enum Route {
     Process,
     /// `GET /images/{key+}`
     Images,
+    /// `GET /v1/{key+}/{steps}/{sig}`: the rendering function behind the CDN.
+    Render,
 }
 
 impl Route {
@@ -76,7 +81,7 @@ impl Route {
     pub fn method(self) -> &'static str {
         match self {
             Route::Uploads | Route::Process => "POST",
-            Route::Images => "GET",
+            Route::Images | Route::Render => "GET",
         }
     }
 
@@ -86,6 +91,7 @@ impl Route {
             Route::Uploads => "uploads",
             Route::Process => "process",
             Route::Images => "images",
+            Route::Render => "render",
         }
     }
 }
@@ -103,10 +109,14 @@ impl Api {
     }
 
     /// Reads [`ApiConfig`] from the environment and builds the S3 store (`AWS_ENDPOINT_URL`
-    /// selects a local S3 server).
+    /// selects a local S3 server); reads the URL keys from their secret when one is named.
     pub async fn from_env() -> Result<Api, crate::ConfigError> {
-        let config = ApiConfig::from_env()?;
-        Ok(Api::new(config, crate::s3::load_from_env().await))
+        let mut config = ApiConfig::from_env()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        if let Some(id) = config.url_keys_secret.clone() {
+            config.url_keys = crate::url_keys::UrlKeys::from_secret(&sdk, &id).await?;
+        }
+        Ok(Api::new(config, S3Store::new(&sdk, crate::s3::ClientOptions::default())))
     }
 
     /// The configuration.
@@ -116,6 +126,13 @@ impl Api {
 
     /// Serves `route` as a Lambda function behind API Gateway until the runtime stops.
     pub async fn run(self, route: Route) -> Result<(), crate::BoxError> {
+        if route == Route::Render && self.config.url_keys.is_empty() {
+            return Err(Box::new(crate::ConfigError {
+                var: "IMGFN_URL_KEYS_SECRET",
+                message: "the render function needs URL keys (IMGFN_URL_KEYS_SECRET or IMGFN_URL_KEYS)"
+                    .into(),
+            }));
+        }
         lambda_http::run(lambda_http::service_fn(move |req: Request| {
             let api = self.clone();
             async move { Ok::<_, Infallible>(api.handle(route, req).await) }
@@ -131,12 +148,16 @@ impl Api {
         // Every S3 call of this request ends before the function's deadline.
         let deadline = req.lambda_context_ref().map_or(0, |ctx| ctx.deadline);
         let this = Api { config: self.config.clone(), s3: self.s3.until(deadline) };
-        let result = match caller_scope(&req, self.config.access) {
-            Err(e) => Err(e),
-            Ok(scope) => match route {
-                Route::Uploads => this.uploads(&scope, &req).await,
-                Route::Process => this.process(&scope, &req).await,
-                Route::Images => this.images(&scope, &req).await,
+        let result = match route {
+            Route::Render => this.render(&req).await,
+            _ => match caller_scope(&req, self.config.access) {
+                Err(e) => Err(e),
+                Ok(scope) => match route {
+                    Route::Uploads => this.uploads(&scope, &req).await,
+                    Route::Process => this.process(&scope, &req).await,
+                    Route::Images => this.images(&scope, &req).await,
+                    Route::Render => this.render(&req).await,
+                },
             },
         };
         let ms = started.elapsed().as_millis() as u64;

@@ -67,8 +67,7 @@ impl Api {
             Some(answer) => answer,
             None => {
                 let source = Source { bucket: &c.source_bucket, key, head: &head };
-                let dest =
-                    Destination { bucket: &c.output_bucket, base, op: PROCESS_OP, params_sha256: hash };
+                let dest = Destination::new(&c.output_bucket, base, PROCESS_OP, hash);
                 let stored = job::run(&self.s3, &c.source_bucket, source, pipeline, dest).await;
                 Answer::fresh(stored.map_err(not_found)?)
             }
