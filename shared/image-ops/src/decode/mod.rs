@@ -11,7 +11,9 @@
 //! 3. **Header** ([`probe`]): dimensions and frame count are read by hand-written, bounded parsers
 //!    (JPEG: marker walk to the first SOFn; PNG: IHDR; GIF: logical screen and every image
 //!    descriptor, counting frames by skipping data sub-blocks without LZW decoding, stopping once
-//!    over the limit; WebP: VP8/VP8L/VP8X canvas, counting ANMF chunks). A zero, inconsistent or
+//!    over the limit; WebP: VP8/VP8L/VP8X canvas, counting ANMF chunks, and every VP8/VP8L
+//!    bitstream header, which must give the size of its canvas or ANMF frame, since the decoder
+//!    allocates by it). A zero, inconsistent or
 //!    cut-short header is [`Error::CorruptImage`]; a side over `max_side`, more than `max_pixels`
 //!    per frame, more than `max_frames`, or more than `max_total_pixels` over all frames is
 //!    [`Error::TooManyPixels`].
