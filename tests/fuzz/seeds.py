@@ -107,9 +107,9 @@ def pipeline_seeds(decode):
     )
     with open(os.path.join(ROOT, "samples/pipeline.json"), "rb") as f:
         sample = json.load(f)
-    sample["ops"][0].update({"width": 32, "height": 32})
+    sample["ops"][0].update({"width": 128, "height": 128})
     sample["ops"][3]["size"] = 120
-    with_desc("sample-pipeline.bin", sample, desc(JPEG, 200, 150, orientation=6))
+    with_desc("sample-pipeline.bin", sample, desc(JPEG, 128, 120, orientation=6))
     with_file("slice-grid.bin", {"ops": [{"op": "slice", "rows": 2, "cols": 3}]}, decode["rgba.png"])
     with_file(
         "slice-tiles-gif.bin",

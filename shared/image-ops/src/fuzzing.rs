@@ -47,10 +47,10 @@ use crate::{
 pub fn limits() -> Limits {
     Limits {
         max_input_bytes: 1 << 20,
-        max_pixels: 1 << 18,
-        max_side: 2048,
+        max_pixels: 1 << 16,
+        max_side: 1024,
         max_frames: 8,
-        max_total_pixels: 1 << 20,
+        max_total_pixels: 1 << 18,
         max_asset_bytes: 1 << 20,
     }
 }
@@ -322,7 +322,7 @@ impl<'a> Bytes<'a> {
     /// Mostly in `common` (the useful range), sometimes an edge or anything.
     fn u32_in(&mut self, common: std::ops::RangeInclusive<u32>) -> u32 {
         match self.below(8) {
-            0 => self.pick(&[0, 1, 2, 3, 255, 2047, 2048, 2049, 4096, 16_384, 65_535, 65_536, u32::MAX]),
+            0 => self.pick(&[0, 1, 2, 3, 255, 1023, 1024, 1025, 4096, 16_384, 65_535, 65_536, u32::MAX]),
             1 => self.u32(),
             _ => {
                 let span = u64::from(common.end() - common.start()) + 1;
@@ -333,7 +333,7 @@ impl<'a> Bytes<'a> {
 
     fn i32(&mut self) -> i32 {
         match self.below(8) {
-            0 => self.pick(&[i32::MIN, -2049, -2048, -1, 2048, 2049, i32::MAX]),
+            0 => self.pick(&[i32::MIN, -1025, -1024, -1, 1024, 1025, i32::MAX]),
             1 => self.u32() as i32,
             2..=4 => 0,
             _ => i32::from(self.byte() as i8),
@@ -497,12 +497,12 @@ fn spec(b: &mut Bytes<'_>) -> PipelineSpec {
     PipelineSpec { ops, output }
 }
 
-/// A small valid image file read from `b`: format, 1..=256 px a side, 1..=3 frames (GIF and
+/// A small valid image file read from `b`: format, 1..=128 px a side, 1..=3 frames (GIF and
 /// WebP), alpha or not, pixels from a 16-byte pattern, encoded by image-ops, then an EXIF
 /// orientation (JPEG APP1, PNG eXIf) for 1..=8.
 fn image_file(b: &mut Bytes<'_>) -> Vec<u8> {
     let format = b.pick(&OutputFormat::ALL);
-    let (w, h) = (1 + b.below(256), 1 + b.below(256));
+    let (w, h) = (1 + b.below(128), 1 + b.below(128));
     let frames = 1 + b.below(3);
     let frames = if format.can_animate() { frames } else { 1 };
     let alpha = b.bool();
