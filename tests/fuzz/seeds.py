@@ -74,6 +74,9 @@ def decode_seeds():
             s[name] = f.read()
     with open(os.path.join(ROOT, "samples/logo.png"), "rb") as f:
         s["logo.png"] = f.read()
+    # 300 more scans, each only an SOS header (a DC refinement with no data): over MAX_JPEG_SCANS.
+    empty_scan = bytes([0xFF, 0xDA, 0, 12, 3, 1, 0, 2, 0x11, 3, 0x11, 0, 0, 0x10])
+    s["scan-bomb.jpg"] = s["progressive.jpg"][:-2] + empty_scan * 300 + b"\xff\xd9"
     for name in ["baseline.jpg", "progressive.jpg", "rgba.png", "animated.gif", "lossy.webp", "animated.webp"]:
         data = s[name]
         stem, ext = name.rsplit(".", 1)

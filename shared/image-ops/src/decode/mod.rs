@@ -28,7 +28,11 @@
 //! data (and pads the image with grey), so a JPEG whose entropy-coded data does not end with an
 //! EOI marker is rejected as truncated before decoding, and the decode also fails if libjpeg
 //! asked for bytes past the end of the input. Other libjpeg warnings (e.g. extraneous bytes
-//! between markers) are tolerated, as libjpeg does.
+//! between markers) are tolerated, as libjpeg does. Among them is a bogus progression, so a
+//! scan may repeat, and every scan costs libjpeg a pass over all the blocks of its components
+//! however few bytes it takes (a 14-byte scan header with no data costs about 0.4 ms per
+//! megapixel): a JPEG with more than [`MAX_JPEG_SCANS`] scans is rejected by the marker walk,
+//! before decoding.
 //!
 //! # Orientation
 //!
@@ -89,6 +93,10 @@ mod sniff;
 use image::ImageError;
 
 pub use self::sniff::sniff;
+
+/// Most scans a JPEG may have. libjpeg's standard progressive script has 10, and encoders that
+/// search for a smaller one stay well below this; each scan is a pass over every block.
+pub const MAX_JPEG_SCANS: usize = 256;
 use crate::{Error, Image, InputFormat, Limits, Result};
 
 /// What the header says, read without decoding pixels.
