@@ -108,7 +108,18 @@ pub async fn handle(api: &Api, req: Request<Incoming>, peer: SocketAddr) -> Resp
         return not_found(&method, &path);
     };
     if method == "OPTIONS" {
-        return convert(cors::preflight(&api.config().cors_origins, origin.as_deref()));
+        let mut answer = cors::preflight(&api.config().cors_origins, origin.as_deref());
+        // This server's own identity header may come from a page too (the demo page sends it).
+        if let Some(allowed) =
+            answer.headers_mut().get_mut(lambda_http::http::header::ACCESS_CONTROL_ALLOW_HEADERS)
+        {
+            if let Ok(value) =
+                lambda_http::http::HeaderValue::from_str(&format!("{}, {SUB_HEADER}", cors::ALLOW_HEADERS))
+            {
+                *allowed = value;
+            }
+        }
+        return convert(answer);
     }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {

@@ -19,7 +19,8 @@
 //! does after an overwrite happens here too (the stack hands it every source change), so the
 //! next request renders the new image.
 //!
-//! `GET /` serves the demo page when one is configured ([`EdgeConfig::demo`]).
+//! `GET /` serves the demo page and `/demo/sign` signs its URLs, when a demo is configured
+//! ([`EdgeConfig::demo`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -44,9 +45,6 @@ use tokio::task::JoinHandle;
 
 use crate::api::{deadline_ms, API_FUNCTION_TIMEOUT};
 
-/// A page the edge serves for a path: its content type and body.
-pub type Page = fn(&str) -> Option<(&'static str, Bytes)>;
-
 /// What the edge serves.
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {
@@ -54,8 +52,8 @@ pub struct EdgeConfig {
     pub api: Api,
     /// The S3 origin: the output bucket through the local endpoint.
     pub store: S3Store,
-    /// A page served at `/` (HTML), if any.
-    pub demo: Option<Page>,
+    /// The demo page at `/` and its signer at `/demo/sign`, if any.
+    pub demo: Option<crate::demo::Demo>,
 }
 
 /// How the edge's requests were answered, for tests and the demo.
@@ -136,8 +134,11 @@ async fn answer(
         return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "GET or HEAD only", None);
     }
     let path = req.uri().path();
-    if let Some((content_type, body)) = config.demo.as_ref().and_then(|demo| demo(path)) {
+    if let Some((status, content_type, body)) =
+        config.demo.as_ref().and_then(|d| d.serve(path, req.uri().query()))
+    {
         let mut response = Response::new(Full::new(body));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -169,7 +170,7 @@ async fn answer(
         Ok(None) => match route {
             EdgeRoute::Rendition(_) => {
                 stats.renders.fetch_add(1, Ordering::Relaxed);
-                render(config, req, peer).await
+                render(config, req, &route.origin_uri(), peer).await
             }
             EdgeRoute::Stored(key) => {
                 error(StatusCode::NOT_FOUND, "not_found", &format!("no such object: {key}"), None)
@@ -226,7 +227,12 @@ async fn origin(
 
 /// The failover origin: the render function, called with the Function URL event CloudFront
 /// sends (the viewer's URL in [`REQUEST_HEADER`], its `Accept` and `If-None-Match`).
-async fn render(config: &EdgeConfig, req: &Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+async fn render(
+    config: &EdgeConfig,
+    req: &Request<Incoming>,
+    origin_uri: &str,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
     let viewer = req.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_default();
     let mut headers = Map::new();
     for name in [header::ACCEPT, header::IF_NONE_MATCH, header::USER_AGENT] {
@@ -238,7 +244,7 @@ async fn render(config: &EdgeConfig, req: &Request<Incoming>, peer: SocketAddr) 
     let event = json!({
         "version": "2.0",
         "routeKey": "$default",
-        "rawPath": req.uri().path(),
+        "rawPath": origin_uri,
         "rawQueryString": "",
         "headers": headers,
         "requestContext": {
@@ -248,7 +254,7 @@ async fn render(config: &EdgeConfig, req: &Request<Incoming>, peer: SocketAddr) 
             "domainPrefix": "local-render",
             "http": {
                 "method": "GET",
-                "path": req.uri().path(),
+                "path": origin_uri,
                 "protocol": "HTTP/1.1",
                 "sourceIp": peer.ip().to_string(),
                 "userAgent": "Amazon CloudFront",

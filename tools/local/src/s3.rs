@@ -16,8 +16,13 @@
 //! - listings asked for with `encoding-type=url` (as the AWS CLI asks) encode keys, prefixes and
 //!   markers as S3 does (`a+b.webp` lists as `a%2Bb.webp`, a space as `+`);
 //! - keys it cannot store faithfully as files are refused when written (400 `InvalidArgument`:
-//!   an empty, `.` or `..` segment, a control character, a folder marker) and not found when read
-//!   (404), and a key that names a folder of other keys is a missing object (404), never a 500.
+//!   an empty, `.` or `..` segment, a control character, a folder marker, a segment over the
+//!   255 bytes a file name holds) and not found when read
+//!   (404), and a key that names a folder of other keys is a missing object (404), never a 500;
+//! - CORS as the buckets' `CorsConfiguration` in `template.yaml` sets it ([`CorsRule`]): a
+//!   preflight `OPTIONS` is answered for an allowed origin and method and refused (403) otherwise,
+//!   and a bucket without a rule refuses every preflight, so a browser upload that works here
+//!   works deployed.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -81,6 +86,17 @@ impl LocalS3 {
         LocalS3::start_logged(root, addr, buckets, created, None).await
     }
 
+    /// [`LocalS3::start`] with the buckets' CORS rules (S3 answers no preflight without one).
+    pub async fn start_with_cors(
+        root: &Path,
+        addr: SocketAddr,
+        buckets: &[&str],
+        created: mpsc::UnboundedSender<Changed>,
+        cors: Vec<CorsRule>,
+    ) -> std::io::Result<LocalS3> {
+        LocalS3::serve(root, addr, buckets, created, None, cors).await
+    }
+
     /// [`LocalS3::start`], also keeping every request in `log` (for tests that count them).
     pub async fn start_logged(
         root: &Path,
@@ -89,6 +105,17 @@ impl LocalS3 {
         created: mpsc::UnboundedSender<Changed>,
         log: Option<RequestLog>,
     ) -> std::io::Result<LocalS3> {
+        LocalS3::serve(root, addr, buckets, created, log, Vec::new()).await
+    }
+
+    async fn serve(
+        root: &Path,
+        addr: SocketAddr,
+        buckets: &[&str],
+        created: mpsc::UnboundedSender<Changed>,
+        log: Option<RequestLog>,
+        cors: Vec<CorsRule>,
+    ) -> std::io::Result<LocalS3> {
         for bucket in buckets {
             std::fs::create_dir_all(root.join(bucket))?;
         }
@@ -96,7 +123,8 @@ impl LocalS3 {
         let fs = s3s_fs::FileSystem::new(&root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = Notifying { inner: builder.build(), created, root: root.clone(), log };
+        let cors = std::sync::Arc::new(cors);
+        let service = Notifying { inner: builder.build(), created, root: root.clone(), log, cors };
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
@@ -130,6 +158,92 @@ struct Notifying {
     /// Where the buckets live on disk.
     root: PathBuf,
     log: Option<RequestLog>,
+    cors: std::sync::Arc<Vec<CorsRule>>,
+}
+
+/// A bucket's CORS rule, as a `CorsRules` entry of `template.yaml` (allowed headers `*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsRule {
+    pub bucket: String,
+    /// `AllowedMethods`.
+    pub methods: Vec<Method>,
+    /// `AllowedOrigins`: exact origins, or `*`.
+    pub origins: Vec<String>,
+    /// `MaxAge`, seconds.
+    pub max_age: u32,
+}
+
+impl CorsRule {
+    fn allows(&self, origin: &str, method: &str) -> bool {
+        self.origins.iter().any(|o| o == "*" || o == origin)
+            && self.methods.iter().any(|m| m.as_str() == method)
+    }
+
+    /// `Access-Control-Allow-Origin`: `*` for a rule that allows any origin, as S3 answers.
+    fn allow_origin(&self, origin: &str) -> String {
+        if self.origins.iter().any(|o| o == "*") {
+            "*".to_owned()
+        } else {
+            origin.to_owned()
+        }
+    }
+
+    fn headers(&self, origin: &str, headers: &mut hyper::HeaderMap) {
+        let methods = self.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        for (name, value) in [
+            ("access-control-allow-origin", self.allow_origin(origin)),
+            ("access-control-allow-methods", methods),
+            ("access-control-max-age", self.max_age.to_string()),
+            ("vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method".to_owned()),
+        ] {
+            if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+    }
+}
+
+/// The answer to a CORS preflight, as S3 gives it.
+fn preflight(req: &Request<Incoming>, rules: &[CorsRule]) -> S3Response {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let (Some(origin), Some(method)) = (header("origin"), header("access-control-request-method")) else {
+        return s3_error(
+            req.method(),
+            400,
+            "BadRequest",
+            "Insufficient information. Origin request header needed.",
+            "",
+        );
+    };
+    let bucket = bucket_and_key(req.uri()).map(|(b, _)| b).unwrap_or_default();
+    let mut bucket_rules = rules.iter().filter(|r| r.bucket == bucket).peekable();
+    if bucket_rules.peek().is_none() {
+        return s3_error(
+            req.method(),
+            403,
+            "AccessForbidden",
+            "CORSResponse: CORS is not enabled for this bucket.",
+            "",
+        );
+    }
+    let Some(rule) = bucket_rules.find(|r| r.allows(origin, method)) else {
+        return s3_error(
+            req.method(),
+            403,
+            "AccessForbidden",
+            "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+            "",
+        );
+    };
+    let mut response = hyper::Response::new(s3s::Body::empty());
+    let headers = response.headers_mut();
+    rule.headers(origin, headers);
+    if let Some(Ok(requested)) =
+        header("access-control-request-headers").map(hyper::header::HeaderValue::from_str)
+    {
+        headers.insert("access-control-allow-headers", requested);
+    }
+    response
 }
 
 impl hyper::service::Service<Request<Incoming>> for Notifying {
@@ -145,16 +259,31 @@ impl hyper::service::Service<Request<Incoming>> for Notifying {
                 log.push((req.method().to_string(), path));
             }
         }
+        if req.method() == Method::OPTIONS {
+            let answer = preflight(&req, &self.cors);
+            return Box::pin(async move { Ok(answer) });
+        }
         if let Some(refusal) = refuse(&req, &self.root) {
             return Box::pin(async move { Ok(refusal) });
         }
+        // An allowed cross-origin request gets the rule's headers on its response.
+        let origin = req.headers().get("origin").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bucket = bucket_and_key(req.uri()).map(|(b, _)| b).unwrap_or_default();
+        let cors = origin.and_then(|origin| {
+            let rule =
+                self.cors.iter().find(|r| r.bucket == bucket && r.allows(&origin, req.method().as_str()))?;
+            Some((rule.clone(), origin))
+        });
         let copy = req.headers().contains_key("x-amz-copy-source");
         let created = object_created(req.method(), req.uri(), copy);
         let encode_listing = is_url_encoded_listing(req.method(), req.uri());
         let response = hyper::service::Service::call(&self.inner, req);
         let sender = self.created.clone();
         Box::pin(async move {
-            let response = response.await?;
+            let mut response = response.await?;
+            if let Some((rule, origin)) = &cors {
+                rule.headers(origin, response.headers_mut());
+            }
             if let Some(created) = created.filter(|_| response.status().is_success()) {
                 // A closed channel means the stack is stopping: the object is stored, unannounced.
                 let _ = sender.send(created);
@@ -202,14 +331,17 @@ fn refuse(req: &Request<Incoming>, root: &Path) -> Option<S3Response> {
     if key.is_empty() {
         return None; // a bucket request
     }
-    let faithful = imgfn_lambda::keys::check(&key).is_ok() && !key.ends_with('/');
+    // A file name holds 255 bytes: a longer segment cannot be a file (S3 takes it, up to 1,024).
+    let faithful = imgfn_lambda::keys::check(&key).is_ok()
+        && !key.ends_with('/')
+        && key.split('/').all(|s| s.len() <= 255);
     let writes = *method == Method::PUT || *method == Method::POST;
     if !faithful && writes {
         return Some(s3_error(
             method,
             400,
             "InvalidArgument",
-            "imgfn-local stores objects as files and cannot keep this key as S3 would (an empty, . or .. segment, a control character, or a folder marker)",
+            "imgfn-local stores objects as files and cannot keep this key as S3 would (an empty, . or .. segment, a control character, a folder marker, or a segment over 255 bytes)",
             "",
         ));
     }

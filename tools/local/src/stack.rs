@@ -86,6 +86,33 @@ impl StackConfig {
         ApiConfig::from_lookup(|name| self.lookup(&[], name))
     }
 
+    /// The buckets' CORS rules, as `template.yaml` sets them from `CorsOrigins`
+    /// (`IMGFN_CORS_ORIGINS`): browsers PUT presigned uploads to the source bucket and follow
+    /// redirects to presigned GETs of the output bucket. None without origins.
+    pub fn cors_rules(&self) -> Vec<crate::s3::CorsRule> {
+        let origins: Vec<String> = self
+            .lookup(&[], "IMGFN_CORS_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if origins.is_empty() {
+            return Vec::new();
+        }
+        let rule = |bucket: &str, methods: Vec<hyper::Method>| crate::s3::CorsRule {
+            bucket: bucket.to_owned(),
+            methods,
+            origins: origins.clone(),
+            max_age: 600,
+        };
+        vec![
+            rule(&self.source_bucket, vec![hyper::Method::PUT]),
+            rule(&self.output_bucket, vec![hyper::Method::GET, hyper::Method::HEAD]),
+        ]
+    }
+
     fn lookup(&self, own: &[(&str, String)], name: &str) -> Option<String> {
         match name {
             "IMGFN_SOURCE_BUCKET" => Some(self.source_bucket.clone()),
@@ -154,16 +181,21 @@ impl LocalStack {
         std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
         let (created_tx, created_rx) = mpsc::unbounded_channel();
         let buckets = [config.source_bucket.as_str(), config.output_bucket.as_str()];
-        let s3 =
-            LocalS3::start(&config.data_dir, config.s3_addr, &buckets, created_tx).await.map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AddrInUse
-                    || e.kind() == std::io::ErrorKind::PermissionDenied
-                {
-                    StartError::Listen { addr: config.s3_addr, flag: "s3-addr", source: e }
-                } else {
-                    data_err(e)
-                }
-            })?;
+        let s3 = LocalS3::start_with_cors(
+            &config.data_dir,
+            config.s3_addr,
+            &buckets,
+            created_tx,
+            config.cors_rules(),
+        )
+        .await
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse || e.kind() == std::io::ErrorKind::PermissionDenied {
+                StartError::Listen { addr: config.s3_addr, flag: "s3-addr", source: e }
+            } else {
+                data_err(e)
+            }
+        })?;
         let store = store_for(&s3.url()).await;
         let edge_listener = tokio::net::TcpListener::bind(config.edge_addr)
             .await
@@ -176,13 +208,19 @@ impl LocalStack {
         let api_config = with_cdn.api_config()?;
         let api = Api::new(api_config.clone(), store.clone());
         let refresh = imgfn_lambda::refresh::Refresh::new(&api_config, store.clone());
-        let edge = EdgeConfig { api: api.clone(), store: store.clone(), demo: Some(crate::demo::page) };
+        let api_server = LocalApi::start(api.clone(), config.api_addr)
+            .await
+            .map_err(|source| StartError::Listen { addr: config.api_addr, flag: "api-addr", source })?;
+        // The demo page signs its URLs with the newest key (standing in for the app's server).
+        let demo = api_config
+            .url_keys
+            .current()
+            .await
+            .first()
+            .map(|key| crate::demo::Demo { api_url: api_server.url(), url_key: key.clone() });
+        let edge = EdgeConfig { api: api.clone(), store: store.clone(), demo };
         let edge = LocalEdge::start(edge, edge_listener).map_err(edge_err)?;
-        let api = LocalApi::start(api, config.api_addr).await.map_err(|source| StartError::Listen {
-            addr: config.api_addr,
-            flag: "api-addr",
-            source,
-        })?;
+        let api = api_server;
         let functions = configs.into_iter().map(|c| Function::new(c, store.clone())).collect();
         let tally = Arc::default();
         let dispatcher = Dispatcher {
