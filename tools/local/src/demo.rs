@@ -1,12 +1,15 @@
-//! The demo page the local edge serves at `/`: upload an image through the API, then show
-//! signed renditions of it with `srcset`/`sizes` and a grid of variants.
+//! The demo page the local edge serves at `/`: upload an image through the API under a trigger
+//! prefix, then show what the trigger function wrote (its stored-output URL) and signed
+//! renditions of the upload with `srcset`/`sizes` and a grid of variants, with their formats
+//! and byte sizes.
 //!
 //! `/demo/sign?key=<source key>` signs the page's rendition URLs with the stack's URL key: it
 //! stands in for the app's own server, which is where URLs are signed deployed (the key never
 //! reaches a browser). It exists on the local edge only.
 
 use bytes::Bytes;
-use imgfn_lambda::rendition::{parse_steps, Rendition};
+use image_ops::ops;
+use imgfn_lambda::rendition::{parse_steps, Rendition, StoredUrl};
 use serde_json::json;
 
 /// The page, with `{{API}}` replaced by the API's URL.
@@ -14,6 +17,9 @@ const INDEX: &str = include_str!("demo.html");
 
 /// The widths of the responsive image's `srcset`.
 pub const SRCSET_WIDTHS: [u32; 4] = [320, 640, 1024, 1600];
+
+/// The operation whose trigger the page uploads for.
+pub const TRIGGER_OP: &str = "thumbnail";
 
 /// The grid's variants: a label and the rendition's steps.
 pub const VARIANTS: [(&str, &str); 5] = [
@@ -78,7 +84,26 @@ impl Demo {
             .iter()
             .map(|(label, steps)| Ok(json!({"label": label, "url": url(steps)?})))
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(json!({"srcset": srcset, "variants": variants}).to_string())
+        // What the trigger function writes for this upload, and its signed stored-output URL.
+        let trigger = match key.split_once('/').and_then(|(prefix, rest)| Some((ops::find(prefix)?, rest))) {
+            Some((op, rest)) if op.trigger.is_some() => {
+                let output: serde_json::Value =
+                    serde_json::from_str(op.trigger.as_ref().map_or("{}", |t| t.output)).unwrap_or_default();
+                let extension = output["format"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or_else(|| key.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()))
+                    .unwrap_or_default();
+                let out = imgfn_lambda::keys::image_key(
+                    &imgfn_lambda::keys::trigger_base(op.name, rest),
+                    &extension,
+                );
+                let url = StoredUrl { key: out.clone(), expires: None }.signed_path(&self.url_key);
+                json!({"op": op.name, "key": out, "url": url})
+            }
+            _ => serde_json::Value::Null,
+        };
+        Ok(json!({"srcset": srcset, "variants": variants, "trigger": trigger}).to_string())
     }
 }
 
@@ -106,6 +131,11 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("/v1/uploads/a%20b.jpg/thumbnail,width=320;"));
+        assert!(urls["trigger"].is_null(), "uploads/ is no trigger prefix");
+        let (_, _, body) = demo.serve("/demo/sign", Some("key=thumbnail%2Fme%2Fa.jpg")).unwrap();
+        let urls: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(urls["trigger"]["key"], "thumbnail/me/a.webp");
+        assert!(urls["trigger"]["url"].as_str().unwrap().starts_with("/o/thumbnail/me/a.webp/"));
         assert!(demo.serve("/other", None).is_none());
     }
 }

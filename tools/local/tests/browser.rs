@@ -66,7 +66,7 @@ async fn the_demo_page_uploads_and_shows_renditions_in_chromium() {
 
     // The upload landed in the source bucket, byte for byte.
     let key = result["key"].as_str().unwrap();
-    assert!(key.starts_with("uploads/demo-page/"), "{key}");
+    assert!(key.starts_with("thumbnail/demo-page/"), "{key}");
     let stored = std::fs::read(data.join("imgfn-source").join(key)).unwrap();
     assert_eq!(stored, std::fs::read(&photo).unwrap());
 
@@ -92,7 +92,14 @@ async fn the_demo_page_uploads_and_shows_renditions_in_chromium() {
 
     // Every variant loaded and decoded at the size its steps give.
     let grid = result["grid"].as_array().unwrap();
-    assert_eq!(grid.len(), imgfn_local::demo::VARIANTS.len());
+    assert_eq!(grid.len(), imgfn_local::demo::VARIANTS.len() + 1);
+    // The trigger function's output, through its stored-output URL: a 256 px WebP.
+    let trigger = &grid[0];
+    assert_eq!(trigger["label"], "thumbnail function output", "{trigger}");
+    assert_eq!(trigger["loaded"], "true", "{trigger}");
+    assert!(trigger["src"].as_str().unwrap().contains("/o/thumbnail/demo-page/"), "{trigger}");
+    assert_eq!(trigger["width"], 256, "{trigger}");
+    assert!(trigger["caption"].as_str().unwrap().contains("image/webp"), "{trigger}");
     let width_of = |label: &str| {
         let g = grid.iter().find(|g| g["label"] == label).unwrap();
         assert_eq!(g["loaded"], "true", "{g}");
@@ -113,15 +120,19 @@ async fn the_demo_page_uploads_and_shows_renditions_in_chromium() {
         let ty = r["type"].as_str().unwrap();
         if url.contains("format=auto") {
             assert!(ty == "image/avif" || ty == "image/webp", "{url}: {ty}");
+        } else if url.contains("/o/") {
+            assert_eq!(ty, "image/webp", "{url}");
         } else {
             assert_eq!(ty, "image/jpeg", "{url}");
         }
     }
-    // Each rendition the page showed was rendered once (the captions' HEAD requests were hits).
+    // Each rendition the page showed was rendered once (the captions' HEAD requests were hits),
+    // and each caption gives the bytes.
     let renders = stack.edge.stats.renders.load(Ordering::Relaxed);
-    assert_eq!(renders, 1 + grid.len(), "{result:#}");
+    assert_eq!(renders, grid.len(), "the hero and the variants: {result:#}");
     for g in grid {
-        assert!(g["caption"].as_str().unwrap().ends_with(", hit"), "{g}");
+        let caption = g["caption"].as_str().unwrap();
+        assert!(caption.ends_with(" bytes, hit"), "{g}");
     }
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
     stack.shutdown(Duration::from_secs(5)).await;

@@ -101,8 +101,8 @@ fn files(dir: &std::path::Path) -> usize {
         .sum()
 }
 
-/// Noise: a PNG that does not compress, `width` x `height` RGB.
-fn noise_png(width: u32, height: u32) -> Vec<u8> {
+/// Noise that does not compress, `width` x `height` RGB, as a JPEG at quality 85.
+fn noise_jpeg(width: u32, height: u32) -> Vec<u8> {
     let mut state = 0x2545_f491_u32;
     let img = image::RgbImage::from_fn(width, height, |_, _| {
         let mut next = || {
@@ -113,9 +113,9 @@ fn noise_png(width: u32, height: u32) -> Vec<u8> {
         };
         image::Rgb([next(), next(), next()])
     });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode_image(&img).unwrap();
+    out
 }
 
 fn transparent_png(width: u32, height: u32) -> Vec<u8> {
@@ -361,9 +361,11 @@ async fn format_auto_follows_accept_and_each_format_is_cached_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rendition_over_the_lambda_response_limit_is_served_whole() {
     let e = Edge::start("big", &[]).await;
-    let noise = noise_png(2400, 1600); // 11.5 MB of pixels that do not compress
-    e.put(s3::SOURCE, "originals/noise.png", "image/png", noise.clone()).await;
-    let path = signed("originals/noise.png", "round-corner,radius=8;output,format=png", None, LOCAL_URL_KEY);
+    // 3800x3200 of noise as a JPEG (the source stays under the 25 MB input limit), rendered to
+    // PNG: a 30+ MB rendition.
+    let noise = noise_jpeg(3800, 3200);
+    e.put(s3::SOURCE, "originals/noise.jpg", "image/jpeg", noise.clone()).await;
+    let path = signed("originals/noise.jpg", "round-corner,radius=8;output,format=png", None, LOCAL_URL_KEY);
     let first = e.get(&path, &[]).await;
     // Too large for a buffered Lambda response: redirected to itself, not cached, and stored.
     assert_eq!(first.status, 302, "{}", first.text());
@@ -373,11 +375,11 @@ async fn a_rendition_over_the_lambda_response_limit_is_served_whole() {
     // The redirect is followed as a browser would: now served from S3, whole.
     let second = e.get(location, &[]).await;
     assert_eq!(second.header("x-imgfn-cache"), Some("hit"));
-    assert!(second.body.len() > 6 * 1024 * 1024, "{} bytes", second.body.len());
+    assert!(second.body.len() > 30_000_000, "{} bytes", second.body.len());
     let img = decode(&second, image::ImageFormat::Png).to_rgba8();
     let source = image::load_from_memory(&noise).unwrap().to_rgba8();
     assert_eq!(img.dimensions(), source.dimensions());
-    assert_eq!(img.get_pixel(1200, 800), source.get_pixel(1200, 800), "lossless away from the corners");
+    assert_eq!(img.get_pixel(1800, 1600), source.get_pixel(1800, 1600), "lossless away from the corners");
     assert_eq!(img.get_pixel(0, 0)[3], 0, "a rounded corner");
     assert_eq!(e.renders(), 1);
     e.stack.shutdown(Duration::from_secs(5)).await;
