@@ -16,8 +16,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::notification::notification;
-use crate::s3::{Created, REGION};
+use crate::notification::{eventbridge, notification};
+use crate::s3::{Changed, REGION};
 
 /// The S3 functions' timeout, as `S3FunctionTimeout` defaults to in the template.
 pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,6 +39,8 @@ pub struct Tally {
     pub failed: usize,
     /// Events given up on after every retry (deployed: the dead-letter queue).
     pub gave_up: usize,
+    /// Source changes the refresh function handled.
+    pub refreshed: usize,
 }
 
 pub(crate) struct Dispatcher {
@@ -48,6 +50,9 @@ pub(crate) struct Dispatcher {
     pub store: S3Store,
     pub retry_delay: Duration,
     pub tally: Arc<std::sync::Mutex<Tally>>,
+    /// The refresh function (S3 → EventBridge deployed): every object written or deleted in
+    /// the source bucket is handed to it; it acts on those under the rendition prefixes.
+    pub refresh: Option<imgfn_lambda::refresh::Refresh>,
 }
 
 impl Dispatcher {
@@ -55,7 +60,7 @@ impl Dispatcher {
     /// period given with the stop). Returns the number cut short.
     pub async fn run(
         self,
-        mut created: mpsc::UnboundedReceiver<Created>,
+        mut created: mpsc::UnboundedReceiver<Changed>,
         stop: oneshot::Receiver<Duration>,
     ) -> usize {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
@@ -66,6 +71,9 @@ impl Dispatcher {
                 grace = &mut stop => break grace.unwrap_or(Duration::ZERO),
                 next = created.recv() => {
                     let Some(object) = next else { break Duration::ZERO };
+                    if let Some(refresh) = self.refresh(&object) {
+                        running.spawn(refresh);
+                    }
                     if let Some(invocation) = self.route(object) {
                         let permits = permits.clone();
                         running.spawn(async move {
@@ -93,10 +101,44 @@ impl Dispatcher {
         unfinished
     }
 
+    /// The refresh function's invocation for an object written or deleted in the source bucket.
+    fn refresh(&self, object: &Changed) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let refresh = self.refresh.clone().filter(|_| object.bucket == self.source_bucket)?;
+        let (store, object, tally) = (self.store.clone(), object.clone(), self.tally.clone());
+        Some(async move {
+            let head =
+                if object.is_created() { store.head(&object.bucket, &object.key).await.ok() } else { None };
+            let (size, etag) = head.map(|h| (h.size, h.etag)).unwrap_or((0, None));
+            let event = eventbridge(&object, size, etag.as_deref());
+            for attempt in 0..=RETRIES {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+                }
+                match tokio::time::timeout(FUNCTION_TIMEOUT, refresh.handle(&event)).await {
+                    Ok(Ok(done)) => {
+                        if done.deleted > 0 {
+                            info!(
+                                "refresh: deleted {} stored rendition(s) of {}",
+                                done.deleted,
+                                safe(&object.key)
+                            );
+                        }
+                        if let Ok(mut t) = tally.lock() {
+                            t.refreshed += 1;
+                        }
+                        return;
+                    }
+                    Ok(Err(e)) => error!("refresh: failed for {}: {}", safe(&object.key), safe(e)),
+                    Err(_) => error!("refresh: timed out for {}", safe(&object.key)),
+                }
+            }
+        })
+    }
+
     /// The invocation an object's creation causes, if a function listens there.
-    fn route(&self, object: Created) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+    fn route(&self, object: Changed) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
         let location = safe(format_args!("s3://{}/{}", object.bucket, object.key)).to_string();
-        if object.bucket != self.source_bucket {
+        if object.bucket != self.source_bucket || !object.is_created() {
             return None;
         }
         let Some(function) =

@@ -2,10 +2,12 @@
 //! directory, one folder per bucket) behind s3s's SigV4 verification with fixed local
 //! credentials, so presigned URLs are checked exactly as S3 checks them.
 //!
-//! What S3 notifications do deployed is done here by watching the requests: every request that
-//! creates an object (PutObject and CopyObject, a `PUT` on a key without a sub-resource;
-//! CompleteMultipartUpload, a `POST` with `uploadId`) and succeeds is reported as a [`Created`]
-//! on a channel, after the object is stored. The caller decides which function gets it.
+//! What S3 notifications (and S3's events to EventBridge) do deployed is done here by watching
+//! the requests: every request that creates an object (PutObject and CopyObject, a `PUT` on a
+//! key without a sub-resource; CompleteMultipartUpload, a `POST` with `uploadId`) or deletes one
+//! (DeleteObject, a `DELETE` on a key without a sub-resource) and succeeds is reported as a
+//! [`Changed`] on a channel, after the object is stored or removed. The caller decides which
+//! function gets it. (DeleteObjects, the batch `POST ?delete`, is not reported.)
 //!
 //! As strict as S3 where a user would notice, so that what works here works deployed:
 //! - a signed request (header or presigned) with an `x-amz-*` header it did not sign is refused
@@ -39,14 +41,22 @@ pub const REGION: &str = "us-east-1";
 /// The requests an endpoint saw, when asked to keep them: (method, decoded path).
 pub type RequestLog = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
 
-/// An object that was created, as S3 would report it to a notification.
+/// An object that was created or deleted, as S3 would report it to a notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Created {
+pub struct Changed {
     pub bucket: String,
     /// The decoded key.
     pub key: String,
-    /// `ObjectCreated:Put`, `ObjectCreated:Copy` or `ObjectCreated:CompleteMultipartUpload`.
+    /// `ObjectCreated:Put`, `ObjectCreated:Copy`, `ObjectCreated:CompleteMultipartUpload` or
+    /// `ObjectRemoved:Delete`.
     pub event_name: &'static str,
+}
+
+impl Changed {
+    /// Whether the object was created (else deleted).
+    pub fn is_created(&self) -> bool {
+        self.event_name.starts_with("ObjectCreated:")
+    }
 }
 
 /// A running local S3 endpoint. Dropping it stops accepting connections.
@@ -66,7 +76,7 @@ impl LocalS3 {
         root: &Path,
         addr: SocketAddr,
         buckets: &[&str],
-        created: mpsc::UnboundedSender<Created>,
+        created: mpsc::UnboundedSender<Changed>,
     ) -> std::io::Result<LocalS3> {
         LocalS3::start_logged(root, addr, buckets, created, None).await
     }
@@ -76,7 +86,7 @@ impl LocalS3 {
         root: &Path,
         addr: SocketAddr,
         buckets: &[&str],
-        created: mpsc::UnboundedSender<Created>,
+        created: mpsc::UnboundedSender<Changed>,
         log: Option<RequestLog>,
     ) -> std::io::Result<LocalS3> {
         for bucket in buckets {
@@ -116,7 +126,7 @@ impl Drop for LocalS3 {
 #[derive(Clone)]
 struct Notifying {
     inner: S3Service,
-    created: mpsc::UnboundedSender<Created>,
+    created: mpsc::UnboundedSender<Changed>,
     /// Where the buckets live on disk.
     root: PathBuf,
     log: Option<RequestLog>,
@@ -300,8 +310,8 @@ fn encode_elements(xml: &str, tag: &str) -> String {
 const NOT_CREATING: [&str; 8] =
     ["partNumber", "uploadId", "tagging", "acl", "retention", "legal-hold", "torrent", "restore"];
 
-/// The object a path-style request creates when it succeeds, if it is one that creates an object.
-fn object_created(method: &Method, uri: &Uri, copy: bool) -> Option<Created> {
+/// The object a path-style request creates or deletes when it succeeds, if it is one that does.
+fn object_created(method: &Method, uri: &Uri, copy: bool) -> Option<Changed> {
     let params: Vec<&str> =
         uri.query().unwrap_or("").split('&').map(|p| p.split('=').next().unwrap_or("")).collect();
     let has = |name: &str| params.contains(&name);
@@ -313,6 +323,8 @@ fn object_created(method: &Method, uri: &Uri, copy: bool) -> Option<Created> {
         }
     } else if method == Method::POST && has("uploadId") {
         "ObjectCreated:CompleteMultipartUpload"
+    } else if method == Method::DELETE && !has("uploadId") && !has("tagging") {
+        "ObjectRemoved:Delete"
     } else {
         return None;
     };
@@ -323,7 +335,7 @@ fn object_created(method: &Method, uri: &Uri, copy: bool) -> Option<Created> {
     if bucket.is_empty() || key.is_empty() {
         return None;
     }
-    Some(Created { bucket, key, event_name })
+    Some(Changed { bucket, key, event_name })
 }
 
 #[cfg(test)]
@@ -363,6 +375,7 @@ mod tests {
             Some("uploads/x.jpg".into())
         );
         assert_eq!(created(Method::PUT, "/src/k.jpg", true).map(|c| c.2), Some("ObjectCreated:Copy"));
+        assert_eq!(created(Method::DELETE, "/src/k.jpg", false).map(|c| c.2), Some("ObjectRemoved:Delete"));
         assert_eq!(
             created(Method::POST, "/src/big.jpg?uploadId=abc", false).map(|c| c.2),
             Some("ObjectCreated:CompleteMultipartUpload")
@@ -374,7 +387,8 @@ mod tests {
             (Method::PUT, "/src/"),
             (Method::POST, "/src/big.jpg?uploads"),
             (Method::GET, "/src/k.jpg"),
-            (Method::DELETE, "/src/k.jpg"),
+            (Method::DELETE, "/src/k.jpg?uploadId=abc"),
+            (Method::DELETE, "/src"),
         ] {
             assert_eq!(created(method.clone(), uri, false), None, "{method} {uri}");
         }

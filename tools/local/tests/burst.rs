@@ -36,6 +36,7 @@ async fn a_thousand_uploads_at_once_are_each_processed_exactly_once() {
     config.data_dir = data.clone();
     config.s3_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     config.api_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.edge_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     let stack = LocalStack::start(config).await.unwrap();
     let store = s3::store_for(&stack.s3.url(), s3::fast_options()).await;
     let photo = fixtures::jpeg(320, 240);

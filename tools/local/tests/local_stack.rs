@@ -37,6 +37,7 @@ struct Stack {
     seen: Vec<String>,
     s3: String,
     api: String,
+    edge: String,
     data: PathBuf,
 }
 
@@ -51,7 +52,15 @@ impl Stack {
     fn start(work: &Path) -> Stack {
         let data = work.join("data");
         let mut child = Command::new(env!("CARGO_BIN_EXE_imgfn-local"))
-            .args(["--s3-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "--s3-addr",
+                "127.0.0.1:0",
+                "--api-addr",
+                "127.0.0.1:0",
+                "--edge-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(&data)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -66,7 +75,15 @@ impl Stack {
                 }
             }
         });
-        let mut stack = Stack { child, lines, seen: Vec::new(), s3: String::new(), api: String::new(), data };
+        let mut stack = Stack {
+            child,
+            lines,
+            seen: Vec::new(),
+            s3: String::new(),
+            api: String::new(),
+            edge: String::new(),
+            data,
+        };
         stack.wait_for_line("ready", Duration::from_secs(60));
         let url_after = |label: &str| {
             let line = stack.seen.iter().find(|l| l.starts_with(label)).unwrap();
@@ -74,7 +91,10 @@ impl Stack {
         };
         stack.s3 = url_after("S3 endpoint:");
         stack.api = url_after("HTTP API:");
-        assert!(stack.s3.starts_with("http://127.0.0.1:") && stack.api.starts_with("http://127.0.0.1:"));
+        stack.edge = url_after("CDN:");
+        for url in [&stack.s3, &stack.api, &stack.edge] {
+            assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        }
         stack
     }
 
@@ -97,15 +117,19 @@ impl Stack {
         }
     }
 
-    /// Runs `script` with bash in `dir`, with the AWS CLI's directory first on PATH.
+    /// Runs `script` with bash in `dir`, with the AWS CLI's and `imgfn`'s directories first on
+    /// PATH.
     fn sh(&self, aws: &Path, dir: &Path, script: &str) -> String {
         let path = std::env::join_paths(
-            std::iter::once(aws.parent().unwrap().to_path_buf())
+            [aws.parent().unwrap().to_path_buf(), imgfn_cli_dir()]
+                .into_iter()
                 .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
         )
         .unwrap();
-        let script =
-            script.replace("http://127.0.0.1:8014", &self.s3).replace("http://127.0.0.1:8015", &self.api);
+        let script = script
+            .replace("http://127.0.0.1:8014", &self.s3)
+            .replace("http://127.0.0.1:8015", &self.api)
+            .replace("http://127.0.0.1:8016", &self.edge);
         let out = Command::new("bash")
             .args(["-euo", "pipefail", "-c", &script])
             .current_dir(dir)
@@ -145,6 +169,19 @@ impl Stack {
         }
         path
     }
+}
+
+/// The folder of the `imgfn` command line (built here, as the README says, if it is not yet).
+fn imgfn_cli_dir() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built =
+        Command::new(cargo).args(["build", "-q", "-p", "imgfn-cli"]).current_dir(root()).status().unwrap();
+    assert!(built.success(), "cargo build -p imgfn-cli failed");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let dir = target.join("debug");
+    assert!(dir.join("imgfn").is_file(), "no imgfn in {}", dir.display());
+    dir
 }
 
 /// `samples/photo.jpg` decoded by the image crate (not imgfn's libjpeg-turbo path), resized to
@@ -195,6 +232,7 @@ fn readme_examples_work_against_the_local_stack() {
     let demo = work.join("demo");
     std::fs::create_dir_all(demo.join("samples")).unwrap();
     std::fs::copy(root().join("samples/photo.jpg"), demo.join("samples/photo.jpg")).unwrap();
+    std::fs::copy(root().join("samples/logo.png"), demo.join("samples/logo.png")).unwrap();
     let mut stack = Stack::start(&work);
 
     // The README's block, as written (only the ports differ). It works in a scratch folder it
@@ -236,6 +274,44 @@ fn readme_examples_work_against_the_local_stack() {
         serde_json::from_slice(&std::fs::read(files.join("processed.json")).unwrap()).unwrap();
     assert_eq!((processed["width"].as_u64(), processed["cached"].as_bool()), (Some(800), Some(false)));
 
+    // CDN: the stable URLs serve the very objects stored.
+    let read = |name: &str| std::fs::read(files.join(name)).unwrap();
+    assert_eq!(read("out-cdn.webp"), read("out.webp"), "/process's cdn_url serves its output");
+    assert_eq!(read("photo-cdn.webp"), read("photo.webp"), "a trigger output's signed URL serves it");
+    // A rendition: rendered once (miss), then served stored (hit); auto → WebP for a browser
+    // that takes it (AVIF once imgfn writes AVIF), JPEG for one that takes neither; 304 on
+    // revalidation.
+    let page = String::from_utf8(read("page.html")).unwrap();
+    assert!(
+        page.starts_with(&format!(
+            "<img src=\"{}/v1/originals/beach.jpg/thumbnail,width=640;output,format=auto/",
+            stack.edge
+        )),
+        "{page}"
+    );
+    let first = String::from_utf8(read("first.txt")).unwrap().to_ascii_lowercase();
+    let again = String::from_utf8(read("again.txt")).unwrap().to_ascii_lowercase();
+    assert!(
+        first.contains("x-imgfn-cache: miss") && again.contains("x-imgfn-cache: hit"),
+        "{first}\n{again}"
+    );
+    let avif = image_ops::OutputFormat::from_content_type("image/avif").is_some();
+    let expected = if avif { "content-type: image/avif" } else { "content-type: image/webp" };
+    assert!(first.contains(expected), "{first}");
+    assert!(first.contains("cache-control: public, max-age=3600, s-maxage=31536000"), "{first}");
+    if !avif {
+        assert_like_photo(&files.join("beach.webp"), (640, 427), 9.0);
+    }
+    assert_eq!(image::guess_format(&read("beach.jpg")).unwrap(), image::ImageFormat::Jpeg);
+    assert_like_photo(&files.join("beach.jpg"), (640, 427), 9.0);
+    assert_eq!(String::from_utf8(read("revalidated.txt")).unwrap().trim(), "304");
+    // After the overwrite, the same URL gives the new image (the logo, alpha and all).
+    let new = image::load_from_memory(&read("new.webp")).unwrap();
+    let logo = image::open(root().join("samples/logo.png")).unwrap();
+    assert_eq!(new.width(), 640.min(logo.width()), "the new source, not the old one");
+    assert_eq!(new.height(), logo.height() * new.width() / logo.width());
+    assert!(new.color().has_alpha(), "the logo's alpha survives");
+
     // What else creates objects in S3: a multipart upload, and a server-side copy. And an
     // upload where no function listens, which is stored and nothing else.
     std::fs::write(
@@ -260,7 +336,7 @@ fn readme_examples_work_against_the_local_stack() {
     stack.wait_for_line("no function listens", Duration::from_secs(30));
     assert!(!stack.object("imgfn-output", "elsewhere").exists());
     let outputs = std::fs::read_dir(stack.object("imgfn-output", "")).unwrap().count();
-    assert_eq!(outputs, 5, "thumbnail/, errors/, processed/, round-corner/, convert/ and nothing else");
+    assert_eq!(outputs, 6, "thumbnail/, errors/, processed/, r/, round-corner/, convert/ and nothing else");
 
     // Keys with `+` and spaces survive a recursive copy: the CLI lists with encoding-type=url
     // and decodes what the endpoint encoded, as with S3.

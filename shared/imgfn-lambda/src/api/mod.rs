@@ -5,7 +5,7 @@
 //! | route | handler | answer |
 //! |---|---|---|
 //! | `POST /uploads` | [`Route::Uploads`] | `201` `{key, upload_url, method, headers, expires_at}`: a presigned PUT |
-//! | `POST /process` | [`Route::Process`] | `200` `{output_key, url, width, height, format, bytes, cached, ...}` |
+//! | `POST /process` | [`Route::Process`] | `200` `{output_key, url, cdn_url?, width, height, format, bytes, cached, ...}` |
 //! | `GET /images/{key+}` | [`Route::Images`] | `302` to a presigned GET, `404` when absent |
 //! | `GET /v1/{key+}/{steps}/{sig}` | [`Route::Render`] | a signed rendition ([`crate::rendition`]), the CDN's origin on a miss ([`render`]) |
 //!
@@ -185,6 +185,15 @@ impl Api {
             .await
             .map_err(|e| Error::Internal(format!("presigning a GET: {e}")))?;
         Ok((presigned.uri().to_owned(), expires_at))
+    }
+
+    /// The stable CDN URL of an output (`<IMGFN_CDN_URL>/o/<key>/<signature>`, no expiry), when
+    /// a CDN and URL keys are configured: it can go into an `<img>` tag, a feed or a cache.
+    async fn cdn_url(&self, key: &str) -> Option<String> {
+        let cdn = self.config.cdn_url.as_deref()?;
+        let signing = self.config.url_keys.signing().await?;
+        let url = crate::rendition::StoredUrl { key: key.to_owned(), expires: None };
+        Some(format!("{cdn}{}", url.signed_path(&signing)))
     }
 
     /// The prefixes of the output bucket the caller may read: its processed images, its

@@ -143,14 +143,15 @@ impl Api {
         let cached = stored.cached;
         let (url, expires_at) = self.presign_get(&stored.key).await?;
         let Some(document) = stored.manifest else {
-            return Ok(json_response(
-                200,
-                &json!({
-                    "output_key": stored.key, "url": url, "expires_at": expires_at,
-                    "width": stored.width, "height": stored.height, "format": stored.format,
-                    "bytes": stored.bytes, "cached": cached,
-                }),
-            ));
+            let mut body = json!({
+                "output_key": stored.key, "url": url, "expires_at": expires_at,
+                "width": stored.width, "height": stored.height, "format": stored.format,
+                "bytes": stored.bytes, "cached": cached,
+            });
+            if let Some(cdn_url) = self.cdn_url(&stored.key).await {
+                body["cdn_url"] = Value::from(cdn_url);
+            }
+            return Ok(json_response(200, &body));
         };
         let mut tiles = Vec::new();
         for tile in document["tiles"].as_array().map(Vec::as_slice).unwrap_or_default() {
@@ -158,6 +159,9 @@ impl Api {
             let (tile_url, _) = self.presign_get(tile_key).await?;
             let mut entry = tile.clone();
             entry["url"] = Value::from(tile_url);
+            if let Some(cdn_url) = self.cdn_url(tile_key).await {
+                entry["cdn_url"] = Value::from(cdn_url);
+            }
             tiles.push(entry);
         }
         Ok(json_response(
