@@ -12,7 +12,7 @@ import crypto from 'crypto';
 // `cargo xtask sync`; the whole file counts against CloudFront's 10 KB.
 
 // >>> generated: tables (cargo xtask sync writes this from the operation registry; edit the registry, not this)
-const T = {"n":{"thumbnail":"thumbnail","resize":"thumbnail","watermark":"watermark","watermark_text":"watermark","watermark_image":"watermark","watermark-text":"watermark","watermark-image":"watermark","round-corner":"round-corner","round_corners":"round-corner","round-corners":"round-corner","qr-overlay":"qr-overlay","qr":"qr-overlay"},"d":{},"p":["uploads/","thumbnail/","watermark/","round-corner/","qr-overlay/","slice/","convert/","originals/"],"avif":false};
+const T = {"avif":false,"d":{"output":{"background":"#ffffffff","compression_level":"6","effort":"4","lossless":"false","progressive":"false","quality":"80"},"qr-overlay":{"dark":"#000000ff","ec_level":"M","gravity":"bottom_right","light":"#ffffffff","offset_x":"0","offset_y":"0","quiet_zone":"4","size":"200"},"round-corner":{},"thumbnail":{"filter":"lanczos3","fit":"inside","gravity":"center","upscale":"false"},"watermark":{"gravity":"bottom_right","offset_x":"0","offset_y":"0","opacity":"0.6"}},"n":{"qr":"qr-overlay","qr-overlay":"qr-overlay","resize":"thumbnail","round-corner":"round-corner","round-corners":"round-corner","round_corners":"round-corner","thumbnail":"thumbnail","watermark":"watermark","watermark-image":"watermark","watermark-text":"watermark","watermark_image":"watermark","watermark_text":"watermark"},"p":["uploads/","thumbnail/","watermark/","round-corner/","qr-overlay/","slice/","convert/","originals/"]};
 // <<< generated: tables
 
 const OUT = 'output';

@@ -245,7 +245,7 @@ fn cases() -> Vec<Case> {
             .same_as("the default colour is left out"),
         Case::v1("+ in a value is a plus", photo, "watermark,text=a+b", None, n),
         Case::v1("%2B is the same plus", photo, "watermark,text=a%2Bb", None, n).same_as("+ in a value is a plus"),
-        Case::v1("= in a value", photo, "qr,data=https://example.com/?a=1", None, n),
+        Case::v1("= in a value", photo, "qr,data=https:%2F%2Fexample.com%2F%3Fa=1", None, n),
         Case::v1("every rendition operation", "uploads/u1/x.png", "thumbnail,width=300,height=200,fit=cover;round-corners,radius=10%25;qr,data=hello;watermark,image=assets%2Flogo.png,scale=0.2;output,format=png", None, n),
         // Signatures, keys and expiry.
         Case {
@@ -263,6 +263,7 @@ fn cases() -> Vec<Case> {
         Case::v1("expires later", photo, width, Some(&format!("exp={exp_later}")), n),
         Case::v1("expires this second", photo, width, Some(&format!("exp={exp_now}")), n),
         Case::v1("expired", photo, width, Some(&format!("exp={exp_gone}")), n),
+        Case::v1("expires later, asked after that", photo, width, Some(&format!("exp={exp_later}")), n).now(NOW + 3601),
         Case::v1("exp is read as a number", photo, width, Some(&format!("exp=+000{exp_later}")), n),
         Case {
             query: Some(format!("exp={exp_later}")),
@@ -411,4 +412,117 @@ pub fn check_equivalences() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The render function's sample event, relative to the repository root.
+pub const RENDER_EVENT: &str = "events/render.json";
+/// The refresh function's sample event, relative to the repository root.
+pub const REFRESH_EVENT: &str = "events/refresh.json";
+/// The vector the sample events are made of: its source, its signed URL, its keys.
+pub const SAMPLE_CASE: &str = "a rendition";
+/// The source key of [`SAMPLE_CASE`].
+const SAMPLE_SOURCE: &str = "originals/alice/beach.jpg";
+
+/// `events/render.json`: what CloudFront sends the render function's URL on a miss of
+/// [`SAMPLE_CASE`] (a Function URL event, payload 2.0, signed by origin access control): the
+/// rewritten URI as the path, the viewer's URL in `x-imgfn-request`, Chrome's `Accept`.
+pub fn render_event() -> Result<String, String> {
+    let prefixes = default_rendition_prefixes()?;
+    let c = cases().into_iter().find(|c| c.name == SAMPLE_CASE).ok_or("no sample case")?;
+    let expect = c.expect(&prefixes);
+    let (Some(uri), Some(request)) = (expect["uri"].as_str(), expect["request"].as_str()) else {
+        return Err(format!("the sample case {SAMPLE_CASE:?} is not a rendition: {expect}"));
+    };
+    if !uri.contains(SAMPLE_SOURCE) {
+        return Err(format!("the sample case {SAMPLE_CASE:?} does not render {SAMPLE_SOURCE}"));
+    }
+    let (uri, request, accept) = (json!(uri), json!(request), json!(CHROME));
+    Ok(format!(
+        r#"{{
+  "version": "2.0",
+  "routeKey": "$default",
+  "rawPath": {uri},
+  "rawQueryString": "",
+  "headers": {{
+    "accept": {accept},
+    "host": "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws",
+    "user-agent": "Amazon CloudFront",
+    "via": "2.0 0123456789abcdef0123456789abcdef.cloudfront.net (CloudFront)",
+    "x-amz-cf-id": "EXAMPLEqHnGHeXE7cE8N5k1wNK5oJgJx3sFsaRLf8mw1a4s2Q8lS6w==",
+    "x-amz-content-sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "x-amz-date": "20261124T120000Z",
+    "x-amz-security-token": "EXAMPLE-SESSION-TOKEN",
+    "x-amzn-trace-id": "Root=1-67891233-abcdef012345678912345678",
+    "x-forwarded-for": "203.0.113.10",
+    "x-forwarded-port": "443",
+    "x-forwarded-proto": "https",
+    "x-imgfn-request": {request}
+  }},
+  "requestContext": {{
+    "accountId": "123456789012",
+    "apiId": "abcdefghijklmnopqrstuvwxyz012345",
+    "authorizer": {{
+      "iam": {{
+        "accessKey": "ASIAEXAMPLEKEY",
+        "accountId": "123456789012",
+        "callerId": "AROAEXAMPLEID:OriginAccessSession",
+        "cognitoIdentity": null,
+        "principalOrgId": null,
+        "userArn": "arn:aws:sts::123456789012:assumed-role/OriginAccessControlRole/OriginAccessSession",
+        "userId": "AROAEXAMPLEID:OriginAccessSession"
+      }}
+    }},
+    "domainName": "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws",
+    "domainPrefix": "abcdefghijklmnopqrstuvwxyz012345",
+    "http": {{
+      "method": "GET",
+      "path": {uri},
+      "protocol": "HTTP/1.1",
+      "sourceIp": "203.0.113.10",
+      "userAgent": "Amazon CloudFront"
+    }},
+    "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+    "routeKey": "$default",
+    "stage": "$default",
+    "time": "24/Nov/2026:12:00:00 +0000",
+    "timeEpoch": 1795521600000
+  }},
+  "isBase64Encoded": false
+}}
+"#
+    ))
+}
+
+/// `events/refresh.json`: what EventBridge sends the refresh function when the source of
+/// [`SAMPLE_CASE`] is overwritten ("Object Created" from a bucket with EventBridge enabled).
+pub fn refresh_event() -> String {
+    let key = json!(SAMPLE_SOURCE);
+    format!(
+        r#"{{
+  "version": "0",
+  "id": "17793124-05d4-b198-2fde-7ededc63b103",
+  "detail-type": "Object Created",
+  "source": "aws.s3",
+  "account": "123456789012",
+  "time": "2026-11-24T12:00:00Z",
+  "region": "us-east-1",
+  "resources": ["arn:aws:s3:::imgfn-source"],
+  "detail": {{
+    "version": "0",
+    "bucket": {{ "name": "imgfn-source" }},
+    "object": {{
+      "key": {key},
+      "size": 1024,
+      "etag": "d41d8cd98f00b204e9800998ecf8427e",
+      "version-id": "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+      "sequencer": "00617F08299329D189"
+    }},
+    "request-id": "N4N7GDK58NMKJ12R",
+    "requester": "123456789012",
+    "source-ip-address": "203.0.113.10",
+    "reason": "PutObject"
+  }}
+}}
+"#
+    )
 }
