@@ -73,7 +73,10 @@ async fn the_delivery_sample_events_drive_the_handlers() {
     // refresh.json: EventBridge's "Object Created" for the same source, handled as the refresh
     // function handles it.
     let refresh: Value = serde_json::from_str(&event("refresh")).unwrap();
-    assert_eq!((refresh["source"].as_str(), refresh["detail-type"].as_str()), (Some("aws.s3"), Some("Object Created")));
+    assert_eq!(
+        (refresh["source"].as_str(), refresh["detail-type"].as_str()),
+        (Some("aws.s3"), Some("Object Created"))
+    );
     assert_eq!(refresh["detail"]["bucket"]["name"], SOURCE);
     assert_eq!(refresh["detail"]["object"]["key"], source);
     let f = Refresh::new(&api::config(&[]), s.store.clone());

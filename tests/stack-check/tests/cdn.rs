@@ -47,20 +47,31 @@ fn the_template_deploys_the_function_as_it_is_and_it_fits() {
     let t = template();
     let f = function(&t);
     let code = f["FunctionCode"].as_str().expect("FunctionCode is not a string (run `cargo xtask sync`)");
-    assert!(code == js, "template.yaml's FunctionCode differs from {}: run `cargo xtask sync`", xtask::cdn::VIEWER_REQUEST);
+    assert!(
+        code == js,
+        "template.yaml's FunctionCode differs from {}: run `cargo xtask sync`",
+        xtask::cdn::VIEWER_REQUEST
+    );
     assert!(
         code.len() < MAX_FUNCTION_BYTES,
         "the function is {} bytes; CloudFront takes at most {MAX_FUNCTION_BYTES}",
         code.len()
     );
-    assert_eq!(f["FunctionConfig"]["Runtime"].as_str(), Some("cloudfront-js-2.0"), "key value stores need 2.0");
+    assert_eq!(
+        f["FunctionConfig"]["Runtime"].as_str(),
+        Some("cloudfront-js-2.0"),
+        "key value stores need 2.0"
+    );
     assert_eq!(f["AutoPublish"].as_bool(), Some(true), "a distribution runs the published stage");
     let stores = f["FunctionConfig"]["KeyValueStoreAssociations"].as_sequence().unwrap();
     assert_eq!(stores.len(), 1);
     let store = format!("{:?}", stores[0]["KeyValueStoreARN"]);
     assert!(store.contains("UrlKeyValueStore.Arn") || store.contains("UrlKeyValueStore"), "{store}");
     // The names the function shares with the rest: the store's key, the header to the renderer.
-    assert!(js.contains(&format!("cf.kvs().get('{}')", xtask::cdn::KVS_KEY)), "the function reads another key");
+    assert!(
+        js.contains(&format!("cf.kvs().get('{}')", xtask::cdn::KVS_KEY)),
+        "the function reads another key"
+    );
     assert!(
         js.contains(&format!("'{}'", imgfn_lambda::api::render::REQUEST_HEADER)),
         "the function sets another header than the render function reads"
@@ -114,7 +125,10 @@ fn the_vectors_catch_a_function_that_drifted() {
     let js = viewer_request_js();
     let scratch = tools::scratch().join(format!("cdn-drift-{}", std::process::id()));
     fs::create_dir_all(&scratch).unwrap();
-    for (from, to) in [("const OUT = 'output';", "const OUT = 'outputs';"), ("fail(403, 'forbidden'", "fail(401, 'forbidden'")] {
+    for (from, to) in [
+        ("const OUT = 'output';", "const OUT = 'outputs';"),
+        ("fail(403, 'forbidden'", "fail(401, 'forbidden'"),
+    ] {
         assert!(js.contains(from), "the function has no {from:?}");
         let file = scratch.join("viewer-request.js");
         fs::write(&file, js.replacen(from, to, 1)).unwrap();

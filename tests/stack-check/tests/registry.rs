@@ -21,8 +21,10 @@ fn a_registry_change_shows_as_stale() {
     std::fs::create_dir_all(scratch.join("events")).unwrap();
     std::fs::create_dir_all(scratch.join("cdn")).unwrap();
     let root = xtask::root();
-    let files = ["template.yaml", "samconfig.toml", "docs/openapi.yaml", "README.md", "cdn/viewer-request.js"];
-    let files = files.into_iter().chain([xtask::cdn::VECTORS, xtask::cdn::RENDER_EVENT, xtask::cdn::REFRESH_EVENT]);
+    let files =
+        ["template.yaml", "samconfig.toml", "docs/openapi.yaml", "README.md", "cdn/viewer-request.js"];
+    let files =
+        files.into_iter().chain([xtask::cdn::VECTORS, xtask::cdn::RENDER_EVENT, xtask::cdn::REFRESH_EVENT]);
     for file in files {
         std::fs::copy(root.join(file), scratch.join(file)).unwrap();
     }
@@ -62,7 +64,12 @@ fn the_edge_falls_behind_visibly() {
     let root = xtask::root();
     let mut files: Vec<String> = ["template.yaml", "samconfig.toml", "docs/openapi.yaml", "README.md"]
         .into_iter()
-        .chain([xtask::cdn::VIEWER_REQUEST, xtask::cdn::VECTORS, xtask::cdn::RENDER_EVENT, xtask::cdn::REFRESH_EVENT])
+        .chain([
+            xtask::cdn::VIEWER_REQUEST,
+            xtask::cdn::VECTORS,
+            xtask::cdn::RENDER_EVENT,
+            xtask::cdn::REFRESH_EVENT,
+        ])
         .map(str::to_owned)
         .collect();
     files.extend(image_ops::ops::triggers().map(|op| format!("events/s3-{}.json", op.name)));
@@ -88,7 +95,8 @@ fn the_edge_falls_behind_visibly() {
         .filter(|d| d.is_stale())
         .map(|d| d.path.display().to_string())
         .collect();
-    let expected = [xtask::cdn::VIEWER_REQUEST, xtask::cdn::VECTORS, xtask::cdn::RENDER_EVENT, "template.yaml"];
+    let expected =
+        [xtask::cdn::VIEWER_REQUEST, xtask::cdn::VECTORS, xtask::cdn::RENDER_EVENT, "template.yaml"];
     assert_eq!(stale, expected);
     xtask::sync(&scratch).unwrap();
     assert!(xtask::derived(&scratch).unwrap().iter().all(|d| !d.is_stale()));

@@ -216,7 +216,9 @@ impl Template {
         match r["Type"].as_str()? {
             "AWS::S3::Bucket" => self.resolve(&r["Properties"]["BucketName"]),
             // What `Ref` returns for these: a secret's ARN, a distribution's id.
-            "AWS::SecretsManager::Secret" => Some(format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}")),
+            "AWS::SecretsManager::Secret" => {
+                Some(format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"))
+            }
             "AWS::CloudFront::Distribution" => Some(DISTRIBUTION_ID.into()),
             _ => None,
         }
@@ -258,7 +260,9 @@ impl Template {
             let end = rest[start..].find('}')? + start;
             let var = &rest[start + 2..end];
             let value = match var.split_once('.') {
-                Some((id, attribute)) if !var.starts_with("AWS::") => self.resolve_attribute(id, attribute)?,
+                Some((id, attribute)) if !var.starts_with("AWS::") => {
+                    self.resolve_attribute(id, attribute)?
+                }
                 _ => self.resolve_ref(var)?,
             };
             out.push_str(&value);
@@ -291,7 +295,11 @@ impl Template {
                             for s in list(child) {
                                 match intrinsic(s) {
                                     Some((name, arg)) if name == "If" => out.extend(
-                                        list(arg).into_iter().skip(1).filter(|b| b.is_mapping()).map(|b| (owner, b)),
+                                        list(arg)
+                                            .into_iter()
+                                            .skip(1)
+                                            .filter(|b| b.is_mapping())
+                                            .map(|b| (owner, b)),
                                     ),
                                     _ => out.push((owner, s)),
                                 }
@@ -308,7 +316,10 @@ impl Template {
         }
         let mut out = Vec::new();
         // A WAF rule's `Statement` is a match condition, not an IAM statement.
-        for (id, r) in self.resources().filter(|(_, r)| !r["Type"].as_str().unwrap_or_default().starts_with("AWS::WAFv2::")) {
+        for (id, r) in self
+            .resources()
+            .filter(|(_, r)| !r["Type"].as_str().unwrap_or_default().starts_with("AWS::WAFv2::"))
+        {
             walk(id, r, &mut out);
         }
         out
@@ -320,14 +331,17 @@ impl Template {
         let role = self.role_of(f);
         let attached: Vec<&str> = self
             .of_type("AWS::IAM::RolePolicy")
-            .filter(|(_, p)| intrinsic(&p["Properties"]["RoleName"]).and_then(|(_, r)| r.as_str()) == Some(role))
+            .filter(|(_, p)| {
+                intrinsic(&p["Properties"]["RoleName"]).and_then(|(_, r)| r.as_str()) == Some(role)
+            })
             .map(|(id, _)| id)
             .collect();
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (owner, s) in self.statements() {
             // The role's trust policy (who may assume it) is not a grant.
             let trust = s["Action"].as_str() == Some("sts:AssumeRole");
-            if (owner != role && !attached.contains(&owner)) || trust || s["Effect"].as_str() != Some("Allow") {
+            if (owner != role && !attached.contains(&owner)) || trust || s["Effect"].as_str() != Some("Allow")
+            {
                 continue;
             }
             let resources: Vec<String> = list(&s["Resource"])
@@ -1204,7 +1218,9 @@ fn the_render_function_url_admits_only_the_distribution() {
         assert_eq!(t.resolve(&p["SourceArn"]), Some(distribution_arn.clone()), "{id}");
         let action = p["Action"].as_str().unwrap();
         match action {
-            "lambda:InvokeFunctionUrl" => assert_eq!(p["FunctionUrlAuthType"].as_str(), Some("AWS_IAM"), "{id}"),
+            "lambda:InvokeFunctionUrl" => {
+                assert_eq!(p["FunctionUrlAuthType"].as_str(), Some("AWS_IAM"), "{id}")
+            }
             "lambda:InvokeFunction" => assert_eq!(p["InvokedViaFunctionUrl"].as_bool(), Some(true), "{id}"),
             other => panic!("{id}: {other}"),
         }
@@ -1246,7 +1262,11 @@ fn both_origins_are_behind_origin_access_control_and_s3_comes_first() {
             }
             "lambda" => {
                 assert!(format!("{:?}", o["DomainName"]).contains("RenderFunctionUrl.FunctionUrl"), "{id}");
-                assert_eq!(o["CustomOriginConfig"]["OriginProtocolPolicy"].as_str(), Some("https-only"), "{id}");
+                assert_eq!(
+                    o["CustomOriginConfig"]["OriginProtocolPolicy"].as_str(),
+                    Some("https-only"),
+                    "{id}"
+                );
             }
             other => panic!("{id}: origin type {other}"),
         }
@@ -1277,7 +1297,8 @@ fn both_origins_are_behind_origin_access_control_and_s3_comes_first() {
     // Only GET and HEAD reach the renderer, or anything: CloudFront allows origin groups on
     // GET/HEAD(/OPTIONS) behaviours only, and nothing here accepts a body.
     for b in &behaviors {
-        let methods: BTreeSet<&str> = list(&b["AllowedMethods"]).into_iter().map(|m| m.as_str().unwrap()).collect();
+        let methods: BTreeSet<&str> =
+            list(&b["AllowedMethods"]).into_iter().map(|m| m.as_str().unwrap()).collect();
         assert_eq!(methods, ["GET", "HEAD"].into_iter().collect(), "{b:?}");
         assert_eq!(b["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"), "{b:?}");
     }
@@ -1321,7 +1342,8 @@ fn the_cache_key_is_the_uri_and_every_request_is_checked_at_the_edge() {
         assert_eq!(key["EnableAcceptEncodingGzip"].as_bool(), Some(false));
         assert_eq!(key["EnableAcceptEncodingBrotli"].as_bool(), Some(false));
 
-        let origin = &t.resource(target(&b["OriginRequestPolicyId"]))["Properties"]["OriginRequestPolicyConfig"];
+        let origin =
+            &t.resource(target(&b["OriginRequestPolicyId"]))["Properties"]["OriginRequestPolicyConfig"];
         assert_eq!(origin["QueryStringsConfig"]["QueryStringBehavior"].as_str(), Some("none"));
         assert_eq!(origin["CookiesConfig"]["CookieBehavior"].as_str(), Some("none"));
         assert_eq!(origin["HeadersConfig"]["HeaderBehavior"].as_str(), Some("whitelist"));
@@ -1354,9 +1376,16 @@ fn the_cdn_reads_only_renditions_and_outputs() {
         if format!("{:?}", s["Principal"]).contains("cloudfront.amazonaws.com") {
             assert_eq!(owner, "OutputBucketPolicy", "{owner} grants CloudFront something");
             assert_eq!(s["Effect"].as_str(), Some("Allow"));
-            assert_eq!(list(&s["Action"]).into_iter().map(|a| a.as_str().unwrap()).collect::<Vec<_>>(), ["s3:GetObject"]);
+            assert_eq!(
+                list(&s["Action"]).into_iter().map(|a| a.as_str().unwrap()).collect::<Vec<_>>(),
+                ["s3:GetObject"]
+            );
             let source = &s["Condition"]["StringEquals"]["AWS:SourceArn"];
-            assert_eq!(t.resolve(source), Some(distribution_arn.clone()), "{owner}: for this distribution only");
+            assert_eq!(
+                t.resolve(source),
+                Some(distribution_arn.clone()),
+                "{owner}: for this distribution only"
+            );
             granted.extend(list(&s["Resource"]).into_iter().map(|r| t.resolve(r).unwrap()));
         }
     }
@@ -1409,7 +1438,10 @@ fn delivery_functions_have_least_privilege() {
         ("logs:PutLogEvents", set([logs])),
         ("s3:ListBucket", set([s3_arn(&out, "")])),
         ("s3:DeleteObject", set([s3_arn(&out, "/r/*")])),
-        ("cloudfront:CreateInvalidation", set([format!("arn:aws:cloudfront::{ACCOUNT}:distribution/{DISTRIBUTION_ID}")])),
+        (
+            "cloudfront:CreateInvalidation",
+            set([format!("arn:aws:cloudfront::{ACCOUNT}:distribution/{DISTRIBUTION_ID}")]),
+        ),
         ("sqs:SendMessage", set([format!("arn:aws:sqs:{REGION}:{ACCOUNT}:DeadLetterQueue")])),
     ]
     .into_iter()
@@ -1420,7 +1452,9 @@ fn delivery_functions_have_least_privilege() {
     // api-process may read the URL keys (to sign), with the CDN only.
     let (_, policy) = t
         .of_type("AWS::IAM::RolePolicy")
-        .find(|(_, p)| format!("{:?}", p["Properties"]["RoleName"]).contains(t.role_of(&t.function("api-process"))))
+        .find(|(_, p)| {
+            format!("{:?}", p["Properties"]["RoleName"]).contains(t.role_of(&t.function("api-process")))
+        })
         .expect("no URL keys policy for api-process");
     assert_eq!(policy["Condition"].as_str(), Some("HasCdn"));
 }
@@ -1445,31 +1479,42 @@ fn the_refresh_rule_watches_the_rendition_prefixes() {
     let rule = events.values().next().unwrap();
     assert_eq!(rule["Type"].as_str(), Some("EventBridgeRule"));
     let pattern = &rule["Properties"]["Pattern"];
-    assert_eq!(list(&pattern["source"]).into_iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>(), ["aws.s3"]);
-    let kinds: BTreeSet<&str> = list(&pattern["detail-type"]).into_iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(
+        list(&pattern["source"]).into_iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>(),
+        ["aws.s3"]
+    );
+    let kinds: BTreeSet<&str> =
+        list(&pattern["detail-type"]).into_iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(kinds, ["Object Created", "Object Deleted"].into_iter().collect());
-    let buckets: Vec<String> = list(&pattern["detail"]["bucket"]["name"]).into_iter().map(|v| t.resolve(v).unwrap()).collect();
+    let buckets: Vec<String> =
+        list(&pattern["detail"]["bucket"]["name"]).into_iter().map(|v| t.resolve(v).unwrap()).collect();
     assert_eq!(buckets, [src]);
     let watched: Vec<String> = list(&pattern["detail"]["object"]["key"])
         .into_iter()
         .map(|k| k["prefix"].as_str().unwrap().to_owned())
         .collect();
-    let config = imgfn_lambda::api::ApiConfig::from_lookup(|k| t.environment(&refresh).get(k).cloned()).unwrap();
+    let config =
+        imgfn_lambda::api::ApiConfig::from_lookup(|k| t.environment(&refresh).get(k).cloned()).unwrap();
     assert_eq!(watched, config.rendition_prefixes, "the rule watches what the functions render from");
     let render = t.function("render");
-    let render_config = imgfn_lambda::api::ApiConfig::from_lookup(|k| t.environment(&render).get(k).cloned()).unwrap();
+    let render_config =
+        imgfn_lambda::api::ApiConfig::from_lookup(|k| t.environment(&render).get(k).cloned()).unwrap();
     assert_eq!(render_config.rendition_prefixes, config.rendition_prefixes);
 
     let dlq = get_att_arn(&rule["Properties"]["DeadLetterConfig"]["Arn"]);
     assert_eq!(dlq, Some("DeadLetterQueue"), "undeliverable events");
     let invoke = &refresh.props["EventInvokeConfig"];
     assert_eq!(invoke["MaximumRetryAttempts"].as_u64(), Some(2));
-    assert_eq!(get_att_arn(&invoke["DestinationConfig"]["OnFailure"]["Destination"]), Some("DeadLetterQueue"));
+    assert_eq!(
+        get_att_arn(&invoke["DestinationConfig"]["OnFailure"]["Destination"]),
+        Some("DeadLetterQueue")
+    );
     // EventBridge may put the events it could not deliver into the queue, from this rule only.
     let allowed = t.statements().into_iter().any(|(owner, s)| {
         owner == "DeadLetterQueuePolicy"
             && s["Principal"]["Service"].as_str() == Some("events.amazonaws.com")
-            && get_att_arn(&s["Condition"]["ArnEquals"]["aws:SourceArn"]) == Some(&format!("{}{}", refresh.id, "SourceChanged"))
+            && get_att_arn(&s["Condition"]["ArnEquals"]["aws:SourceArn"])
+                == Some(&format!("{}{}", refresh.id, "SourceChanged"))
     });
     assert!(allowed, "the queue policy lets the refresh rule deliver dead letters");
 }

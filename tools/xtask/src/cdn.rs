@@ -81,10 +81,7 @@ pub fn template_function_code(js: &str) -> String {
 
 /// The refresh rule's key filter: one `prefix` per default rendition prefix.
 pub fn template_rendition_prefixes() -> Result<String, String> {
-    Ok(default_rendition_prefixes()?
-        .iter()
-        .map(|p| format!("                    - prefix: {p}\n"))
-        .collect())
+    Ok(default_rendition_prefixes()?.iter().map(|p| format!("                    - prefix: {p}\n")).collect())
 }
 
 /// The render role's reads: the default rendition prefixes of the source bucket.
@@ -387,7 +384,8 @@ pub fn vectors() -> Result<String, String> {
 /// The signing examples of docs/delivery.md: a few vectors as a table.
 pub fn docs_signing_examples() -> String {
     let mut out = String::from("| URL | key | message (what is signed) | signature |\n|---|---|---|---|\n");
-    let examples = ["a rendition", "expires later", "a key with a space, unicode, + and %", "a stored output"];
+    let examples =
+        ["a rendition", "expires later", "a key with a space, unicode, + and %", "a stored output"];
     for c in cases().iter().filter(|c| examples.contains(&c.name.as_str())) {
         let Some((key, message, signature)) = &c.signed else { continue };
         let url = match &c.query {

@@ -61,11 +61,15 @@ pub fn derived(root: &Path) -> Result<Vec<Derived>, String> {
     let mut out = Vec::new();
 
     // The CloudFront Function first: the template inlines it as it will be.
-    let js_current =
-        fs::read_to_string(root.join(cdn::VIEWER_REQUEST)).map_err(|e| format!("{}: {e}", cdn::VIEWER_REQUEST))?;
+    let js_current = fs::read_to_string(root.join(cdn::VIEWER_REQUEST))
+        .map_err(|e| format!("{}: {e}", cdn::VIEWER_REQUEST))?;
     let js = replace_region(&js_current, "//", "tables", &cdn::js_tables()?)
         .map_err(|e| format!("{}: {e}", cdn::VIEWER_REQUEST))?;
-    out.push(Derived { path: cdn::VIEWER_REQUEST.into(), current: Some(js_current), expected: Some(js.clone()) });
+    out.push(Derived {
+        path: cdn::VIEWER_REQUEST.into(),
+        current: Some(js_current),
+        expected: Some(js.clone()),
+    });
     let vectors = root.join(cdn::VECTORS);
     out.push(Derived {
         path: cdn::VECTORS.into(),
@@ -73,8 +77,14 @@ pub fn derived(root: &Path) -> Result<Vec<Derived>, String> {
         expected: Some(cdn::vectors()?),
     });
     // The delivery functions' sample events, made of a vector (a signed URL, its source).
-    for (file, expected) in [(cdn::RENDER_EVENT, cdn::render_event()?), (cdn::REFRESH_EVENT, cdn::refresh_event())] {
-        out.push(Derived { path: file.into(), current: fs::read_to_string(root.join(file)).ok(), expected: Some(expected) });
+    for (file, expected) in
+        [(cdn::RENDER_EVENT, cdn::render_event()?), (cdn::REFRESH_EVENT, cdn::refresh_event())]
+    {
+        out.push(Derived {
+            path: file.into(),
+            current: fs::read_to_string(root.join(file)).ok(),
+            expected: Some(expected),
+        });
     }
 
     let regions: [(&str, &str, Regions); 5] = [
