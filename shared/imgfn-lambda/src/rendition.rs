@@ -645,8 +645,8 @@ mod tests {
             expires: None,
         };
         assert!(crate::keys::check(&long.key).is_ok(), "the source key itself fits");
-        let e =
-            viewer_request(&long.signed_path(&key), None, None, std::slice::from_ref(&key), 0, &prefixes).unwrap_err();
+        let e = viewer_request(&long.signed_path(&key), None, None, std::slice::from_ref(&key), 0, &prefixes)
+            .unwrap_err();
         assert_eq!((e.status(), e.field()), (400, Some("steps")));
         let short = Rendition { key: "originals/a b.jpg".into(), ..long };
         let route = viewer_request(&short.signed_path(&key), None, None, &[key], 0, &prefixes).unwrap();
