@@ -494,6 +494,8 @@ fn spec(b: &mut Bytes<'_>) -> PipelineSpec {
         background: b.color(),
         compression_level: if rarely(b) { b.byte() } else { b.below(10) as u8 },
         effort: if rarely(b) { b.byte() } else { b.below(7) as u8 },
+        // Not drawn from the input: the seeded corpus keeps meaning what it meant.
+        alpha_format: None,
     };
     PipelineSpec { ops, output }
 }

@@ -288,6 +288,18 @@ impl Rendition {
         format!("{STORED_PREFIX}{}/{}", self.key_segment(), self.steps_segment())
     }
 
+    /// Refuses a rendition whose [`Rendition::stored_key`] would pass S3's longest key
+    /// ([`crate::keys::MAX_KEY_BYTES`]): invalid params naming `steps`.
+    pub fn check_stored_key(&self) -> Result<(), Error> {
+        if self.stored_key().len() > crate::keys::MAX_KEY_BYTES {
+            return Err(Error::invalid(
+                "steps",
+                "the URL is too long: its stored key would pass S3's 1024 bytes",
+            ));
+        }
+        Ok(())
+    }
+
     /// The pipeline the steps describe, validated under `limits`; assets under `asset_prefix`.
     /// [`LEGACY_FORMAT`] is JPEG, or PNG when the result has alpha.
     pub fn pipeline(&self, limits: &Limits, asset_prefix: &str) -> Result<Pipeline, Error> {
@@ -505,14 +517,29 @@ impl EdgeRoute {
     pub fn origin_uri(&self) -> String {
         format!("/{}", encode(&self.origin_key(), true))
     }
+
+    /// What the edge passes to the render function in its `x-imgfn-request` header
+    /// ([`crate::api::render::REQUEST_HEADER`]) for a rendition: the viewer's path as it came,
+    /// then `?exp=<n>` when the URL expires (the render function parses and checks it again).
+    /// `None` for a stored output, which only the output bucket serves.
+    pub fn forwarded_request(&self, viewer_path: &str) -> Option<String> {
+        match self {
+            EdgeRoute::Rendition(r) => Some(match r.expires {
+                Some(exp) => format!("{viewer_path}?exp={exp}"),
+                None => viewer_path.to_owned(),
+            }),
+            EdgeRoute::Stored(_) => None,
+        }
+    }
 }
 
 /// What the edge does with a viewer's request, before any cache or origin: the CloudFront
 /// Function (`cdn/viewer-request.js`) and the local edge both implement exactly this, checked
 /// against the same vectors. `/v1/…` is parsed into normal form (a bad URL is `400` naming the
 /// field), its signature and expiry checked (`403`), its key checked against the rendition
-/// `prefixes` (`404`, as for a missing source) and `format=auto` resolved from `accept`; `/o/…`
-/// is checked the same way (no prefix rule: it names an output); anything else is `404`.
+/// `prefixes` (`404`, as for a missing source), `format=auto` resolved from `accept` and its
+/// stored key checked against S3's longest key (`400` naming `steps`); `/o/…` is checked the
+/// same way (no prefix rule: it names an output); anything else is `404`.
 pub fn viewer_request(
     path: &str,
     query: Option<&str>,
@@ -529,6 +556,7 @@ pub fn viewer_request(
             return Err(Error::NotFound(key.clone()));
         }
         signed.rendition.negotiate(accept);
+        signed.rendition.check_stored_key()?;
         Ok(EdgeRoute::Rendition(signed.rendition))
     } else if path.starts_with(&format!("/{STORED_URL_PREFIX}/")) {
         let (url, signature) = StoredUrl::parse(path, query)?;
@@ -605,6 +633,25 @@ mod tests {
         assert!(signed.verify(std::slice::from_ref(&old), 2_001).is_err(), "expired");
         let tampered = parse(&p.replace("width=64", "width=65"), Some(q)).unwrap();
         assert!(tampered.verify(&[old], 1_000).is_err());
+    }
+
+    #[test]
+    fn the_edge_refuses_a_stored_key_s3_cannot_hold() {
+        let key = b"k".repeat(32);
+        let prefixes = ["originals/".to_owned()];
+        let long = Rendition {
+            key: format!("originals/{}.jpg", "k".repeat(990)),
+            // r/ + the key + / + the steps: 1026 bytes, over S3's 1024.
+            steps: parse_steps("thumbnail,width=800").unwrap(),
+            expires: None,
+        };
+        assert!(crate::keys::check(&long.key).is_ok(), "the source key itself fits");
+        let e = viewer_request(&long.signed_path(&key), None, None, std::slice::from_ref(&key), 0, &prefixes)
+            .unwrap_err();
+        assert_eq!((e.status(), e.field()), (400, Some("steps")));
+        let short = Rendition { key: "originals/a b.jpg".into(), ..long };
+        let route = viewer_request(&short.signed_path(&key), None, None, &[key], 0, &prefixes).unwrap();
+        assert_eq!(route.origin_uri(), "/r/originals/a%2520b.jpg/thumbnail%2Cwidth%3D800");
     }
 
     #[test]

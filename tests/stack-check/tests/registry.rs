@@ -19,9 +19,17 @@ fn a_registry_change_shows_as_stale() {
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(scratch.join("docs")).unwrap();
     std::fs::create_dir_all(scratch.join("events")).unwrap();
+    std::fs::create_dir_all(scratch.join("cdn")).unwrap();
     let root = xtask::root();
-    for file in ["template.yaml", "samconfig.toml", "docs/openapi.yaml", "README.md"] {
+    let files =
+        ["template.yaml", "samconfig.toml", "docs/openapi.yaml", "README.md", "cdn/viewer-request.js"];
+    let files =
+        files.into_iter().chain([xtask::cdn::VECTORS, xtask::cdn::RENDER_EVENT, xtask::cdn::REFRESH_EVENT]);
+    for file in files {
         std::fs::copy(root.join(file), scratch.join(file)).unwrap();
+    }
+    if root.join("docs/delivery.md").exists() {
+        std::fs::copy(root.join("docs/delivery.md"), scratch.join("docs/delivery.md")).unwrap();
     }
     for op in image_ops::ops::triggers() {
         let file = format!("events/s3-{}.json", op.name);
@@ -41,5 +49,61 @@ fn a_registry_change_shows_as_stale() {
     assert_eq!(xtask::sync(&scratch).unwrap().len(), 2);
     assert!(xtask::derived(&scratch).unwrap().iter().all(|d| !d.is_stale()));
     assert!(!scratch.join("events/s3-no-such-op.json").exists());
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn the_edge_falls_behind_visibly() {
+    // The CloudFront Function's tables, its copy inlined in the template, the vectors and the
+    // sample events are derived: edit one by hand and `cargo xtask check` names it.
+    let scratch = std::env::temp_dir().join(format!("imgfn-edge-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    for dir in ["docs", "events", "cdn"] {
+        std::fs::create_dir_all(scratch.join(dir)).unwrap();
+    }
+    let root = xtask::root();
+    let mut files: Vec<String> = ["template.yaml", "samconfig.toml", "docs/openapi.yaml", "README.md"]
+        .into_iter()
+        .chain([
+            xtask::cdn::VIEWER_REQUEST,
+            xtask::cdn::VECTORS,
+            xtask::cdn::RENDER_EVENT,
+            xtask::cdn::REFRESH_EVENT,
+        ])
+        .map(str::to_owned)
+        .collect();
+    files.extend(image_ops::ops::triggers().map(|op| format!("events/s3-{}.json", op.name)));
+    for file in &files {
+        std::fs::copy(root.join(file), scratch.join(file)).unwrap();
+    }
+    assert!(xtask::derived(&scratch).unwrap().iter().all(|d| !d.is_stale()));
+
+    let edit = |file: &str, from: &str, to: &str| {
+        let text = std::fs::read_to_string(scratch.join(file)).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        std::fs::write(scratch.join(file), text.replacen(from, to, 1)).unwrap();
+    };
+    // A hand edit of the function's code outside its tables: the template's copy is stale.
+    edit(xtask::cdn::VIEWER_REQUEST, "const OUT = 'output';", "const OUT = 'output2';");
+    // A hand edit of the tables region: the function itself is stale.
+    edit(xtask::cdn::VIEWER_REQUEST, "\"resize\":\"thumbnail\"", "\"resize\":\"watermark\"");
+    edit(xtask::cdn::VECTORS, "\"status\":403", "\"status\":200");
+    edit(xtask::cdn::RENDER_EVENT, "x-imgfn-request", "x-imgfn-requests");
+    let stale: Vec<String> = xtask::derived(&scratch)
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.is_stale())
+        .map(|d| d.path.display().to_string())
+        .collect();
+    let expected =
+        [xtask::cdn::VIEWER_REQUEST, xtask::cdn::VECTORS, xtask::cdn::RENDER_EVENT, "template.yaml"];
+    assert_eq!(stale, expected);
+    xtask::sync(&scratch).unwrap();
+    assert!(xtask::derived(&scratch).unwrap().iter().all(|d| !d.is_stale()));
+    // The region is restored, the hand edit outside it kept and inlined.
+    let js = std::fs::read_to_string(scratch.join(xtask::cdn::VIEWER_REQUEST)).unwrap();
+    assert!(js.contains("\"resize\":\"thumbnail\"") && js.contains("const OUT = 'output2';"));
+    let template = std::fs::read_to_string(scratch.join("template.yaml")).unwrap();
+    assert!(template.contains("        const OUT = 'output2';"));
     let _ = std::fs::remove_dir_all(&scratch);
 }

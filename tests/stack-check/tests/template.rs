@@ -25,6 +25,9 @@ use serde_yaml::Value;
 const STACK: &str = "imgfn";
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
+/// What the CDN's distribution resolves to (`Ref`, `DomainName`).
+const DISTRIBUTION_ID: &str = "E2EXAMPLE0CDN";
+const DISTRIBUTION_DOMAIN: &str = "d111111abcdef8.cloudfront.net";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -212,6 +215,20 @@ impl Template {
         let r = self.resource(name);
         match r["Type"].as_str()? {
             "AWS::S3::Bucket" => self.resolve(&r["Properties"]["BucketName"]),
+            // What `Ref` returns for these: a secret's ARN, a distribution's id.
+            "AWS::SecretsManager::Secret" => {
+                Some(format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"))
+            }
+            "AWS::CloudFront::Distribution" => Some(DISTRIBUTION_ID.into()),
+            _ => None,
+        }
+    }
+
+    /// `${Id.Attribute}` of a `!Sub`: the attributes this test models.
+    fn resolve_attribute(&self, id: &str, attribute: &str) -> Option<String> {
+        match (self.resource(id)["Type"].as_str()?, attribute) {
+            (_, "Arn") => self.resolve_arn(id),
+            ("AWS::CloudFront::Distribution", "DomainName") => Some(DISTRIBUTION_DOMAIN.into()),
             _ => None,
         }
     }
@@ -242,9 +259,11 @@ impl Template {
             out.push_str(&rest[..start]);
             let end = rest[start..].find('}')? + start;
             let var = &rest[start + 2..end];
-            let value = match var.strip_suffix(".Arn") {
-                Some(id) => self.resolve_arn(id)?,
-                None => self.resolve_ref(var)?,
+            let value = match var.split_once('.') {
+                Some((id, attribute)) if !var.starts_with("AWS::") => {
+                    self.resolve_attribute(id, attribute)?
+                }
+                _ => self.resolve_ref(var)?,
             };
             out.push_str(&value);
             rest = &rest[end + 1..];
@@ -271,7 +290,20 @@ impl Template {
                 Value::Mapping(m) => {
                     for (k, child) in m {
                         if k.as_str() == Some("Statement") {
-                            out.extend(list(child).into_iter().map(|s| (owner, s)));
+                            // A statement under `!If [condition, statement, !Ref AWS::NoValue]`
+                            // counts as a statement (either branch may be deployed).
+                            for s in list(child) {
+                                match intrinsic(s) {
+                                    Some((name, arg)) if name == "If" => out.extend(
+                                        list(arg)
+                                            .into_iter()
+                                            .skip(1)
+                                            .filter(|b| b.is_mapping())
+                                            .map(|b| (owner, b)),
+                                    ),
+                                    _ => out.push((owner, s)),
+                                }
+                            }
                         } else {
                             walk(owner, child, out);
                         }
@@ -283,20 +315,33 @@ impl Template {
             }
         }
         let mut out = Vec::new();
-        for (id, r) in self.resources() {
+        // A WAF rule's `Statement` is a match condition, not an IAM statement.
+        for (id, r) in self
+            .resources()
+            .filter(|(_, r)| !r["Type"].as_str().unwrap_or_default().starts_with("AWS::WAFv2::"))
+        {
             walk(id, r, &mut out);
         }
         out
     }
 
-    /// `action -> resolved resources` of a function's Allow statements.
+    /// `action -> resolved resources` of a function's Allow statements: its role's, and those
+    /// of the `AWS::IAM::RolePolicy` resources attached to its role.
     fn grants(&self, f: &Function<'_>) -> BTreeMap<String, BTreeSet<String>> {
         let role = self.role_of(f);
+        let attached: Vec<&str> = self
+            .of_type("AWS::IAM::RolePolicy")
+            .filter(|(_, p)| {
+                intrinsic(&p["Properties"]["RoleName"]).and_then(|(_, r)| r.as_str()) == Some(role)
+            })
+            .map(|(id, _)| id)
+            .collect();
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (owner, s) in self.statements() {
             // The role's trust policy (who may assume it) is not a grant.
             let trust = s["Action"].as_str() == Some("sts:AssumeRole");
-            if owner != role || trust || s["Effect"].as_str() != Some("Allow") {
+            if (owner != role && !attached.contains(&owner)) || trust || s["Effect"].as_str() != Some("Allow")
+            {
                 continue;
             }
             let resources: Vec<String> = list(&s["Resource"])
@@ -558,7 +603,10 @@ fn api_functions_sign_and_read_only_their_prefixes() {
                     f.id
                 );
                 assert_eq!(grants["s3:ListBucket"], set([s3_arn(&src, ""), s3_arn(&out, "")]), "{}", f.id);
-                assert_eq!(grants.len(), 3, "{}: {grants:?}", f.id);
+                // With the CDN, it signs URLs: it reads the URL keys.
+                let secret = format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:UrlKeysSecret");
+                assert_eq!(grants["secretsmanager:GetSecretValue"], set([secret]), "{}", f.id);
+                assert_eq!(grants.len(), 4, "{}: {grants:?}", f.id);
             }
             "api-images" => {
                 let reads: BTreeSet<String> = op_prefixes()
@@ -796,14 +844,29 @@ fn the_local_stack_runs_the_deployed_configuration() {
             op.name
         );
     }
-    for binary in ["api-uploads", "api-process", "api-images"] {
+    // refresh renders nothing (256 MB, so other pixel limits): its buckets and prefixes match.
+    let env = env_of("refresh");
+    let deployed = imgfn_lambda::api::ApiConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let here = local.api_config().unwrap();
+    assert_eq!(
+        (&here.source_bucket, &here.output_bucket, &here.rendition_prefixes),
+        (&deployed.source_bucket, &deployed.output_bucket, &deployed.rendition_prefixes),
+        "refresh: imgfn-local differs from template.yaml"
+    );
+    for binary in ["api-uploads", "api-process", "api-images", "render"] {
         let env = env_of(binary);
         local.vars.retain(|(k, _)| k != "IMGFN_CORS_ORIGINS");
         local
             .vars
             .extend(env.get("IMGFN_CORS_ORIGINS").map(|v| ("IMGFN_CORS_ORIGINS".to_owned(), v.clone())));
         let deployed = imgfn_lambda::api::ApiConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
-        let here = local.api_config().unwrap();
+        let mut here = local.api_config().unwrap();
+        // Where the URL keys come from and where the CDN is differ by design: locally fixed
+        // keys and the local edge; deployed, the secret and the distribution (the CDN tests
+        // check those).
+        here.url_keys = deployed.url_keys.clone();
+        here.url_keys_secret.clone_from(&deployed.url_keys_secret);
+        here.cdn_url.clone_from(&deployed.cdn_url);
         assert_eq!(
             format!("{here:?}"),
             format!("{deployed:?}"),
@@ -935,4 +998,553 @@ fn alarms_watch_failures_throttles_concurrency_deliveries_and_api_errors() {
     let (_, api) = t.of_type("AWS::Serverless::HttpApi").next().unwrap();
     let format = api["Properties"]["AccessLogSettings"]["Format"].as_str().unwrap();
     assert!(format.contains("$context.authorizer.claims.sub"), "the access log names the caller");
+}
+
+// ---------------------------------------------------------------- delivery: the CDN
+
+/// The conditions that hold wherever `name` holds: itself, and what an `!And` of it names with
+/// `!Condition` (HasCdnWaf implies HasCdn).
+fn implied_conditions(t: &Template, name: &str, out: &mut BTreeSet<String>) {
+    if !out.insert(name.to_owned()) {
+        return;
+    }
+    let Some((f, arg)) = t.section("Conditions").get(name).and_then(intrinsic) else { return };
+    if f == "And" {
+        for c in list(arg) {
+            if let Some((n, Value::String(inner))) = intrinsic(c) {
+                if n == "Condition" {
+                    implied_conditions(t, inner, out);
+                }
+            }
+        }
+    }
+}
+
+/// The logical ids a value refers to (`Ref`, `GetAtt`, `${...}` in `Sub`), each with the
+/// conditions in force where it is named (the `!If` branches it sits in; the else branch adds
+/// nothing).
+fn references(v: &Value, guards: &BTreeSet<String>, out: &mut Vec<(String, BTreeSet<String>)>) {
+    match intrinsic(v) {
+        Some((name, arg)) if name == "If" => {
+            let branches = list(arg);
+            let mut inner = guards.clone();
+            inner.insert(branches[0].as_str().unwrap().to_owned());
+            references(branches[1], &inner, out);
+            references(branches[2], guards, out);
+            return;
+        }
+        Some((name, arg)) if name == "Ref" => {
+            out.push((arg.as_str().unwrap().to_owned(), guards.clone()));
+            return;
+        }
+        Some((name, arg)) if name == "GetAtt" => {
+            let id = match arg {
+                Value::String(s) => s.split('.').next().unwrap().to_owned(),
+                other => other[0].as_str().unwrap().to_owned(),
+            };
+            out.push((id, guards.clone()));
+            return;
+        }
+        Some((name, arg)) if name == "Sub" => {
+            let (text, vars) = match arg {
+                Value::String(s) => (s.as_str(), None),
+                other => (other[0].as_str().unwrap(), Some(&other[1])),
+            };
+            let mut rest = text;
+            while let Some(start) = rest.find("${") {
+                let end = rest[start..].find('}').unwrap() + start;
+                let var = &rest[start + 2..end];
+                out.push((var.split('.').next().unwrap().to_owned(), guards.clone()));
+                rest = &rest[end + 1..];
+            }
+            if let Some(vars) = vars {
+                references(vars, guards, out);
+            }
+            return;
+        }
+        _ => {}
+    }
+    match v {
+        Value::Mapping(m) => m.values().for_each(|c| references(c, guards, out)),
+        Value::Sequence(s) => s.iter().for_each(|c| references(c, guards, out)),
+        Value::Tagged(t) => references(&t.value, guards, out),
+        _ => {}
+    }
+}
+
+/// The condition of a resource, or of the function a SAM-generated resource belongs to
+/// (`RenderFunctionUrl`, `RefreshFunctionSourceChanged`: SAM gives them their function's).
+fn condition_of(t: &Template, id: &str) -> Option<String> {
+    let resources = t.section("Resources");
+    let owner = match resources.get(id) {
+        Some(r) => r,
+        None => {
+            let owner = t
+                .functions()
+                .into_iter()
+                .map(|f| f.id)
+                .filter(|fid| id.starts_with(fid))
+                .max_by_key(|fid| fid.len())
+                .unwrap_or_else(|| panic!("{id} is neither a resource nor made by SAM from a function"));
+            t.resource(owner)
+        }
+    };
+    owner.get("Condition").and_then(Value::as_str).map(str::to_owned)
+}
+
+const CDN_TYPES: [&str; 7] = [
+    "AWS::CloudFront::Distribution",
+    "AWS::CloudFront::Function",
+    "AWS::CloudFront::KeyValueStore",
+    "AWS::CloudFront::OriginAccessControl",
+    "AWS::CloudFront::CachePolicy",
+    "AWS::CloudFront::OriginRequestPolicy",
+    "AWS::SecretsManager::Secret",
+];
+
+/// The CDN is on by default, and everything it adds exists only under `HasCdn`: a resource or
+/// output that names a conditional resource is conditional too (or names it inside
+/// `!If [HasCdn, ...]`), so `EnableCdn=false` deploys without a dangling reference.
+#[test]
+fn the_cdn_is_on_by_default_and_every_part_of_it_is_conditional() {
+    let t = load();
+    assert_eq!(t.section("Parameters")["EnableCdn"]["Default"].as_str(), Some("true"));
+    assert_eq!(t.condition("HasCdn"), Some(true));
+    let mut off = load();
+    off.given.insert("EnableCdn".into(), "false".into());
+    assert_eq!(off.condition("HasCdn"), Some(false));
+    assert_eq!(off.condition("HasCdnWaf"), Some(false));
+
+    for ty in CDN_TYPES.iter().chain(&["AWS::WAFv2::WebACL"]) {
+        let found: Vec<_> = t.of_type(ty).collect();
+        assert!(!found.is_empty() || *ty == "AWS::WAFv2::WebACL", "no {ty}");
+        for (id, r) in found {
+            let c = r["Condition"].as_str().unwrap_or_else(|| panic!("{id} ({ty}) has no Condition"));
+            let mut implied = BTreeSet::new();
+            implied_conditions(&t, c, &mut implied);
+            assert!(implied.contains("HasCdn"), "{id}: Condition {c} does not imply HasCdn");
+        }
+    }
+    for binary in DELIVERY {
+        let f = t.function(binary);
+        assert_eq!(t.resource(f.id)["Condition"].as_str(), Some("HasCdn"), "{}", f.id);
+    }
+
+    let mut checked = 0;
+    let mut check = |owner: &str, own: Option<&str>, body: &Value| {
+        let mut guards = BTreeSet::new();
+        if let Some(c) = own {
+            implied_conditions(&t, c, &mut guards);
+        }
+        let mut refs = Vec::new();
+        references(body, &guards, &mut refs);
+        for (id, guards) in refs {
+            if id.starts_with("AWS::") || t.section("Parameters").contains_key(id.as_str()) {
+                continue;
+            }
+            let Some(needed) = condition_of(&t, &id) else { continue };
+            let mut held = BTreeSet::new();
+            for g in &guards {
+                implied_conditions(&t, g, &mut held);
+            }
+            assert!(held.contains(&needed), "{owner} names {id} (Condition {needed}) outside that condition");
+            checked += 1;
+        }
+    };
+    for (id, r) in t.resources() {
+        check(id, r.get("Condition").and_then(Value::as_str), r);
+        // DependsOn names resources too (plain strings).
+        for dep in list(&r["DependsOn"]).into_iter().filter_map(Value::as_str) {
+            let reference = serde_yaml::from_str::<Value>(&format!("!Ref {dep}")).unwrap();
+            check(id, r.get("Condition").and_then(Value::as_str), &reference);
+        }
+    }
+    for (name, o) in t.section("Outputs") {
+        let name = name.as_str().unwrap();
+        check(name, o.get("Condition").and_then(Value::as_str), o);
+    }
+    assert!(checked > 50, "the references were not found ({checked})");
+
+    for output in ["CdnUrl", "CdnDistributionId", "UrlKeysSecretArn", "UrlKeyValueStoreArn"] {
+        let o = &t.section("Outputs")[output];
+        assert_eq!(o["Condition"].as_str(), Some("HasCdn"), "output {output}");
+    }
+    // api-process knows the CDN only with one.
+    let process = t.function("api-process");
+    let on = t.environment(&process);
+    assert_eq!(on["IMGFN_CDN_URL"], format!("https://{DISTRIBUTION_DOMAIN}"));
+    assert!(on["IMGFN_URL_KEYS_SECRET"].starts_with("arn:aws:secretsmanager:"));
+    let off_env = off.environment(&process);
+    assert_eq!((off_env["IMGFN_CDN_URL"].as_str(), off_env["IMGFN_URL_KEYS_SECRET"].as_str()), ("", ""));
+}
+
+fn distribution(t: &Template) -> &Value {
+    let mut found = t.of_type("AWS::CloudFront::Distribution");
+    let (_, d) = found.next().expect("no distribution");
+    assert!(found.next().is_none(), "one distribution");
+    &d["Properties"]["DistributionConfig"]
+}
+
+/// The logical id behind `!Ref X`, `!GetAtt X.Attr`.
+fn target(v: &Value) -> &str {
+    let (_, arg) = intrinsic(v).unwrap_or_else(|| panic!("not a Ref or GetAtt: {v:?}"));
+    match arg {
+        Value::String(s) => s.split('.').next().unwrap(),
+        other => other[0].as_str().unwrap(),
+    }
+}
+
+fn ints(v: &Value) -> BTreeSet<u64> {
+    list(v).into_iter().map(|c| c.as_u64().unwrap()).collect()
+}
+
+/// The render function's URL takes IAM-signed requests only, and exactly two permissions admit
+/// CloudFront, each for this distribution only; nothing anywhere opens a function URL.
+#[test]
+fn the_render_function_url_admits_only_the_distribution() {
+    let t = load();
+    let render = t.function("render");
+    assert_eq!(render.props["FunctionUrlConfig"]["AuthType"].as_str(), Some("AWS_IAM"));
+    let distribution_arn = format!("arn:aws:cloudfront::{ACCOUNT}:distribution/{DISTRIBUTION_ID}");
+    let mut actions = BTreeSet::new();
+    for (id, p) in t.of_type("AWS::Lambda::Permission") {
+        let p = &p["Properties"];
+        assert_ne!(p["Principal"].as_str(), Some("*"), "{id}: a permission for anyone");
+        assert_ne!(p["FunctionUrlAuthType"].as_str(), Some("NONE"), "{id}: an open function URL");
+        if target(&p["FunctionName"]) != render.id {
+            continue;
+        }
+        assert_eq!(p["Principal"].as_str(), Some("cloudfront.amazonaws.com"), "{id}");
+        assert_eq!(t.resolve(&p["SourceArn"]), Some(distribution_arn.clone()), "{id}");
+        let action = p["Action"].as_str().unwrap();
+        match action {
+            "lambda:InvokeFunctionUrl" => {
+                assert_eq!(p["FunctionUrlAuthType"].as_str(), Some("AWS_IAM"), "{id}")
+            }
+            "lambda:InvokeFunction" => assert_eq!(p["InvokedViaFunctionUrl"].as_bool(), Some(true), "{id}"),
+            other => panic!("{id}: {other}"),
+        }
+        assert!(actions.insert(action.to_owned()), "{id}: {action} twice");
+    }
+    assert_eq!(actions.len(), 2, "both grants of origin access control to a function URL: {actions:?}");
+    for f in t.functions().into_iter().filter(|f| f.binary != "render") {
+        assert!(f.props.get("FunctionUrlConfig").is_none(), "{}: a function URL", f.id);
+    }
+    // Its concurrency is reserved by default.
+    let default = t.resolve(&t.section("Parameters")["RenderReservedConcurrency"]["Default"]).unwrap();
+    assert!(default.parse::<u32>().unwrap() > 0);
+    assert_eq!(t.resolve(&render.props["ReservedConcurrentExecutions"]), Some(default));
+}
+
+/// Both origins are reached through origin access control (SigV4, always signed): the output
+/// bucket as an S3 origin, the render function's URL as a Lambda origin; `/v1/*` goes to S3
+/// first and fails over to the renderer on exactly 403 and 404.
+#[test]
+fn both_origins_are_behind_origin_access_control_and_s3_comes_first() {
+    let t = load();
+    let d = distribution(&t);
+    let origins = list(&d["Origins"]);
+    assert_eq!(origins.len(), 2);
+    let mut kinds = BTreeMap::new();
+    for o in &origins {
+        let id = o["Id"].as_str().unwrap();
+        let oac = t.resource(target(&o["OriginAccessControlId"]));
+        assert_eq!(oac["Type"].as_str(), Some("AWS::CloudFront::OriginAccessControl"), "{id}");
+        let config = &oac["Properties"]["OriginAccessControlConfig"];
+        assert_eq!(config["SigningBehavior"].as_str(), Some("always"), "{id}");
+        assert_eq!(config["SigningProtocol"].as_str(), Some("sigv4"), "{id}");
+        let kind = config["OriginAccessControlOriginType"].as_str().unwrap();
+        match kind {
+            "s3" => {
+                assert!(format!("{:?}", o["DomainName"]).contains("OutputBucket.RegionalDomainName"), "{id}");
+                // OAC, not the legacy origin access identity.
+                assert_eq!(o["S3OriginConfig"]["OriginAccessIdentity"].as_str(), Some(""), "{id}");
+            }
+            "lambda" => {
+                assert!(format!("{:?}", o["DomainName"]).contains("RenderFunctionUrl.FunctionUrl"), "{id}");
+                assert_eq!(
+                    o["CustomOriginConfig"]["OriginProtocolPolicy"].as_str(),
+                    Some("https-only"),
+                    "{id}"
+                );
+            }
+            other => panic!("{id}: origin type {other}"),
+        }
+        kinds.insert(id.to_owned(), kind.to_owned());
+    }
+    assert_eq!(kinds.values().cloned().collect::<BTreeSet<_>>(), set(["s3".into(), "lambda".into()]));
+
+    let groups = list(&d["OriginGroups"]["Items"]);
+    assert_eq!(d["OriginGroups"]["Quantity"].as_u64(), Some(groups.len() as u64));
+    assert_eq!(groups.len(), 1);
+    let g = groups[0];
+    let codes = &g["FailoverCriteria"]["StatusCodes"];
+    assert_eq!(ints(&codes["Items"]), [403, 404].into_iter().collect());
+    assert_eq!(codes["Quantity"].as_u64(), Some(2));
+    let members: Vec<&str> =
+        list(&g["Members"]["Items"]).into_iter().map(|m| m["OriginId"].as_str().unwrap()).collect();
+    assert_eq!(g["Members"]["Quantity"].as_u64(), Some(2));
+    let kinds_in_order: Vec<&str> = members.iter().map(|m| kinds[*m].as_str()).collect();
+    assert_eq!(kinds_in_order, ["s3", "lambda"], "S3 first, the renderer on a miss");
+
+    let behaviors: Vec<&Value> =
+        std::iter::once(&d["DefaultCacheBehavior"]).chain(list(&d["CacheBehaviors"])).collect();
+    let renditions = behaviors
+        .iter()
+        .find(|b| b["PathPattern"].as_str() == Some("/v1/*"))
+        .expect("no behaviour for /v1/*");
+    assert_eq!(renditions["TargetOriginId"].as_str(), g["Id"].as_str());
+    // Only GET and HEAD reach the renderer, or anything: CloudFront allows origin groups on
+    // GET/HEAD(/OPTIONS) behaviours only, and nothing here accepts a body.
+    for b in &behaviors {
+        let methods: BTreeSet<&str> =
+            list(&b["AllowedMethods"]).into_iter().map(|m| m.as_str().unwrap()).collect();
+        assert_eq!(methods, ["GET", "HEAD"].into_iter().collect(), "{b:?}");
+        assert_eq!(b["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"), "{b:?}");
+    }
+}
+
+/// No 4xx or 5xx is cached at the edge (Serverless Image Handler cached 5xx for 10 minutes),
+/// and no error is swapped for a page.
+#[test]
+fn errors_are_never_cached_at_the_edge() {
+    let t = load();
+    let d = distribution(&t);
+    let mut ttls = BTreeMap::new();
+    for e in list(&d["CustomErrorResponses"]) {
+        let code = e["ErrorCode"].as_u64().unwrap();
+        assert!(e.get("ResponsePagePath").is_none() && e.get("ResponseCode").is_none(), "{code}: replaced");
+        assert!(ttls.insert(code, e["ErrorCachingMinTTL"].as_u64()).is_none(), "{code} twice");
+    }
+    for code in [400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504] {
+        assert_eq!(ttls.get(&code), Some(&Some(0)), "error {code} must have ErrorCachingMinTTL 0");
+    }
+    assert!(ttls.values().all(|ttl| *ttl == Some(0)), "{ttls:?}");
+}
+
+/// The cache key is the URI: no query string, header or cookie (the viewer-request function
+/// has folded the normal form and the format into it); the origins get Accept and the viewer's
+/// URL, which the render function checks again; every behaviour runs the viewer-request
+/// function and uses these policies.
+#[test]
+fn the_cache_key_is_the_uri_and_every_request_is_checked_at_the_edge() {
+    let t = load();
+    let d = distribution(&t);
+    let behaviors: Vec<&Value> =
+        std::iter::once(&d["DefaultCacheBehavior"]).chain(list(&d["CacheBehaviors"])).collect();
+    assert!(behaviors.len() >= 2);
+    for b in behaviors {
+        let cache = &t.resource(target(&b["CachePolicyId"]))["Properties"]["CachePolicyConfig"];
+        let key = &cache["ParametersInCacheKeyAndForwardedToOrigin"];
+        assert_eq!(key["QueryStringsConfig"]["QueryStringBehavior"].as_str(), Some("none"));
+        assert_eq!(key["HeadersConfig"]["HeaderBehavior"].as_str(), Some("none"));
+        assert_eq!(key["CookiesConfig"]["CookieBehavior"].as_str(), Some("none"));
+        assert_eq!(key["EnableAcceptEncodingGzip"].as_bool(), Some(false));
+        assert_eq!(key["EnableAcceptEncodingBrotli"].as_bool(), Some(false));
+
+        let origin =
+            &t.resource(target(&b["OriginRequestPolicyId"]))["Properties"]["OriginRequestPolicyConfig"];
+        assert_eq!(origin["QueryStringsConfig"]["QueryStringBehavior"].as_str(), Some("none"));
+        assert_eq!(origin["CookiesConfig"]["CookieBehavior"].as_str(), Some("none"));
+        assert_eq!(origin["HeadersConfig"]["HeaderBehavior"].as_str(), Some("whitelist"));
+        let headers: BTreeSet<String> = list(&origin["HeadersConfig"]["Headers"])
+            .into_iter()
+            .map(|h| h.as_str().unwrap().to_ascii_lowercase())
+            .collect();
+        let expected = set([imgfn_lambda::api::render::REQUEST_HEADER.to_owned(), "accept".to_owned()]);
+        assert_eq!(headers, expected, "never Host: a function URL refuses a foreign Host");
+
+        let functions = list(&b["FunctionAssociations"]);
+        assert_eq!(functions.len(), 1, "{b:?}");
+        assert_eq!(functions[0]["EventType"].as_str(), Some("viewer-request"));
+        let f = t.resource(target(&functions[0]["FunctionARN"]));
+        assert_eq!(f["Type"].as_str(), Some("AWS::CloudFront::Function"));
+        assert!(b.get("ForwardedValues").is_none() && b.get("LambdaFunctionAssociations").is_none());
+    }
+}
+
+/// The distribution reads only stored renditions (`r/`), `/process`'s outputs and the trigger
+/// outputs, for itself only (SourceArn); it may not list the bucket, and it gets nothing of the
+/// source bucket. The buckets stay private.
+#[test]
+fn the_cdn_reads_only_renditions_and_outputs() {
+    let t = load();
+    let out = t.resolve(&t.resource("OutputBucket")["Properties"]["BucketName"]).unwrap();
+    let distribution_arn = format!("arn:aws:cloudfront::{ACCOUNT}:distribution/{DISTRIBUTION_ID}");
+    let mut granted = BTreeSet::new();
+    for (owner, s) in t.statements() {
+        if format!("{:?}", s["Principal"]).contains("cloudfront.amazonaws.com") {
+            assert_eq!(owner, "OutputBucketPolicy", "{owner} grants CloudFront something");
+            assert_eq!(s["Effect"].as_str(), Some("Allow"));
+            assert_eq!(
+                list(&s["Action"]).into_iter().map(|a| a.as_str().unwrap()).collect::<Vec<_>>(),
+                ["s3:GetObject"]
+            );
+            let source = &s["Condition"]["StringEquals"]["AWS:SourceArn"];
+            assert_eq!(
+                t.resolve(source),
+                Some(distribution_arn.clone()),
+                "{owner}: for this distribution only"
+            );
+            granted.extend(list(&s["Resource"]).into_iter().map(|r| t.resolve(r).unwrap()));
+        }
+    }
+    let mut expected: BTreeSet<String> =
+        ["r/", "processed/"].into_iter().map(|p| s3_arn(&out, &format!("/{p}*"))).collect();
+    expected.extend(ops::triggers().map(|op| s3_arn(&out, &format!("/{}/*", op.name))));
+    assert_eq!(granted, expected);
+    for bucket in ["SourceBucket", "OutputBucket"] {
+        let block = &t.resource(bucket)["Properties"]["PublicAccessBlockConfiguration"];
+        for flag in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+            assert_eq!(block[flag].as_bool(), Some(true), "{bucket}: {flag}");
+        }
+    }
+}
+
+/// The delivery functions may do their job and nothing else: render reads the rendition
+/// prefixes' sources (and assets) and stores under `r/`; refresh deletes under `r/` and
+/// invalidates this distribution.
+#[test]
+fn delivery_functions_have_least_privilege() {
+    let t = load();
+    let (_, source) = t.source_bucket();
+    let src = t.resolve(&source["Properties"]["BucketName"]).unwrap();
+    let out = t.resolve(&t.resource("OutputBucket")["Properties"]["BucketName"]).unwrap();
+    let secret = format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:UrlKeysSecret");
+    let render = t.function("render");
+    let prefixes = imgfn_lambda::api::ApiConfig::from_lookup(|k| t.environment(&render).get(k).cloned())
+        .unwrap()
+        .rendition_prefixes;
+    let mut reads: BTreeSet<String> = prefixes.iter().map(|p| s3_arn(&src, &format!("/{p}*"))).collect();
+    reads.insert(s3_arn(&src, "/assets/*"));
+    let logs = log_group_arn("render");
+    let expected: BTreeMap<String, BTreeSet<String>> = [
+        ("logs:CreateLogStream", set([logs.clone()])),
+        ("logs:PutLogEvents", set([logs])),
+        ("s3:GetObject", reads),
+        ("s3:ListBucket", set([s3_arn(&src, "")])),
+        ("s3:PutObject", set([s3_arn(&out, "/r/*")])),
+        ("secretsmanager:GetSecretValue", set([secret.clone()])),
+    ]
+    .into_iter()
+    .map(|(a, r)| (a.to_owned(), r))
+    .collect();
+    assert_eq!(t.grants(&render), expected, "render");
+
+    let refresh = t.function("refresh");
+    let logs = log_group_arn("refresh");
+    let expected: BTreeMap<String, BTreeSet<String>> = [
+        ("logs:CreateLogStream", set([logs.clone()])),
+        ("logs:PutLogEvents", set([logs])),
+        ("s3:ListBucket", set([s3_arn(&out, "")])),
+        ("s3:DeleteObject", set([s3_arn(&out, "/r/*")])),
+        (
+            "cloudfront:CreateInvalidation",
+            set([format!("arn:aws:cloudfront::{ACCOUNT}:distribution/{DISTRIBUTION_ID}")]),
+        ),
+        ("sqs:SendMessage", set([format!("arn:aws:sqs:{REGION}:{ACCOUNT}:DeadLetterQueue")])),
+    ]
+    .into_iter()
+    .map(|(a, r)| (a.to_owned(), r))
+    .collect();
+    assert_eq!(t.grants(&refresh), expected, "refresh");
+    assert_eq!(t.environment(&refresh)["IMGFN_CDN_DISTRIBUTION_ID"], DISTRIBUTION_ID);
+    // api-process may read the URL keys (to sign), with the CDN only.
+    let (_, policy) = t
+        .of_type("AWS::IAM::RolePolicy")
+        .find(|(_, p)| {
+            format!("{:?}", p["Properties"]["RoleName"]).contains(t.role_of(&t.function("api-process")))
+        })
+        .expect("no URL keys policy for api-process");
+    assert_eq!(policy["Condition"].as_str(), Some("HasCdn"));
+}
+
+/// A source under a rendition prefix written or deleted reaches the refresh function: the
+/// source bucket sends its events to EventBridge (with the CDN), the rule picks Object Created
+/// and Object Deleted of that bucket under exactly the prefixes the functions render from, and
+/// what fails lands in the dead-letter queue.
+#[test]
+fn the_refresh_rule_watches_the_rendition_prefixes() {
+    let t = load();
+    let (_, source) = t.source_bucket();
+    let src = t.resolve(&source["Properties"]["BucketName"]).unwrap();
+    let eventbridge = &source["Properties"]["NotificationConfiguration"]["EventBridgeConfiguration"];
+    let (f, arg) = intrinsic(eventbridge).expect("EventBridgeConfiguration: !If [HasCdn, ...]");
+    assert_eq!((f.as_str(), arg[0].as_str()), ("If", Some("HasCdn")));
+    assert_eq!(arg[1]["EventBridgeEnabled"].as_bool(), Some(true));
+
+    let refresh = t.function("refresh");
+    let events = refresh.props["Events"].as_mapping().unwrap();
+    assert_eq!(events.len(), 1);
+    let rule = events.values().next().unwrap();
+    assert_eq!(rule["Type"].as_str(), Some("EventBridgeRule"));
+    let pattern = &rule["Properties"]["Pattern"];
+    assert_eq!(
+        list(&pattern["source"]).into_iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>(),
+        ["aws.s3"]
+    );
+    let kinds: BTreeSet<&str> =
+        list(&pattern["detail-type"]).into_iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Object Created", "Object Deleted"].into_iter().collect());
+    let buckets: Vec<String> =
+        list(&pattern["detail"]["bucket"]["name"]).into_iter().map(|v| t.resolve(v).unwrap()).collect();
+    assert_eq!(buckets, [src]);
+    let watched: Vec<String> = list(&pattern["detail"]["object"]["key"])
+        .into_iter()
+        .map(|k| k["prefix"].as_str().unwrap().to_owned())
+        .collect();
+    let config =
+        imgfn_lambda::api::ApiConfig::from_lookup(|k| t.environment(&refresh).get(k).cloned()).unwrap();
+    assert_eq!(watched, config.rendition_prefixes, "the rule watches what the functions render from");
+    let render = t.function("render");
+    let render_config =
+        imgfn_lambda::api::ApiConfig::from_lookup(|k| t.environment(&render).get(k).cloned()).unwrap();
+    assert_eq!(render_config.rendition_prefixes, config.rendition_prefixes);
+
+    let dlq = get_att_arn(&rule["Properties"]["DeadLetterConfig"]["Arn"]);
+    assert_eq!(dlq, Some("DeadLetterQueue"), "undeliverable events");
+    let invoke = &refresh.props["EventInvokeConfig"];
+    assert_eq!(invoke["MaximumRetryAttempts"].as_u64(), Some(2));
+    assert_eq!(
+        get_att_arn(&invoke["DestinationConfig"]["OnFailure"]["Destination"]),
+        Some("DeadLetterQueue")
+    );
+    // EventBridge may put the events it could not deliver into the queue, from this rule only.
+    let allowed = t.statements().into_iter().any(|(owner, s)| {
+        owner == "DeadLetterQueuePolicy"
+            && s["Principal"]["Service"].as_str() == Some("events.amazonaws.com")
+            && get_att_arn(&s["Condition"]["ArnEquals"]["aws:SourceArn"])
+                == Some(&format!("{}{}", refresh.id, "SourceChanged"))
+    });
+    assert!(allowed, "the queue policy lets the refresh rule deliver dead letters");
+}
+
+/// The WAF rate limit is off by default; asked for, it is attached in us-east-1, and anywhere
+/// else the deploy stops with a message instead of leaving it out.
+#[test]
+fn the_waf_rate_limit_is_optional_and_only_in_us_east_1() {
+    let t = load();
+    assert_eq!(t.condition("HasCdnWaf"), Some(false), "no WAF by default");
+    let mut asked = load();
+    asked.given.insert("CdnRateLimit".into(), "2000".into());
+    assert_eq!(asked.condition("HasCdnWaf"), Some(true));
+    let (_, acl) = t.of_type("AWS::WAFv2::WebACL").next().expect("no web ACL");
+    assert_eq!(acl["Condition"].as_str(), Some("HasCdnWaf"));
+    assert_eq!(acl["Properties"]["Scope"].as_str(), Some("CLOUDFRONT"));
+    let rate = &list(&acl["Properties"]["Rules"])[0]["Statement"]["RateBasedStatement"];
+    assert_eq!(target(&rate["Limit"]), "CdnRateLimit");
+    assert_eq!(rate["AggregateKeyType"].as_str(), Some("IP"));
+    let (_, attach) = intrinsic(&distribution(&t)["WebACLId"]).unwrap();
+    assert_eq!(attach[0].as_str(), Some("HasCdnWaf"));
+
+    let mut elsewhere = load();
+    elsewhere.given.insert("CdnRateLimit".into(), "2000".into());
+    elsewhere.given.insert("AWS::Region".into(), "eu-west-1".into());
+    assert_eq!(elsewhere.condition("HasCdnWaf"), Some(false));
+    let rule = &t.section("Rules")["CdnRateLimitNeedsUsEast1"];
+    let applies = |t: &Template| t.evaluate(&rule["RuleCondition"]).unwrap();
+    let holds = |t: &Template| list(&rule["Assertions"]).iter().all(|a| t.evaluate(&a["Assert"]).unwrap());
+    assert!(!applies(&t), "no rate limit: the rule does not apply");
+    assert!(applies(&asked) && holds(&asked), "us-east-1 deploys it");
+    assert!(applies(&elsewhere) && !holds(&elsewhere), "elsewhere the deploy stops");
 }

@@ -9,11 +9,18 @@
 //! | `events/s3-<name>.json` | one sample S3 event per function (whole files) |
 //! | `docs/openapi.yaml` | the operation and format enums |
 //! | `README.md` | the operations table |
+//! | `cdn/viewer-request.js` | the tables of the CloudFront Function: rendition steps, their defaults, the rendition prefixes ([`cdn`]) |
+//! | `cdn/vectors.json` | the edge's test vectors, computed by the Rust edge (whole file) |
+//! | `template.yaml` (CDN) | the CloudFront Function's code as it is, the refresh rule's prefixes, the render role's and the CDN's read grants |
+//! | `events/render.json`, `events/refresh.json` | the delivery functions' sample events, made of a vector (whole files) |
+//! | `docs/delivery.md` | the signing examples (from the vectors), once the file exists |
 //!
 //! In a file, a derived part sits between two marker lines, `>>> generated: <region>` and
 //! `<<< generated: <region>`, in the file's comment syntax; everything outside them is written
 //! by hand. `cargo xtask sync` rewrites the regions and files; `cargo xtask check` (and the test
 //! `tests/stack-check/tests/registry.rs`) lists the ones that fell behind.
+
+pub mod cdn;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -46,10 +53,41 @@ pub fn root() -> PathBuf {
 /// The generated regions of a file: `(region, content)`.
 type Regions = Vec<(&'static str, String)>;
 
+/// Files with derived regions that may not exist yet: their regions are written once they do.
+const OPTIONAL: [&str; 1] = ["docs/delivery.md"];
+
 /// Every derived file under `root`, with its expected content.
 pub fn derived(root: &Path) -> Result<Vec<Derived>, String> {
     let mut out = Vec::new();
-    let regions: [(&str, &str, Regions); 4] = [
+
+    // The CloudFront Function first: the template inlines it as it will be.
+    let js_current = fs::read_to_string(root.join(cdn::VIEWER_REQUEST))
+        .map_err(|e| format!("{}: {e}", cdn::VIEWER_REQUEST))?;
+    let js = replace_region(&js_current, "//", "tables", &cdn::js_tables()?)
+        .map_err(|e| format!("{}: {e}", cdn::VIEWER_REQUEST))?;
+    out.push(Derived {
+        path: cdn::VIEWER_REQUEST.into(),
+        current: Some(js_current),
+        expected: Some(js.clone()),
+    });
+    let vectors = root.join(cdn::VECTORS);
+    out.push(Derived {
+        path: cdn::VECTORS.into(),
+        current: fs::read_to_string(vectors).ok(),
+        expected: Some(cdn::vectors()?),
+    });
+    // The delivery functions' sample events, made of a vector (a signed URL, its source).
+    for (file, expected) in
+        [(cdn::RENDER_EVENT, cdn::render_event()?), (cdn::REFRESH_EVENT, cdn::refresh_event())]
+    {
+        out.push(Derived {
+            path: file.into(),
+            current: fs::read_to_string(root.join(file)).ok(),
+            expected: Some(expected),
+        });
+    }
+
+    let regions: [(&str, &str, Regions); 5] = [
         (
             "template.yaml",
             "#",
@@ -59,18 +97,26 @@ pub fn derived(root: &Path) -> Result<Vec<Derived>, String> {
                 ("trigger-notifications", template_notifications()),
                 ("source-expiry", template_expiry("Sources", "ExpireSources", "SourceRetentionDays")),
                 ("output-expiry", template_expiry("Outputs", "ExpireOutputs", "OutputRetentionDays")),
+                ("cdn-outputs", cdn_output_grants()),
                 ("trigger-functions", template_functions()),
                 ("upload-prefixes", prefix_grants(SOURCE_OBJECTS)),
                 ("process-sources", prefix_grants(SOURCE_OBJECTS)),
                 ("image-outputs", prefix_grants(OUTPUT_OBJECTS)),
+                ("render-sources", cdn::template_render_sources(SOURCE_OBJECTS)?),
+                ("rendition-prefixes", cdn::template_rendition_prefixes()?),
+                ("viewer-request-code", cdn::template_function_code(&js)),
             ],
         ),
         ("samconfig.toml", "#", vec![("trigger-parameters", samconfig_parameters())]),
         ("docs/openapi.yaml", "#", vec![("names", openapi_names())]),
         ("README.md", "<!--", vec![("operations", readme_operations())]),
+        ("docs/delivery.md", "<!--", vec![("signing-examples", cdn::docs_signing_examples())]),
     ];
     for (file, comment, replacements) in regions {
         let path = root.join(file);
+        if OPTIONAL.contains(&file) && !path.exists() {
+            continue;
+        }
         let current = fs::read_to_string(&path).map_err(|e| format!("{file}: {e}"))?;
         let mut expected = current.clone();
         for (region, content) in &replacements {
@@ -408,6 +454,12 @@ const OUTPUT_OBJECTS: &str = "${OutputBucket.Arn}";
 /// reading sources from it, reading its outputs).
 fn prefix_grants(bucket: &str) -> String {
     ops::triggers().map(|op| format!("                  - !Sub {bucket}/{}/*\n", op.name)).collect()
+}
+
+/// The CDN's reads of the output bucket: every trigger function's outputs (the bucket policy's
+/// grant to the distribution).
+fn cdn_output_grants() -> String {
+    ops::triggers().map(|op| format!("                - !Sub {OUTPUT_OBJECTS}/{}/*\n", op.name)).collect()
 }
 
 fn samconfig_parameters() -> String {

@@ -47,9 +47,6 @@ pub const CACHE_HEADER: &str = "x-imgfn-cache";
 /// The `imgfn-op` metadata of stored renditions.
 pub const RENDER_OP: &str = "render";
 
-/// Longest S3 key.
-const MAX_KEY_BYTES: usize = 1024;
-
 impl Api {
     /// See the module docs.
     pub(super) async fn render(&self, req: &Request) -> Result<Response<Body>, Error> {
@@ -68,13 +65,8 @@ impl Api {
         }
         let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
         r.negotiate(accept);
+        r.check_stored_key()?;
         let stored_key = r.stored_key();
-        if stored_key.len() > MAX_KEY_BYTES {
-            return Err(Error::invalid(
-                "steps",
-                "the URL is too long: its stored key would pass S3's 1024 bytes",
-            ));
-        }
         let pipeline = r.pipeline(&c.limits, &c.asset_prefix)?;
 
         let not_found = |e: Error| match e {
