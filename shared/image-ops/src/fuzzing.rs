@@ -487,7 +487,6 @@ fn spec(b: &mut Bytes<'_>) -> PipelineSpec {
     let rarely = |b: &mut Bytes<'_>| b.below(8) == 0;
     let output = OutputParams {
         format: b.option(|b| b.pick(&OutputFormat::ALL)),
-        alpha_format: b.option(|b| b.pick(&OutputFormat::ALL)),
         quality: if rarely(b) { b.byte() } else { 1 + b.below(100) as u8 },
         progressive: b.bool(),
         lossless: b.bool(),
