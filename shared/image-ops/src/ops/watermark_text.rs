@@ -4,9 +4,13 @@
 //! line height from its ascent, descent and line gap), rendered once into an anti-aliased
 //! coverage mask cut to the ink's bounding box, and blended in the requested colour onto every
 //! frame. The text is never clipped: when the block does not fit inside the image (minus the
-//! offsets), the font size is reduced until it does. Characters the font lacks are drawn as the
-//! font's `.notdef` glyph (usually an empty box); the bundled DejaVu Sans has no CJK, so CJK
-//! text needs a CJK font asset. No complex shaping (ligatures, Arabic joining, bidi) is done.
+//! offsets), the font size is reduced until it does. A character the font has no glyph for
+//! (its cmap maps it to glyph 0, `.notdef`, usually drawn as an empty box) is refused with
+//! [`Error::InvalidParams`] on `text`, naming the characters: the bundled DejaVu Sans has no
+//! CJK, so CJK text needs a CJK font asset. Control characters are not drawn (a tab is a space,
+//! `\n` breaks the line) and invisible format characters (zero-width space and joiners,
+//! variation selectors, bidi marks, the BOM) the font lacks are left out; neither counts as
+//! missing. No complex shaping (ligatures, Arabic joining, bidi) is done.
 
 use ab_glyph::{point, Font, FontRef, GlyphId, OutlinedGlyph, PxScale, ScaleFont};
 use image::GrayImage;
@@ -147,6 +151,11 @@ impl crate::Validate for TextWatermarkParams {
         if self.font.as_deref().is_some_and(|f| f.trim().is_empty()) {
             return Err(Error::invalid(format!("{field}.font"), "asset name must not be empty"));
         }
+        if self.font.is_none() {
+            // The bundled font is known now: missing glyphs are refused before any decoding.
+            // An asset font is checked once it is loaded ([`check_glyphs`]).
+            check_glyphs(crate::fonts::DEFAULT_FONT, None, &self.text).map_err(|e| e.under(field))?;
+        }
         self.size.validate(&format!("{field}.size"), 50.0)?;
         if let Length::Px(px) = self.size {
             check_range(&format!("{field}.size"), px, 1, limits.max_side)?;
@@ -177,8 +186,9 @@ pub(crate) fn validate_common(
 /// Draws the text onto every frame. `font` is the TTF/OTF asset named by `p.font` (a TrueType
 /// collection uses its first face), or `None` for the bundled font.
 ///
-/// Errors: `font` when the bytes are not a usable font; `offset_x`/`offset_y` when the offsets
-/// leave no room on this image; `size` when the text cannot be made to fit at any size.
+/// Errors: `font` when the bytes are not a usable font; `text` when the font has no glyph for
+/// a character (see the module docs); `offset_x`/`offset_y` when the offsets leave no room on
+/// this image; `size` when the text cannot be made to fit at any size.
 pub fn watermark_text(image: &mut Image, p: &TextWatermarkParams, font: Option<&[u8]>) -> Result<()> {
     let bytes = font.unwrap_or(crate::fonts::DEFAULT_FONT);
     let font = FontRef::try_from_slice_and_index(bytes, 0)
@@ -200,7 +210,7 @@ pub fn watermark_text(image: &mut Image, p: &TextWatermarkParams, font: Option<&
         Length::Px(px) => px as f32,
         Length::Percent(pc) => frame.0 as f32 * pc / 100.0,
     };
-    let lines = split_lines(&p.text);
+    let lines = drawable_lines(&font, p.font.as_deref(), &p.text)?;
     let Some(block) = fit(&font, &metrics, &lines, em, p.align, room)? else {
         return Ok(()); // No ink at all (e.g. only glyphs without outlines).
     };
@@ -216,6 +226,88 @@ pub fn watermark_text(image: &mut Image, p: &TextWatermarkParams, font: Option<&
         }
     }
     Ok(())
+}
+
+/// Checks that the font `bytes` (the asset `name`, or the bundled font) has a glyph for every
+/// character of `text` that is drawn. Errors name `text` (or `font` for bytes that are not a
+/// font).
+pub fn check_glyphs(bytes: &[u8], name: Option<&str>, text: &str) -> Result<()> {
+    let font = FontRef::try_from_slice_and_index(bytes, 0)
+        .map_err(|_| Error::invalid("font", "not a TrueType/OpenType font"))?;
+    drawable_lines(&font, name, text).map(drop)
+}
+
+/// Most missing characters listed in an error.
+const MAX_LISTED: usize = 12;
+
+/// The lines of `text` as `font` draws them ([`split_lines`], without the invisible format
+/// characters it has no glyph for), or the error naming the characters it has no glyph for.
+fn drawable_lines(font: &FontRef<'_>, name: Option<&str>, text: &str) -> Result<Vec<Vec<char>>> {
+    let mut missing: Vec<char> = Vec::new();
+    let lines: Vec<Vec<char>> = split_lines(text)
+        .into_iter()
+        .map(|line| {
+            line.into_iter()
+                .filter(|&c| {
+                    if font.glyph_id(c).0 != 0 {
+                        return true;
+                    }
+                    if !is_default_ignorable(c) && !missing.contains(&c) {
+                        missing.push(c);
+                    }
+                    false
+                })
+                .collect()
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(lines);
+    }
+    let mut listed: Vec<String> = missing.iter().take(MAX_LISTED).map(|&c| show_char(c)).collect();
+    if missing.len() > MAX_LISTED {
+        listed.push(format!("and {} more", missing.len() - MAX_LISTED));
+    }
+    let which = match name {
+        Some(name) => format!(" (font asset {name:?})"),
+        None => " (the bundled DejaVu Sans covers Latin, Greek and Cyrillic: name a font asset that has                  them in `font`)"
+            .to_owned(),
+    };
+    Err(Error::invalid("text", format!("the font has no glyph for {}{which}", listed.join(", "))))
+}
+
+/// A character for a message: quoted, or its code point when it would not show.
+fn show_char(c: char) -> String {
+    if c.is_whitespace() || c.is_control() || is_default_ignorable(c) || ('\u{300}'..='\u{36f}').contains(&c)
+    {
+        format!("U+{:04X}", u32::from(c))
+    } else {
+        format!("'{c}'")
+    }
+}
+
+/// Unicode's Default_Ignorable_Code_Point: invisible format characters (zero-width space and
+/// joiners, bidi controls, variation selectors, the BOM, ...) that a font need not have.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
 }
 
 /// Unscaled vertical metrics, checked to be usable.
@@ -474,7 +566,7 @@ mod tests {
                 font[at] = next() as u8;
             }
             if let Err(e) = watermark_text(&mut img, &p, Some(&font)) {
-                assert!(matches!(e.field(), Some("font" | "size")), "{e}");
+                assert!(matches!(e.field(), Some("font" | "size" | "text")), "{e}");
             }
         }
     }
