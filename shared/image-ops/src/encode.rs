@@ -62,6 +62,10 @@ pub struct OutputParams {
     /// sharp and cwebp. AVIF: a rav1e speed ([`AVIF_SPEEDS`]; 4 is speed 9).
     #[serde(default = "default_effort")]
     pub effort: u8,
+    /// The format to write instead when the result has an alpha channel (say `png` with a
+    /// `jpeg` format: photos as JPEG, transparent images as PNG). Unset: always `format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha_format: Option<OutputFormat>,
 }
 
 impl Default for OutputParams {
@@ -74,6 +78,7 @@ impl Default for OutputParams {
             background: Color::WHITE,
             compression_level: default_compression_level(),
             effort: default_effort(),
+            alpha_format: None,
         }
     }
 }

@@ -14,6 +14,8 @@ pub mod encode;
 pub mod error;
 pub mod fonts;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod geometry;
 pub mod limits;
 pub mod ops;

@@ -172,6 +172,7 @@ impl Pipeline {
             }
             op.operation().apply(&mut image, &cx).map_err(under)?;
         }
+        let format = self.final_format(&image, format);
         let output = Output::Image(encode::encode_limited(&image, format, &self.spec.output, &self.limits)?);
         Ok(Rendered { input: probe, output })
     }
@@ -207,7 +208,16 @@ impl Pipeline {
         Ok(loaded)
     }
 
+    /// `format`, or the output's `alpha_format` when the result has alpha.
+    fn final_format(&self, image: &Image, format: OutputFormat) -> OutputFormat {
+        match self.spec.output.alpha_format {
+            Some(alpha) if image.first().has_alpha() => alpha,
+            _ => format,
+        }
+    }
+
     fn encode_tiles(&self, image: &Image, p: &SliceParams, format: OutputFormat) -> Result<Output> {
+        let format = self.final_format(image, format);
         let pieces = slice::slice(image, p)?;
         let mut infos = Vec::with_capacity(pieces.len());
         let mut tiles = Vec::with_capacity(pieces.len());

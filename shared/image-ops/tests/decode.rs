@@ -10,7 +10,7 @@ use std::cell::Cell;
 use image::codecs::gif::{GifEncoder, Repeat};
 use image::codecs::png::PngEncoder;
 use image::{Delay, ImageBuffer, ImageEncoder, Luma, LumaA, Rgb, RgbImage, Rgba, RgbaImage};
-use image_ops::decode::{decode, probe, DecodeOptions};
+use image_ops::decode::{decode, probe, DecodeOptions, MAX_JPEG_SCANS};
 use image_ops::{Error, Image, InputFormat, Limits, Pixels};
 
 fn full() -> DecodeOptions<'static> {
@@ -748,5 +748,44 @@ fn icc_grey_profile_is_applied_to_grey_png() {
         let want = (linear_to_srgb(f64::from(p[0]) / 255.0) * 255.0).round() as u8;
         let g = got.get_pixel(x, 0).0;
         assert!(g.iter().all(|&v| v.abs_diff(want) <= 2), "linear {}: got {g:?}, want {want}", p[0]);
+    }
+}
+
+/// A progressive JPEG (our encoder's standard script) with `extra` more scans before EOI, each
+/// only an SOS header: a DC refinement of all three components with no data. libjpeg warns (a
+/// bogus progression, data cut by a marker) and goes on, and each scan is a pass over every
+/// block of the image, however few bytes it takes.
+fn progressive_with_empty_scans(side: u32, extra: usize) -> Vec<u8> {
+    let image = Image::still(Pixels::Rgb(common::photo(side, side)), InputFormat::Jpeg);
+    let out = image_ops::OutputParams { progressive: true, ..Default::default() };
+    let jpeg = image_ops::encode::encode(&image, image_ops::OutputFormat::Jpeg, &out).unwrap().bytes;
+    let eoi = jpeg.len() - 2;
+    let mut bytes = jpeg[..eoi].to_vec();
+    for _ in 0..extra {
+        bytes.extend_from_slice(&[0xFF, 0xDA, 0, 12, 3, 1, 0, 2, 0x11, 3, 0x11, 0, 0, 0x10]);
+    }
+    bytes.extend_from_slice(&[0xFF, 0xD9]);
+    bytes
+}
+
+#[test]
+fn jpeg_with_too_many_scans_is_refused_before_decoding() {
+    let scans = |b: &[u8]| b.windows(2).filter(|w| w == &[0xFF, 0xDA]).count();
+    let standard = scans(&progressive_with_empty_scans(64, 0));
+    // Up to the limit, the empty scans are tolerated (libjpeg only warns).
+    let at_limit = progressive_with_empty_scans(64, MAX_JPEG_SCANS - standard);
+    assert_eq!(scans(&at_limit), MAX_JPEG_SCANS);
+    assert_eq!(decode_ok(&at_limit).width(), 64);
+    // Before the limit, 2000 such scans made a 4 MP decode take 3.6 s instead of 0.1 s; at the
+    // 50 MP limit a 25 MB input holds 1.8 million of them.
+    for (side, extra) in [(64, MAX_JPEG_SCANS - standard + 1), (2048, 2000)] {
+        let bomb = progressive_with_empty_scans(side, extra);
+        assert!(probe(&bomb, &Limits::default()).is_ok(), "the header is fine");
+        let started = std::time::Instant::now();
+        match decode(&bomb, &Limits::default(), &full()) {
+            Err(Error::CorruptImage(m)) => assert!(m.contains("scans"), "{m}"),
+            other => panic!("{side} px, {extra} extra scans: {:?}", other.map(|i| i.width())),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_millis(500), "{:?}", started.elapsed());
     }
 }

@@ -115,6 +115,57 @@ fn webp_vp8l(width: u32, height: u32) -> Vec<u8> {
     w
 }
 
+/// A RIFF WebP file of these chunks.
+fn riff_webp(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+    let mut body = b"WEBP".to_vec();
+    for (id, payload) in chunks {
+        body.extend_from_slice(*id);
+        body.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        body.extend_from_slice(payload);
+        if payload.len() % 2 == 1 {
+            body.push(0);
+        }
+    }
+    let mut w = b"RIFF".to_vec();
+    w.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    w.extend_from_slice(&body);
+    w
+}
+
+/// A VP8 key frame header claiming `width` x `height`, and a little (garbage) data.
+fn vp8_frame(width: u16, height: u16) -> Vec<u8> {
+    let mut p = vec![0x30, 0x04, 0x00, 0x9D, 0x01, 0x2A];
+    p.extend_from_slice(&width.to_le_bytes());
+    p.extend_from_slice(&height.to_le_bytes());
+    p.extend_from_slice(&[0xF3; 96]);
+    p
+}
+
+fn le24(v: u32) -> [u8; 3] {
+    let b = v.to_le_bytes();
+    [b[0], b[1], b[2]]
+}
+
+/// Found by the decode fuzz target (tests/fuzz/artifacts/decode/oom-e46b5f0b…): a VP8X canvas of
+/// 24x20 whose VP8 bitstream says 13080x13299. The decoder allocates by the bitstream (174 MB
+/// from 403 bytes) and compares the sizes only afterwards. Still, or as an animation frame.
+fn webp_vp8_larger_than_canvas(animated: bool) -> Vec<u8> {
+    let mut vp8x = vec![if animated { 0x02 } else { 0 }, 0, 0, 0];
+    vp8x.extend_from_slice(&le24(23));
+    vp8x.extend_from_slice(&le24(19));
+    let frame = vp8_frame(13080, 13299);
+    if !animated {
+        return riff_webp(&[(b"VP8X", vp8x), (b"VP8 ", frame)]);
+    }
+    // ANMF: x, y, width - 1, height - 1, duration (24 bits each), flags; then the frame's chunks.
+    let mut anmf = [le24(0), le24(0), le24(23), le24(19), le24(100)].concat();
+    anmf.push(0);
+    anmf.extend_from_slice(b"VP8 ");
+    anmf.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    anmf.extend_from_slice(&frame);
+    riff_webp(&[(b"VP8X", vp8x), (b"ANIM", vec![0; 6]), (b"ANMF", anmf)])
+}
+
 fn text_bombs() -> Vec<u8> {
     let gib = 1u64 << 30;
     let zeros = craft::zlib_zeros(gib);
@@ -181,6 +232,8 @@ fn hostile_inputs_fail_fast_and_small() {
         ("avif", avif, default, Unsupported, Unsupported),
         ("heic", heic, default, Unsupported, Unsupported),
         ("webp 16383x16383", webp_vp8l(16383, 16383), lowered, TooMany, TooMany),
+        ("webp 24x20 canvas, 13080x13299 vp8", webp_vp8_larger_than_canvas(false), default, Corrupt, Corrupt),
+        ("webp 24x20 frame, 13080x13299 vp8", webp_vp8_larger_than_canvas(true), default, Corrupt, Corrupt),
         ("jpeg sof 65500x65500", sof_65500(), default, TooMany, TooMany),
         ("jpeg sof cut short", sof_65500()[..15].to_vec(), default, Corrupt, Corrupt),
         ("jpeg cut before sof", sof_65500()[..6].to_vec(), default, Corrupt, Corrupt),

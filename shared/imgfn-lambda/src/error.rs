@@ -62,6 +62,9 @@ pub enum Error {
     /// HTTP API: the request carries an authorizer identity without a usable `sub` claim.
     #[error("{0}")]
     Unauthorized(String),
+    /// Renditions: the URL's signature does not match, or the URL has expired.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl Error {
@@ -78,7 +81,10 @@ impl Error {
             Error::SourceChanged { .. } | Error::Refused(_) => Outcome::Skip,
             Error::S3 { .. } | Error::Internal(_) => Outcome::Transient,
             // Never produced by the S3 runner; permanent if they ever were.
-            Error::MalformedRequest(_) | Error::NotFound(_) | Error::Unauthorized(_) => Outcome::Permanent,
+            Error::MalformedRequest(_)
+            | Error::NotFound(_)
+            | Error::Unauthorized(_)
+            | Error::Forbidden(_) => Outcome::Permanent,
         }
     }
 
@@ -98,6 +104,7 @@ impl Error {
             Error::SourceChanged { .. } => 409,
             Error::Refused(_) | Error::MalformedRequest(_) => 400,
             Error::Unauthorized(_) => 401,
+            Error::Forbidden(_) => 403,
             // S3 unavailable: throttled, 5xx, timeouts and connection failures (no status).
             Error::S3 { status: None | Some(429 | 500..=599), .. } => 503,
             // Any other S3 4xx (AccessDenied, NoSuchBucket) is our misconfiguration.
@@ -118,6 +125,7 @@ impl Error {
             Error::MalformedRequest(_) => "malformed_request",
             Error::NotFound(_) => "not_found",
             Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
         }
     }
 

@@ -41,8 +41,15 @@ pub struct Source<'a> {
 #[derive(Debug, Clone)]
 pub struct Destination<'a> {
     pub bucket: &'a str,
-    /// The key base ([`crate::keys`]): `<base>.<ext>`, or tiles and a manifest under `<base>/`.
+    /// The key base ([`crate::keys`]): `<base>.<ext>`, or tiles and a manifest under `<base>/`;
+    /// with [`Destination::exact`], the image's key itself.
     pub base: String,
+    /// Store the image at `base` itself (a rendition, whose key is its cache key).
+    pub exact: bool,
+    /// The outputs' `Cache-Control`.
+    pub cache_control: &'a str,
+    /// Keep the encoded image in [`Stored::body`] (to answer with it).
+    pub keep_body: bool,
     /// Who wrote it: the `imgfn-op` metadata and the manifest's `op`.
     pub op: &'a str,
     /// SHA-256 of the params: the `imgfn-params-sha256` metadata.
@@ -67,6 +74,25 @@ pub struct Stored {
     pub objects: usize,
     /// The manifest document of a sliced image.
     pub manifest: Option<Value>,
+    /// The stored image's ETag.
+    pub etag: Option<String>,
+    /// The encoded image, when [`Destination::keep_body`] asked for it.
+    pub body: Option<Vec<u8>>,
+}
+
+impl Destination<'_> {
+    /// A destination under `base` with the outputs' usual Cache-Control.
+    pub fn new<'a>(bucket: &'a str, base: String, op: &'a str, params_sha256: String) -> Destination<'a> {
+        Destination {
+            bucket,
+            base,
+            exact: false,
+            cache_control: OUTPUT_CACHE_CONTROL,
+            keep_body: false,
+            op,
+            params_sha256,
+        }
+    }
 }
 
 /// Fetches the pipeline's assets (from `assets_bucket`) and the source, runs the pipeline and
@@ -105,16 +131,24 @@ pub async fn run(
         bytes: 0,
         objects: 0,
         manifest: None,
+        etag: None,
+        body: None,
     };
     match rendered.output {
         Output::Image(image) => {
-            let key = keys::image_key(&dest.base, image.format.extension());
+            let key = if dest.exact {
+                dest.base.clone()
+            } else {
+                keys::image_key(&dest.base, image.format.extension())
+            };
             metadata.insert("imgfn-width".into(), image.width.to_string());
             metadata.insert("imgfn-height".into(), image.height.to_string());
             (stored.format, stored.width, stored.height) = (image.format, image.width, image.height);
             stored.bytes = image.bytes.len() as u64;
             let content_type = image.format.content_type();
-            s3.put(dest.bucket, &key, image.bytes, content_type, OUTPUT_CACHE_CONTROL, &metadata).await?;
+            stored.body = dest.keep_body.then(|| image.bytes.clone());
+            stored.etag =
+                s3.put(dest.bucket, &key, image.bytes, content_type, dest.cache_control, &metadata).await?;
             (stored.key, stored.objects) = (key, 1);
         }
         Output::Tiles { manifest, tiles } => {
@@ -181,8 +215,9 @@ async fn write_tiles(
             listed.push(entry);
             let (s3, bucket, metadata) = (s3.clone(), dest.bucket.to_owned(), metadata.clone());
             let content_type = tile.format.content_type();
+            let cache_control = dest.cache_control.to_owned();
             uploads.spawn(async move {
-                s3.put(&bucket, &key, tile.bytes, content_type, OUTPUT_CACHE_CONTROL, &metadata).await
+                s3.put(&bucket, &key, tile.bytes, content_type, &cache_control, &metadata).await.map(|_| ())
             });
         }
         while let Some(done) = uploads.join_next().await {
@@ -201,6 +236,6 @@ async fn write_tiles(
     });
     let body = serde_json::to_vec_pretty(&document).map_err(|e| Error::Internal(e.to_string()))?;
     let key = keys::manifest_key(&dest.base);
-    s3.put(dest.bucket, &key, body, "application/json", OUTPUT_CACHE_CONTROL, metadata).await?;
+    s3.put(dest.bucket, &key, body, "application/json", dest.cache_control, metadata).await?;
     Ok(document)
 }

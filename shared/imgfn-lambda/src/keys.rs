@@ -19,6 +19,34 @@
 
 use image_ops::ops::slice::tile_name;
 
+/// Longest S3 key, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Checks a key (or an asset name) that came from outside: S3 takes keys literally, but imgfn
+/// never depends on that. Refused: an empty key, a leading `/`, an empty, `.` or `..` segment
+/// (`a//b`, `a/./b`, `a/../b`), control characters, and more than [`MAX_KEY_BYTES`]. A
+/// trailing `/` (a folder marker) is allowed here; the places that need an object refuse it.
+/// Returns why a key is refused.
+pub fn check(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("the key is empty".into());
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!("the key is {} bytes, over S3's {MAX_KEY_BYTES}", key.len()));
+    }
+    if key.starts_with('/') {
+        return Err("the key starts with /".into());
+    }
+    if let Some(c) = key.chars().find(|c| c.is_control()) {
+        return Err(format!("the key holds the control character {:?}", c));
+    }
+    let body = key.strip_suffix('/').unwrap_or(key);
+    if let Some(segment) = body.split('/').find(|s| s.is_empty() || *s == "." || *s == "..") {
+        return Err(format!("the key has a {:?} segment", segment));
+    }
+    Ok(())
+}
+
 /// `rest` without its extension.
 pub fn stem(rest: &str) -> &str {
     let segment_start = rest.rfind('/').map_or(0, |i| i + 1);
@@ -79,5 +107,28 @@ mod tests {
             "processed/alice/ab12.jpg"
         );
         assert_eq!(error_key("errors/", "convert", "a.jpg"), "errors/convert/a.jpg.json");
+    }
+
+    #[test]
+    fn keys_with_dot_segments_empty_segments_or_controls_are_refused() {
+        for good in ["a.jpg", "uploads/x/y.jpg", "a/b/", "..a/b..", "a/.hidden", "ü/%2e%2e/x", "a b+c"] {
+            assert_eq!(check(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "/a",
+            "a//b",
+            "a/./b",
+            "thumbnail/../../imgfn-source/x.jpg",
+            "..",
+            "a/..",
+            "x\n\u{1b}[31mERROR",
+            "a\u{0}b",
+            "a\u{85}b",
+        ] {
+            assert!(check(bad).is_err(), "{bad:?}");
+        }
+        assert!(check(&"k".repeat(1025)).is_err());
+        assert_eq!(check(&"k".repeat(1024)), Ok(()));
     }
 }

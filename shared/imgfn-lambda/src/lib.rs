@@ -74,10 +74,14 @@ pub mod error;
 pub mod event;
 pub mod job;
 pub mod keys;
+pub mod logging;
 pub mod params;
 pub mod pipeline;
+pub mod refresh;
+pub mod rendition;
 pub mod runner;
 pub mod s3;
+pub mod url_keys;
 
 pub use crate::config::{Config, ConfigError};
 pub use crate::error::{Error, Outcome};
@@ -86,8 +90,4 @@ pub use crate::runner::Function;
 /// The error type of a function's `main`.
 pub use lambda_runtime::Error as BoxError;
 
-/// Initialises logging: plain text, or JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`; the level from
-/// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` (default INFO).
-pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
-}
+pub use crate::logging::init_tracing;

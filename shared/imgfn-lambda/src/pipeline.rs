@@ -45,9 +45,114 @@ pub fn op(value: Value, field: &str) -> Result<Op, Error> {
     }
 }
 
+/// A step named `name` from URL params (every value a string, read as the type its param
+/// asks for), its errors under `field`.
+pub fn op_from_strings(name: &str, params: &[(String, String)], field: &str) -> Result<Op, Error> {
+    let mut track = serde_path_to_error::Track::new();
+    let map = serde::de::value::MapDeserializer::new(params.iter().map(|(k, v)| (k.as_str(), Text(v))));
+    let de = serde_path_to_error::Deserializer::new(map, &mut track);
+    match Op::from_params(name, de) {
+        Some(Ok(op)) => Ok(op),
+        Some(Err(e)) => Err(named(serde_path_to_error::Error::new(track.path(), e), field)),
+        None => Err(Error::invalid(format!("{field}.op"), format!("unknown operation {name:?}"))),
+    }
+}
+
+/// Any params type from URL params (see [`op_from_strings`]).
+pub fn parse_strings<T: DeserializeOwned>(params: &[(String, String)], field: &str) -> Result<T, Error> {
+    let map = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(
+        params.iter().map(|(k, v)| (k.as_str(), Text(v))),
+    );
+    serde_path_to_error::deserialize(map).map_err(|e| named(e, field))
+}
+
+/// A URL param's value: text that becomes the type its param asks for (a number, a flag, a
+/// name), or, where the param takes several types, a number or a flag when it reads as one.
+#[derive(Debug, Clone, Copy)]
+struct Text<'a>(&'a str);
+
+impl<'de> serde::de::IntoDeserializer<'de, serde::de::value::Error> for Text<'_> {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+macro_rules! parse_number {
+    ($($method:ident => $visit:ident: $ty:ty),* $(,)?) => {$(
+        fn $method<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+            match self.0.trim().parse::<$ty>() {
+                Ok(n) => visitor.$visit(n),
+                Err(_) => Err(serde::de::Error::invalid_value(serde::de::Unexpected::Str(self.0), &visitor)),
+            }
+        }
+    )*};
+}
+
+impl<'de> serde::Deserializer<'de> for Text<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        let t = self.0;
+        if let Ok(b) = t.parse::<bool>() {
+            visitor.visit_bool(b)
+        } else if let Ok(n) = t.parse::<u64>() {
+            visitor.visit_u64(n)
+        } else if let Ok(n) = t.parse::<i64>() {
+            visitor.visit_i64(n)
+        } else if let Some(n) = t.parse::<f64>().ok().filter(|n| n.is_finite()) {
+            visitor.visit_f64(n)
+        } else {
+            visitor.visit_str(t)
+        }
+    }
+
+    parse_number! {
+        deserialize_u8 => visit_u8: u8, deserialize_u16 => visit_u16: u16, deserialize_u32 => visit_u32: u32,
+        deserialize_u64 => visit_u64: u64, deserialize_i8 => visit_i8: i8, deserialize_i16 => visit_i16: i16,
+        deserialize_i32 => visit_i32: i32, deserialize_i64 => visit_i64: i64, deserialize_f32 => visit_f32: f32,
+        deserialize_f64 => visit_f64: f64, deserialize_bool => visit_bool: bool,
+    }
+
+    fn deserialize_str<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_str(self.0)
+    }
+
+    fn deserialize_string<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_str(self.0)
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        use serde::de::IntoDeserializer as _;
+        let text: serde::de::value::StrDeserializer<'_, Self::Error> = self.0.into_deserializer();
+        text.deserialize_enum(name, variants, visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        i128 u128 char bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
 /// An invalid-params error naming the param at fault: the deserializer's path under `field`,
 /// and for an unknown or missing field of an object, that field.
-fn named(e: serde_path_to_error::Error<serde_json::Error>, field: &str) -> Error {
+fn named<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, field: &str) -> Error {
     let path = e.path().to_string();
     let message = e.into_inner().to_string();
     let mut named = if path.is_empty() || path == "." { field.to_owned() } else { format!("{field}.{path}") };
@@ -80,7 +185,10 @@ pub fn build(
     let pipeline = catch_unwind(AssertUnwindSafe(|| Pipeline::new(spec, *limits)))
         .map_err(|_| Error::Internal("params validation panicked".into()))??;
     for asset in pipeline.assets() {
-        if !asset.name.starts_with(asset_prefix) || asset.name.len() == asset_prefix.len() {
+        if let Err(why) = crate::keys::check(asset.name) {
+            return Err(Error::invalid(asset.field, format!("not an asset key: {why}")));
+        }
+        if !asset.name.starts_with(asset_prefix) || asset.name.ends_with('/') {
             return Err(Error::invalid(
                 asset.field,
                 format!("assets must be keys under {asset_prefix:?} in the source bucket"),
@@ -124,7 +232,8 @@ mod tests {
         let wm = |image: &str| super::op(json!({"op": "watermark", "image": image}), "ops[0]").unwrap();
         let limits = Limits::default();
         assert!(build(vec![wm("assets/logo.png")], OutputParams::default(), &limits, "assets/").is_ok());
-        for bad in ["uploads/x.png", "assets/"] {
+        for bad in ["uploads/x.png", "assets/", "assets/../uploads/bob/x.png", "assets/a//b.png", "assets/d/"]
+        {
             let e = build(vec![wm(bad)], OutputParams::default(), &limits, "assets/").unwrap_err();
             assert_eq!(e.field(), Some("ops[0].image"), "{bad}");
         }

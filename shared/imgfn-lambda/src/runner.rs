@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::event::{self, ObjectRef};
 use crate::job::{self, Destination, Source, Stored};
+use crate::logging::safe;
 use crate::params::PARAMS_METADATA_KEY;
 use crate::s3::S3Store;
 use crate::{keys, Config, Error, Outcome};
@@ -50,7 +51,9 @@ impl Function {
     pub async fn run(self) -> Result<(), lambda_runtime::Error> {
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let this = self.clone();
-            async move { this.handle(event).await }
+            // Boxed: the handler's future is deep, and the runtime nests it further; unboxed,
+            // the binaries overflow the compiler's layout query depth.
+            Box::pin(async move { this.handle(event).await })
         }))
         .await
     }
@@ -62,22 +65,28 @@ impl Function {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<(), lambda_runtime::Error> {
         let op = self.config.op.name;
         let request_id = event.context.request_id.clone();
+        // Every S3 call of this invocation ends before Lambda's deadline.
+        let this = Function { config: self.config.clone(), s3: self.s3.until(event.context.deadline) };
         let records = event::records(&event.payload).inspect_err(|e| {
             // No bucket and key to write an error record for: fail so the event lands in the
             // on-failure destination, where it stays visible.
-            error!(op, error = %e, "unrecognised event");
+            error!(op, error = %safe(e), "unrecognised event");
         })?;
         let total = records.len();
         let mut transient = 0usize;
         for (index, record) in records.into_iter().enumerate() {
             let failed = match record {
                 Ok(object) => {
-                    let span =
-                        tracing::info_span!("record", index, bucket = %object.bucket, key = %object.key);
-                    self.record(&object, &request_id).instrument(span).await
+                    let span = tracing::info_span!(
+                        "record",
+                        index,
+                        bucket = %safe(&object.bucket),
+                        key = %safe(&object.key)
+                    );
+                    this.record(&object, &request_id).instrument(span).await
                 }
                 Err(e) => {
-                    warn!(op, index, code = e.code(), error = %e, "record skipped");
+                    warn!(op, index, code = e.code(), error = %safe(&e), "record skipped");
                     false
                 }
             };
@@ -101,10 +110,10 @@ impl Function {
         let err = match result {
             Ok(p) => {
                 info!(
-                    op, bucket = %object.bucket, key = %object.key,
+                    op, bucket = %safe(&object.bucket), key = %safe(&object.key),
                     input_bytes = p.input_bytes, input_width = p.input.width, input_height = p.input.height,
                     output_bytes = p.bytes, output_width = p.width, output_height = p.height,
-                    objects = p.objects, output_key = %p.key, ms, "processed"
+                    objects = p.objects, output_key = %safe(&p.key), ms, "processed"
                 );
                 return false;
             }
@@ -112,25 +121,25 @@ impl Function {
         };
         match err.outcome() {
             Outcome::Skip => {
-                warn!(op, bucket = %object.bucket, key = %object.key, code = err.code(), error = %err, ms, "skipped");
+                warn!(op, bucket = %safe(&object.bucket), key = %safe(&object.key), code = err.code(), error = %safe(&err), ms, "skipped");
                 false
             }
             Outcome::Permanent => {
                 // An expected client error: logged as a warning, never as an error.
                 warn!(
-                    op, bucket = %object.bucket, key = %object.key, code = err.code(),
-                    field = err.field(), error = %err, ms, "rejected"
+                    op, bucket = %safe(&object.bucket), key = %safe(&object.key), code = err.code(),
+                    field = err.field().map(safe).map(tracing::field::display), error = %safe(&err), ms, "rejected"
                 );
                 match self.write_error_record(object, etag.as_deref(), &err, request_id).await {
                     Ok(()) => false,
                     Err(e) => {
-                        error!(op, bucket = %object.bucket, key = %object.key, error = %e, "writing the error record failed");
+                        error!(op, bucket = %safe(&object.bucket), key = %safe(&object.key), error = %safe(&e), "writing the error record failed");
                         true
                     }
                 }
             }
             Outcome::Transient => {
-                error!(op, bucket = %object.bucket, key = %object.key, code = err.code(), error = %err, ms, "failed, will retry");
+                error!(op, bucket = %safe(&object.bucket), key = %safe(&object.key), code = err.code(), error = %safe(&err), ms, "failed, will retry");
                 true
             }
         }
@@ -154,6 +163,11 @@ impl Function {
         }
         if object.key.starts_with(&c.asset_prefix) {
             return Err(Error::Refused("assets are not processed".into()));
+        }
+        // Keys are literal in S3, but never here: no `..` can walk an output or an error record
+        // out of its prefix, and no control character reaches a log line.
+        if let Err(why) = crate::keys::check(&object.key) {
+            return Err(Error::Refused(format!("the key cannot be processed: {why}")));
         }
         let rest = object
             .key
@@ -180,12 +194,7 @@ impl Function {
         let pipeline = request.pipeline(&c.limits, &c.asset_prefix)?;
         let source = Source { bucket: &object.bucket, key: &object.key, head: &head };
         let op = c.op.name;
-        let dest = Destination {
-            bucket: &c.output_bucket,
-            base: keys::trigger_base(op, rest),
-            op,
-            params_sha256: request.sha256(),
-        };
+        let dest = Destination::new(&c.output_bucket, keys::trigger_base(op, rest), op, request.sha256());
         let stored = job::run(&self.s3, &object.bucket, source, pipeline, dest)
             .await
             .map_err(|e| request.name_field(e))?;
@@ -193,7 +202,7 @@ impl Function {
         // A successful run supersedes an error record left by an earlier upload of this key.
         let error_key = keys::error_key(&c.error_prefix, op, rest);
         if let Err(e) = self.s3.delete(&c.output_bucket, &error_key).await {
-            warn!(error = %e, key = %error_key, "could not delete a stale error record");
+            warn!(error = %safe(&e), key = %safe(&error_key), "could not delete a stale error record");
         }
         Ok(stored)
     }
@@ -222,6 +231,6 @@ impl Function {
         let mut metadata = HashMap::new();
         metadata.insert("imgfn-source-key".to_owned(), event::encode_key(&object.key));
         metadata.insert("imgfn-op".to_owned(), op.to_owned());
-        self.s3.put(&c.output_bucket, &key, body, "application/json", "no-cache", &metadata).await
+        self.s3.put(&c.output_bucket, &key, body, "application/json", "no-cache", &metadata).await.map(|_| ())
     }
 }

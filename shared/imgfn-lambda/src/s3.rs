@@ -4,7 +4,10 @@
 //! [`Error::S3`] (transient).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
@@ -59,7 +62,14 @@ pub async fn load_from_env() -> S3Store {
 pub struct S3Store {
     client: Client,
     body_timeout: Duration,
+    /// When the invocation runs out of time: every call ends by then (see
+    /// [`S3Store::until`]).
+    deadline: Option<Instant>,
 }
+
+/// Time kept back from an invocation's deadline for what follows the S3 calls: the error
+/// record or the 503 answer, and the runtime's own reply.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 /// What HeadObject tells about a source object.
 #[derive(Debug, Clone)]
@@ -105,7 +115,41 @@ impl S3Store {
             .retry_config(retries)
             .force_path_style(sdk.endpoint_url().is_some())
             .build();
-        S3Store { client: Client::from_conf(config), body_timeout: options.body_timeout }
+        S3Store { client: Client::from_conf(config), body_timeout: options.body_timeout, deadline: None }
+    }
+
+    /// This store with every call bounded by the invocation's deadline (`deadline_ms`: ms since
+    /// the Unix epoch, as Lambda gives it; 0 = none) less [`DEADLINE_MARGIN`]: slow S3 then ends
+    /// as a timeout this code handles (a retry for a trigger, a 503 with `Retry-After` for the
+    /// API), never as the function's own timeout. The SDK's timeouts and retries still apply
+    /// within it.
+    pub fn until(&self, deadline_ms: u64) -> S3Store {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let deadline = (deadline_ms > 0).then(|| {
+            let left =
+                Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(DEADLINE_MARGIN);
+            Instant::now() + left
+        });
+        S3Store { deadline, ..self.clone() }
+    }
+
+    /// `call`, given up when the deadline passes.
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        match self.deadline {
+            None => call.await,
+            Some(deadline) => tokio::time::timeout_at(deadline, call).await.unwrap_or_else(|_| {
+                Err(Error::S3 {
+                    operation,
+                    status: None,
+                    code: None,
+                    message: "out of time: the invocation's deadline came first".into(),
+                })
+            }),
+        }
     }
 
     /// The underlying client.
@@ -115,6 +159,10 @@ impl S3Store {
 
     /// HeadObject. A missing object is [`Error::SourceNotFound`].
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Head, Error> {
+        self.bounded("HeadObject", self.head_unbounded(bucket, key)).await
+    }
+
+    async fn head_unbounded(&self, bucket: &str, key: &str) -> Result<Head, Error> {
         let out =
             self.client.head_object().bucket(bucket).key(key).send().await.map_err(|e| {
                 match s3_error("HeadObject", e) {
@@ -134,6 +182,16 @@ impl S3Store {
     /// A missing object is [`Error::SourceNotFound`], a changed one [`Error::SourceChanged`], a
     /// body over `max_bytes` `InputTooLarge` (read no further).
     pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, Error> {
+        self.bounded("GetObject", self.get_unbounded(bucket, key, if_match, max_bytes)).await
+    }
+
+    async fn get_unbounded(
         &self,
         bucket: &str,
         key: &str,
@@ -181,6 +239,7 @@ impl S3Store {
     }
 
     /// PutObject with a content type, a cache control and user metadata (ASCII values).
+    /// Returns the stored object's ETag.
     pub async fn put(
         &self,
         bucket: &str,
@@ -189,8 +248,9 @@ impl S3Store {
         content_type: &str,
         cache_control: &str,
         metadata: &HashMap<String, String>,
-    ) -> Result<(), Error> {
-        self.client
+    ) -> Result<Option<String>, Error> {
+        let call = self
+            .client
             .put_object()
             .bucket(bucket)
             .key(key)
@@ -198,22 +258,49 @@ impl S3Store {
             .content_type(content_type)
             .cache_control(cache_control)
             .set_metadata(Some(metadata.clone()))
-            .send()
-            .await
-            .map_err(|e| s3_error("PutObject", e))?;
-        Ok(())
+            .send();
+        self.bounded("PutObject", async {
+            call.await.map(|out| out.e_tag().map(str::to_owned)).map_err(|e| s3_error("PutObject", e))
+        })
+        .await
+    }
+
+    /// The keys under `prefix` (ListObjectsV2, page after page), at most `max`.
+    pub async fn list(&self, bucket: &str, prefix: &str, max: usize) -> Result<Vec<String>, Error> {
+        self.bounded("ListObjectsV2", async {
+            let mut keys = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .set_continuation_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| s3_error("ListObjectsV2", e))?;
+                keys.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+                match out.next_continuation_token() {
+                    Some(next) if keys.len() < max && out.is_truncated() == Some(true) => {
+                        token = Some(next.to_owned())
+                    }
+                    _ => break,
+                }
+            }
+            keys.truncate(max);
+            Ok(keys)
+        })
+        .await
     }
 
     /// DeleteObject (succeeds when the object does not exist).
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), Error> {
-        self.client
-            .delete_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| s3_error("DeleteObject", e))?;
-        Ok(())
+        let call = self.client.delete_object().bucket(bucket).key(key).send();
+        self.bounded("DeleteObject", async {
+            call.await.map(|_| ()).map_err(|e| s3_error("DeleteObject", e))
+        })
+        .await
     }
 }
 

@@ -32,6 +32,8 @@ fn root() -> PathBuf {
 
 struct Template {
     doc: Value,
+    /// Parameters given a value other than their default (as `--parameter-overrides` would).
+    given: BTreeMap<String, String>,
 }
 
 /// A function resource of the template.
@@ -43,7 +45,15 @@ struct Function<'t> {
 
 fn load() -> Template {
     let text = fs::read_to_string(root().join("template.yaml")).unwrap();
-    Template { doc: serde_yaml::from_str(&text).unwrap() }
+    Template { doc: serde_yaml::from_str(&text).unwrap(), given: BTreeMap::new() }
+}
+
+/// The template deployed with a JWT authorizer (the parameters a real deploy needs).
+fn load_with_authorizer() -> Template {
+    let mut t = load();
+    t.given.insert("JwtIssuer".into(), "https://issuer.example".into());
+    t.given.insert("JwtAudience".into(), "client-id".into());
+    t
 }
 
 /// `(name, argument)` of an intrinsic function in short (`!Sub x`) or long (`Fn::Sub: x`,
@@ -157,13 +167,38 @@ impl Template {
                     "Ref" => self.resolve_ref(arg.as_str()?),
                     "Sub" => self.resolve_sub(arg.as_str()?),
                     "GetAtt" => self.resolve_arn(get_att_arn(v)?),
+                    "If" => {
+                        let branch = if self.condition(arg[0].as_str()?)? { &arg[1] } else { &arg[2] };
+                        self.resolve(branch)
+                    }
                     _ => None,
                 }
             }
         }
     }
 
+    /// The value of a condition of the Conditions section.
+    fn condition(&self, name: &str) -> Option<bool> {
+        self.evaluate(self.section("Conditions").get(name)?)
+    }
+
+    /// A condition function (`!Not`, `!Equals`, `!And`, `!Or`, `!Condition`).
+    fn evaluate(&self, v: &Value) -> Option<bool> {
+        let (name, arg) = intrinsic(v)?;
+        match name.as_str() {
+            "Not" => Some(!self.evaluate(list(arg)[0])?),
+            "Equals" => Some(self.resolve(&arg[0])? == self.resolve(&arg[1])?),
+            "And" => list(arg).into_iter().try_fold(true, |all, c| Some(all && self.evaluate(c)?)),
+            "Or" => list(arg).into_iter().try_fold(false, |any, c| Some(any || self.evaluate(c)?)),
+            "Condition" => self.condition(arg.as_str()?),
+            _ => None,
+        }
+    }
+
     fn resolve_ref(&self, name: &str) -> Option<String> {
+        if let Some(value) = self.given.get(name) {
+            return Some(value.clone());
+        }
         match name {
             "AWS::StackName" => return Some(STACK.into()),
             "AWS::AccountId" => return Some(ACCOUNT.into()),
@@ -183,10 +218,21 @@ impl Template {
 
     /// The ARN of a bucket resource.
     fn resolve_arn(&self, id: &str) -> Option<String> {
-        match self.resource(id)["Type"].as_str()? {
+        let r = self.resource(id);
+        match r["Type"].as_str()? {
             "AWS::S3::Bucket" => Some(format!("arn:aws:s3:::{}", self.resolve_ref(id)?)),
+            "AWS::Logs::LogGroup" => {
+                let name = self.resolve(&r["Properties"]["LogGroupName"])?;
+                Some(format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"))
+            }
+            "AWS::SQS::Queue" => Some(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{id}")),
             _ => None,
         }
+    }
+
+    /// The logical id of a function's role (`Role: !GetAtt <id>.Arn`).
+    fn role_of<'a>(&'a self, f: &Function<'a>) -> &'a str {
+        get_att_arn(&f.props["Role"]).unwrap_or_else(|| panic!("{}: Role is not !GetAtt <role>.Arn", f.id))
     }
 
     fn resolve_sub(&self, template: &str) -> Option<String> {
@@ -245,9 +291,12 @@ impl Template {
 
     /// `action -> resolved resources` of a function's Allow statements.
     fn grants(&self, f: &Function<'_>) -> BTreeMap<String, BTreeSet<String>> {
+        let role = self.role_of(f);
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (owner, s) in self.statements() {
-            if owner != f.id || s["Effect"].as_str() != Some("Allow") {
+            // The role's trust policy (who may assume it) is not a grant.
+            let trust = s["Action"].as_str() == Some("sts:AssumeRole");
+            if owner != role || trust || s["Effect"].as_str() != Some("Allow") {
                 continue;
             }
             let resources: Vec<String> = list(&s["Resource"])
@@ -286,6 +335,11 @@ fn function_crates() -> Vec<(String, String)> {
 
 fn s3_arn(bucket: &str, path: &str) -> String {
     format!("arn:aws:s3:::{bucket}{path}")
+}
+
+/// The ARN of a function's own log group (with its streams).
+fn log_group_arn(binary: &str) -> String {
+    format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{STACK}/{binary}:*")
 }
 
 fn set<const N: usize>(items: [String; N]) -> BTreeSet<String> {
@@ -409,6 +463,11 @@ fn no_policy_allows_a_wildcard_action_or_a_bucket_wide_write() {
             other => panic!("{owner}: Effect {other:?}"),
         }
         assert!(s.get("NotAction").is_none() && s.get("NotResource").is_none(), "{owner}: {s:?}");
+        if s["Action"].as_str() == Some("sts:AssumeRole") {
+            // A role's trust policy: Lambda, and only Lambda, may assume it.
+            assert_eq!(s["Principal"]["Service"].as_str(), Some("lambda.amazonaws.com"), "{owner}: {s:?}");
+            continue;
+        }
         for action in list(&s["Action"]) {
             let action = action.as_str().unwrap_or_else(|| panic!("{owner}: action {action:?}"));
             assert!(!action.contains('*'), "{owner}: wildcard action {action}");
@@ -441,11 +500,15 @@ fn s3_functions_read_only_their_prefix_and_write_only_their_outputs() {
         let f = t.function(op.name);
         let out = t.environment(&f)["IMGFN_OUTPUT_BUCKET"].clone();
         let p = format!("{}/", op.name);
+        let logs = log_group_arn(op.name);
         let expected: BTreeMap<String, BTreeSet<String>> = [
+            ("logs:CreateLogStream", set([logs.clone()])),
+            ("logs:PutLogEvents", set([logs])),
             ("s3:GetObject", set([s3_arn(&src, &format!("/{p}*")), s3_arn(&src, "/assets/*")])),
             ("s3:ListBucket", set([s3_arn(&src, "")])),
             ("s3:PutObject", set([s3_arn(&out, &format!("/{p}*")), s3_arn(&out, &format!("/errors/{p}*"))])),
             ("s3:DeleteObject", set([s3_arn(&out, &format!("/errors/{p}*"))])),
+            ("sqs:SendMessage", set([format!("arn:aws:sqs:{REGION}:{ACCOUNT}:DeadLetterQueue")])),
         ]
         .into_iter()
         .map(|(a, r)| (a.to_owned(), r))
@@ -467,7 +530,15 @@ fn api_functions_sign_and_read_only_their_prefixes() {
         let out = env["IMGFN_OUTPUT_BUCKET"].clone();
         let uploads = env.get("IMGFN_UPLOAD_PREFIX").cloned().unwrap_or_else(|| "uploads/".into());
         let processed = env.get("IMGFN_PROCESSED_PREFIX").cloned().unwrap_or_else(|| "processed/".into());
-        let grants = t.grants(&f);
+        let mut grants = t.grants(&f);
+        let logs = set([log_group_arn(&f.binary)]);
+        assert_eq!(
+            grants.remove("logs:CreateLogStream").as_ref(),
+            Some(&logs),
+            "{}: its own log group",
+            f.id
+        );
+        assert_eq!(grants.remove("logs:PutLogEvents").as_ref(), Some(&logs), "{}: its own log group", f.id);
         let upload_keys: BTreeSet<String> =
             op_prefixes().chain([uploads.clone()]).map(|p| s3_arn(&src, &format!("/{p}*"))).collect();
         match f.binary.as_str() {
@@ -632,6 +703,10 @@ fn every_s3_function_has_a_sample_event_under_its_prefix() {
     }
 }
 
+/// The delivery functions behind the CDN: the renderer (its Function URL is an origin) and the
+/// refresh after an overwrite.
+const DELIVERY: [&str; 2] = ["render", "refresh"];
+
 #[test]
 fn every_function_crate_is_a_registry_function_or_an_api_route() {
     let triggers: BTreeSet<&str> = ops::triggers().map(|op: &OpSpec| op.name).collect();
@@ -639,8 +714,8 @@ fn every_function_crate_is_a_registry_function_or_an_api_route() {
     for (dir, binary) in function_crates() {
         assert_eq!(dir, binary, "functions/{dir} builds {binary}: a function's folder is its name");
         assert!(
-            triggers.contains(binary.as_str()) || binary.starts_with("api-"),
-            "functions/{dir} is neither an S3-triggered function of the registry nor an API route"
+            triggers.contains(binary.as_str()) || binary.starts_with("api-") || DELIVERY.contains(&binary.as_str()),
+            "functions/{dir} is neither an S3-triggered function of the registry, an API route nor a delivery function"
         );
         crates.insert(binary);
     }
@@ -693,12 +768,12 @@ fn api_configuration_is_accepted_by_the_plumbing() {
     }
 }
 
-/// `imgfn-local` (the README's run command) runs what the template deploys: each function with
-/// the template's default configuration and trigger prefix, and the API with the template's,
-/// the bucket names aside (and the API's CORS origins, `*` locally).
+/// `imgfn-local` (the README's run command) runs what the template deploys with an authorizer:
+/// each function with the template's default configuration and trigger prefix, and the API with
+/// the template's, the bucket names aside (and the API's CORS origins, `*` locally).
 #[test]
 fn the_local_stack_runs_the_deployed_configuration() {
-    let t = load();
+    let t = load_with_authorizer();
     let mut local = imgfn_local::StackConfig::new();
     let env_of = |binary: &str| {
         let f = t.function(binary);
@@ -735,4 +810,129 @@ fn the_local_stack_runs_the_deployed_configuration() {
             "{binary}: imgfn-local differs from template.yaml"
         );
     }
+}
+
+/// A default deploy exposes nothing to strangers: without an authorizer, the deploy stops
+/// unless the API is opened on purpose, and the functions know which it is.
+#[test]
+fn an_open_api_is_opened_on_purpose_only() {
+    let t = load();
+    let parameters = t.section("Parameters");
+    assert_eq!(parameters["AllowOpenApi"]["Default"].as_str(), Some("false"));
+    assert_eq!(parameters["JwtIssuer"]["Default"].as_str(), Some(""));
+    let rules = t.section("Rules");
+    let assertions: Vec<&Value> = rules.values().flat_map(|r| list(&r["Assertions"])).collect();
+    let guards = |assert: &Value| {
+        let text = format!("{assert:?}");
+        ["JwtIssuer", "JwtAudience", "AllowOpenApi"].iter().all(|p| text.contains(p))
+    };
+    let rule = assertions
+        .iter()
+        .find(|a| guards(&a["Assert"]))
+        .expect("no rule asserts an authorizer or AllowOpenApi");
+    assert!(rule["AssertDescription"].as_str().is_some_and(|d| d.contains("AllowOpenApi=true")));
+    // The assertion, evaluated as CloudFormation would: false at the defaults, true with an
+    // authorizer or with the API opened on purpose.
+    let holds = |t: &Template| t.evaluate(&rule["Assert"]).unwrap();
+    assert!(!holds(&t), "the defaults must not deploy an open API");
+    assert!(holds(&load_with_authorizer()));
+    let mut open = load();
+    open.given.insert("AllowOpenApi".into(), "true".into());
+    assert!(holds(&open));
+    // The API functions are told which, and require an identity with an authorizer.
+    for binary in ["api-uploads", "api-process", "api-images"] {
+        let f = t.function(binary);
+        assert_eq!(load_with_authorizer().environment(&f)["IMGFN_API_ACCESS"], "authorizer", "{binary}");
+        assert_eq!(open.environment(&f)["IMGFN_API_ACCESS"], "open", "{binary}");
+    }
+}
+
+#[test]
+fn every_function_has_its_own_role_with_its_own_log_group_only() {
+    let t = load();
+    for f in t.functions() {
+        assert!(f.props.get("Policies").is_none(), "{}: policies belong in its role", f.id);
+        let role = t.resource(t.role_of(&f));
+        assert_eq!(role["Type"].as_str(), Some("AWS::IAM::Role"), "{}", f.id);
+        assert!(role["Properties"].get("ManagedPolicyArns").is_none(), "{}: no managed policy", f.id);
+        let grants = t.grants(&f);
+        let own = set([log_group_arn(&f.binary)]);
+        assert_eq!(grants.get("logs:PutLogEvents"), Some(&own), "{}", f.id);
+        assert!(grants.keys().filter(|a| a.starts_with("logs:")).count() == 2, "{}: {grants:?}", f.id);
+    }
+    let roles = t.of_type("AWS::IAM::Role").count();
+    assert_eq!(roles, t.functions().len(), "one role per function");
+}
+
+#[test]
+fn s3_functions_and_process_have_a_reserved_concurrency_by_default() {
+    let t = load();
+    let default = t.resolve(&t.section("Parameters")["ReservedConcurrency"]["Default"]).unwrap();
+    assert!(default.parse::<u32>().unwrap() > 0, "reserved by default");
+    let names = ops::triggers().map(|op| op.name).chain(["api-process"]);
+    for name in names {
+        let f = t.function(name);
+        let reserved = t.resolve(&f.props["ReservedConcurrentExecutions"]);
+        assert_eq!(reserved.as_deref(), Some(default.as_str()), "{}", f.id);
+    }
+}
+
+#[test]
+fn every_prefix_expires_after_its_retention() {
+    let t = load();
+    let rules_of = |bucket: &str| -> Vec<(Option<String>, &Value)> {
+        list(&t.resource(bucket)["Properties"]["LifecycleConfiguration"]["Rules"])
+            .into_iter()
+            .map(|r| (r["Prefix"].as_str().map(str::to_owned), r))
+            .collect()
+    };
+    let expiring = |bucket: &str, prefix: &str| {
+        let rules = rules_of(bucket);
+        let (_, rule) = rules
+            .iter()
+            .find(|(p, _)| p.as_deref() == Some(prefix))
+            .unwrap_or_else(|| panic!("{bucket}: no lifecycle rule for {prefix}"));
+        let days = format!("{:?}", rule["ExpirationInDays"]);
+        assert!(
+            days.contains("RetentionDays"),
+            "{bucket} {prefix}: the expiry comes from a parameter: {days}"
+        );
+    };
+    expiring("SourceBucket", "uploads/");
+    expiring("OutputBucket", "processed/");
+    expiring("OutputBucket", "errors/");
+    for op in ops::triggers() {
+        expiring("SourceBucket", &format!("{}/", op.name));
+        expiring("OutputBucket", &format!("{}/", op.name));
+    }
+    for bucket in ["SourceBucket", "OutputBucket"] {
+        let noncurrent = rules_of(bucket).iter().any(|(_, r)| r.get("NoncurrentVersionExpiration").is_some());
+        assert!(noncurrent, "{bucket}: noncurrent versions expire");
+    }
+}
+
+#[test]
+fn alarms_watch_failures_throttles_concurrency_deliveries_and_api_errors() {
+    let t = load();
+    let alarms: Vec<&Value> = t.of_type("AWS::CloudWatch::Alarm").map(|(_, a)| &a["Properties"]).collect();
+    let watches = |metric: &str, function_id: &str| {
+        alarms.iter().any(|a| {
+            let text = format!("{a:?}");
+            text.contains(&format!("\"{metric}\"")) && text.contains(&format!("\"{function_id}\""))
+        })
+    };
+    for op in ops::triggers() {
+        let f = t.function(op.name);
+        for metric in ["Errors", "Throttles", "DestinationDeliveryFailures", "ConcurrentExecutions"] {
+            assert!(watches(metric, f.id), "{}: no alarm on {metric}", f.id);
+        }
+    }
+    assert!(watches("ConcurrentExecutions", t.function("api-process").id));
+    assert!(watches("5xx", "HttpApi"), "no alarm on the API's 5xx");
+    for a in &alarms {
+        assert!(a.get("AlarmActions").is_some(), "every alarm notifies when AlarmEmail is set: {a:?}");
+    }
+    let (_, api) = t.of_type("AWS::Serverless::HttpApi").next().unwrap();
+    let format = api["Properties"]["AccessLogSettings"]["Format"].as_str().unwrap();
+    assert!(format.contains("$context.authorizer.claims.sub"), "the access log names the caller");
 }

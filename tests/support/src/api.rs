@@ -25,7 +25,10 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// The API with `IMGFN_SOURCE_BUCKET`/`IMGFN_OUTPUT_BUCKET` set and `vars` on top.
+    /// The API with `IMGFN_SOURCE_BUCKET`/`IMGFN_OUTPUT_BUCKET` set, opened on purpose
+    /// (`IMGFN_API_ACCESS=open`: requests without an identity share one scope, which keeps the
+    /// tests short) and `vars` on top. Give `("IMGFN_API_ACCESS", "authorizer")` for the
+    /// deployed default.
     pub async fn start(vars: &[(&str, &str)]) -> Stack {
         let s3 = Server::start().await;
         let store = s3.store.clone();
@@ -75,11 +78,12 @@ impl Stack {
     }
 }
 
-/// The API config for the test buckets with `vars` on top.
+/// The API config for the test buckets, open, with `vars` on top.
 pub fn config(vars: &[(&str, &str)]) -> ApiConfig {
     let mut map: HashMap<String, String> = HashMap::new();
     map.insert("IMGFN_SOURCE_BUCKET".into(), SOURCE.into());
     map.insert("IMGFN_OUTPUT_BUCKET".into(), OUTPUT.into());
+    map.insert("IMGFN_API_ACCESS".into(), "open".into());
     for (k, v) in vars {
         map.insert((*k).into(), (*v).into());
     }

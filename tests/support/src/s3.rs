@@ -1,38 +1,36 @@
-//! A REAL S3-compatible server (s3s-fs over hyper, SigV4 auth with a fixed key) on 127.0.0.1,
-//! reached with the real aws-sdk-s3 client, and servers that fail in the ways S3 can.
+//! A REAL S3-compatible server on 127.0.0.1 (the local stack's endpoint: s3s-fs over hyper,
+//! SigV4 with a fixed key, as strict as S3 where users would notice), reached with the real
+//! aws-sdk-s3 client, and servers that fail in the ways S3 can.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use imgfn_lambda::s3::{ClientOptions, S3Store};
 use imgfn_lambda::Function;
-use s3s::service::S3Service;
+use imgfn_local::s3::LocalS3;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-pub const ACCESS_KEY: &str = "imgfn-test-access";
-pub const SECRET_KEY: &str = "imgfn-test-secret-key";
+pub use imgfn_local::s3::{RequestLog, ACCESS_KEY, SECRET_KEY};
 pub const SOURCE: &str = "imgfn-source";
 pub const OUTPUT: &str = "imgfn-output";
 
-/// The requests the server saw: (method, decoded path).
-pub type RequestLog = Arc<Mutex<Vec<(String, String)>>>;
-
-/// A running s3s-fs server with the source and output buckets.
+/// A running local S3 endpoint (`imgfn_local::s3::LocalS3`: s3s-fs behind SigV4, as strict as
+/// S3 where users would notice) with the source and output buckets, keeping a request log.
 #[allow(missing_debug_implementations)]
 pub struct Server {
     pub addr: SocketAddr,
     pub store: S3Store,
     pub log: RequestLog,
+    /// Where the buckets live: `<root>/<bucket>/<key>`.
+    pub root: PathBuf,
+    _endpoint: LocalS3,
     _root: TempDir,
 }
 
@@ -40,24 +38,6 @@ struct TempDir(PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-#[derive(Clone)]
-struct Logged {
-    inner: S3Service,
-    log: RequestLog,
-}
-
-impl hyper::service::Service<hyper::Request<Incoming>> for Logged {
-    type Response = <S3Service as hyper::service::Service<hyper::Request<Incoming>>>::Response;
-    type Error = <S3Service as hyper::service::Service<hyper::Request<Incoming>>>::Error;
-    type Future = <S3Service as hyper::service::Service<hyper::Request<Incoming>>>::Future;
-
-    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
-        let path = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy().into_owned();
-        self.log.lock().unwrap().push((req.method().to_string(), path));
-        hyper::service::Service::call(&self.inner, req)
     }
 }
 
@@ -69,26 +49,21 @@ impl Server {
         let root = crate::tools::scratch().join(format!("s3s-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
-        let fs = s3s_fs::FileSystem::new(&root).unwrap();
-        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let log = RequestLog::default();
-        let service = Logged { inner: builder.build(), log: log.clone() };
-
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let http = ConnBuilder::new(TokioExecutor::new());
-            while let Ok((socket, _)) = listener.accept().await {
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
-                tokio::spawn(conn);
-            }
-        });
-        let store = store_for(&format!("http://{addr}"), fast_options()).await;
-        for bucket in [SOURCE, OUTPUT] {
-            store.client().create_bucket().bucket(bucket).send().await.unwrap();
+        // Nothing listens for created objects: tests invoke the functions themselves.
+        let (created, _) = tokio::sync::mpsc::unbounded_channel();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let endpoint =
+            LocalS3::start_logged(&root, addr, &[SOURCE, OUTPUT], created, Some(log.clone())).await.unwrap();
+        let store = store_for(&endpoint.url(), fast_options()).await;
+        Server {
+            addr: endpoint.addr,
+            store,
+            log,
+            root: endpoint.root.clone(),
+            _endpoint: endpoint,
+            _root: TempDir(root),
         }
-        Server { addr, store, log, _root: TempDir(root) }
     }
 
     pub fn endpoint(&self) -> String {

@@ -3,6 +3,7 @@
 //! ```text
 //! imgfn thumbnail --width 256 --height 256 in.jpg out.jpg
 //! imgfn pipeline ops.json in.jpg out.webp
+//! imgfn url originals/beach.jpg thumbnail,width=800 output,format=auto
 //! ```
 //!
 //! The subcommands are the operation registry (`image_ops::ops::REGISTRY`): one per operation,
@@ -23,9 +24,12 @@ use image_ops::ops::{self, slice::tile_name, Kind, OpSpec};
 use image_ops::{Assets, Category, Limits, Output, OutputFormat, OutputParams, Pipeline, PipelineSpec};
 use serde_json::{json, Map, Value};
 
+mod url;
+
 const USAGE: &str = "usage: imgfn <operation> [--param value ...] INPUT OUTPUT
        imgfn pipeline SPEC.json INPUT OUTPUT
        imgfn probe INPUT
+       imgfn url [--base URL] [--expires-in SECONDS] SOURCE_KEY STEP [STEP ...]
        imgfn help [operation]";
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             println!("imgfn {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        "url" => url::run(rest),
         "probe" => {
             let [input] = rest else { bail!("{USAGE}") };
             let bytes = read(Path::new(input))?;

@@ -15,7 +15,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -25,12 +25,22 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use imgfn_lambda::api::{cors, Api, Route};
+use lambda_http::RequestExt as _;
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// The header that sets the caller's `sub` on the local server only (see the crate docs).
 pub const SUB_HEADER: &str = "x-imgfn-local-sub";
+
+/// The API functions' timeout, as `ApiFunctionTimeout` defaults to in the template.
+pub const API_FUNCTION_TIMEOUT: Duration = Duration::from_secs(29);
+
+/// A Lambda deadline `timeout` from now, in ms since the Unix epoch.
+pub fn deadline_ms(timeout: Duration) -> u64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    (now + timeout).as_millis() as u64
+}
 
 /// Largest request body accepted (API Gateway accepts up to 10 MB; the API's JSON is small).
 const MAX_BODY: usize = 1024 * 1024;
@@ -110,7 +120,13 @@ pub async fn handle(api: &Api, req: Request<Incoming>, peer: SocketAddr) -> Resp
     };
     let event = event(&parts, &body, route, key.as_deref(), peer);
     match lambda_http::request::from_str(&event.to_string()) {
-        Ok(request) => convert(api.handle(route, request).await),
+        Ok(request) => {
+            // As Lambda does: the invocation's deadline, the API functions' timeout from now.
+            let mut context = lambda_runtime::Context::default();
+            context.request_id = uuid::Uuid::new_v4().to_string();
+            context.deadline = deadline_ms(API_FUNCTION_TIMEOUT);
+            convert(api.handle(route, request.with_lambda_context(context)).await)
+        }
         Err(e) => {
             let error = json!({"error": {"code": "malformed_request", "message": format!("{e}")}});
             json_response(StatusCode::BAD_REQUEST, &error)
@@ -135,6 +151,8 @@ fn event(
         Route::Uploads => "POST /uploads",
         Route::Process => "POST /process",
         Route::Images => "GET /images/{key+}",
+        // A Function URL's event has the route key `$default`.
+        Route::Render => "$default",
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let mut context = json!({

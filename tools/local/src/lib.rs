@@ -9,15 +9,20 @@
 //! - [`dispatch`]: created objects to function invocations, as S3 notifications and Lambda's
 //!   asynchronous invocation do; [`notification`]: the event each invocation gets.
 //! - [`api`]: the HTTP API served over hyper through the Lambda functions' own handlers.
+//! - [`edge`]: the CDN (CloudFront, its viewer-request function and its origin group) in front
+//!   of the output bucket and the render function; [`demo`]: the page it serves at `/`.
 //!
 //! Everything here listens on loopback only and is never deployed.
 
 pub mod api;
+pub mod demo;
 pub mod dispatch;
+pub mod edge;
 pub mod functions;
 pub mod notification;
 pub mod s3;
 pub mod stack;
 
 pub use crate::api::{LocalApi, SUB_HEADER};
-pub use crate::stack::{LocalStack, StackConfig};
+pub use crate::edge::LocalEdge;
+pub use crate::stack::{LocalStack, StackConfig, LOCAL_URL_KEY};

@@ -27,6 +27,10 @@ struct Args {
     /// The HTTP API's address (loopback only; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8015")]
     api_addr: SocketAddr,
+    /// The CDN's address: signed rendition URLs (/v1/...), stored outputs (/o/...) and the demo
+    /// page at / (loopback only; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8016")]
+    edge_addr: SocketAddr,
     #[arg(long, default_value = "imgfn-source")]
     source_bucket: String,
     #[arg(long, default_value = "imgfn-output")]
@@ -35,6 +39,11 @@ struct Args {
     /// limits follow it (1024: the template's default).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(128..=10240))]
     memory_mb: u64,
+    /// Open the API to callers without an identity, all in one shared scope, as a deployment
+    /// with `AllowOpenApi=true` and no authorizer. Without it, as deployed with an authorizer, a
+    /// request needs the local stand-in for one: the header `x-imgfn-local-sub: <user id>`.
+    #[arg(long)]
+    open_api: bool,
     /// A variable for every function and the API, as the template would set it
     /// (`--var IMGFN_MAX_PIXELS=20000000`); repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
@@ -70,9 +79,13 @@ async fn run(args: Args) -> ExitCode {
     config.data_dir = args.data_dir;
     config.s3_addr = args.s3_addr;
     config.api_addr = args.api_addr;
+    config.edge_addr = args.edge_addr;
     config.source_bucket = args.source_bucket;
     config.output_bucket = args.output_bucket;
     config.memory_mb = args.memory_mb;
+    if args.open_api {
+        config.vars.push(("IMGFN_API_ACCESS".into(), "open".into()));
+    }
     config.vars.extend(args.vars);
     let stack = match LocalStack::start(config).await {
         Ok(stack) => stack,
@@ -104,7 +117,8 @@ fn print_banner(stack: &LocalStack) {
          S3 endpoint: {s3}  (access key {ACCESS_KEY}, secret key {SECRET_KEY}, region {REGION})\n\
          buckets: {source} (source: uploads and triggers), {output} (outputs, error records); files under {dir}\n\
          triggers in {source}: {triggers}; uploads/ triggers nothing\n\
-         HTTP API: {api}  (POST /uploads, POST /process, GET /images/{{key}})\n\
+         HTTP API: {api}  (POST /uploads, POST /process, GET /images/{{key}}); {access}\n\
+         CDN: {edge}  (demo page at /; signed URLs /v1/<key>/<steps>/<sig> and /o/<key>/<sig>, signed with {url_key}: imgfn url ...)\n\
          \n\
          try:\n  \
            export AWS_ACCESS_KEY_ID={ACCESS_KEY} AWS_SECRET_ACCESS_KEY={SECRET_KEY} AWS_DEFAULT_REGION={REGION}\n  \
@@ -116,6 +130,20 @@ fn print_banner(stack: &LocalStack) {
         dir = stack.s3.root.display(),
         triggers = triggers.join(", "),
         api = stack.api.url(),
+        edge = stack.edge.url(),
+        url_key = if stack.config.vars.iter().rev().find(|(k, _)| k == "IMGFN_URL_KEYS").map(|(_, v)| v.as_str())
+            == Some(imgfn_local::LOCAL_URL_KEY)
+        {
+            format!("the local key {}", imgfn_local::LOCAL_URL_KEY)
+        } else {
+            "the IMGFN_URL_KEYS given".to_owned()
+        },
+        access = match stack.api_access() {
+            imgfn_lambda::api::config::Access::Open => "open: callers without an identity share one scope",
+            imgfn_lambda::api::config::Access::Authorizer => {
+                "callers need an identity, as behind a JWT authorizer: header x-imgfn-local-sub: <user id>"
+            }
+        },
     );
     let _ = out.flush();
 }

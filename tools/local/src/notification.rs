@@ -1,14 +1,15 @@
-//! The S3 notification event S3 sends to a function, built for an object the local endpoint
-//! stored (key form-URL-encoded, as S3 encodes it).
+//! The events S3 sends for an object the local endpoint stored or deleted: the S3 notification
+//! a trigger function gets (key form-URL-encoded, as S3 encodes it), and the EventBridge event
+//! the refresh function gets.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::s3::{Created, REGION};
+use crate::s3::{Changed, REGION};
 
 /// The S3 notification event for `object`, as S3 sends it to Lambda (the key form-URL-encoded).
-pub fn notification(object: &Created, size: u64, etag: Option<&str>) -> Value {
+pub fn notification(object: &Changed, size: u64, etag: Option<&str>) -> Value {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let mut s3_object = json!({
         "key": imgfn_lambda::event::encode_key(&object.key),
@@ -38,6 +39,45 @@ pub fn notification(object: &Created, size: u64, etag: Option<&str>) -> Value {
             "object": s3_object,
         },
     }]})
+}
+
+/// The EventBridge event S3 sends for `object` ("Object Created" or "Object Deleted").
+pub fn eventbridge(object: &Changed, size: u64, etag: Option<&str>) -> Value {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let created = object.is_created();
+    let mut detail_object = json!({
+        "key": object.key,
+        "sequencer": format!("{:016X}", now.as_nanos() as u64),
+    });
+    if created {
+        detail_object["size"] = Value::from(size);
+        if let Some(etag) = etag {
+            detail_object["etag"] = Value::from(etag.trim_matches('"'));
+        }
+    }
+    let mut detail = json!({
+        "version": "0",
+        "bucket": {"name": object.bucket},
+        "object": detail_object,
+        "request-id": "imgfn-local",
+        "requester": "000000000000",
+        "source-ip-address": "127.0.0.1",
+        "reason": if created { "PutObject" } else { "DeleteObject" },
+    });
+    if !created {
+        detail["deletion-type"] = Value::from("Permanently Deleted");
+    }
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": if created { "Object Created" } else { "Object Deleted" },
+        "source": "aws.s3",
+        "account": "000000000000",
+        "time": humantime_utc(Duration::from_secs(now.as_secs())).replace(".000Z", "Z"),
+        "region": REGION,
+        "resources": [format!("arn:aws:s3:::{}", object.bucket)],
+        "detail": detail,
+    })
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a time since the Unix epoch (civil-from-days, proleptic
@@ -76,7 +116,7 @@ mod tests {
 
     #[test]
     fn notifications_parse_as_the_functions_parse_them() {
-        let created = Created {
+        let created = Changed {
             bucket: "imgfn-source".into(),
             key: "thumbnail/a b+c ü%.jpg".into(),
             event_name: "ObjectCreated:Put",

@@ -2,10 +2,22 @@
 //! directory, one folder per bucket) behind s3s's SigV4 verification with fixed local
 //! credentials, so presigned URLs are checked exactly as S3 checks them.
 //!
-//! What S3 notifications do deployed is done here by watching the requests: every request that
-//! creates an object (PutObject and CopyObject, a `PUT` on a key without a sub-resource;
-//! CompleteMultipartUpload, a `POST` with `uploadId`) and succeeds is reported as a [`Created`]
-//! on a channel, after the object is stored. The caller decides which function gets it.
+//! What S3 notifications (and S3's events to EventBridge) do deployed is done here by watching
+//! the requests: every request that creates an object (PutObject and CopyObject, a `PUT` on a
+//! key without a sub-resource; CompleteMultipartUpload, a `POST` with `uploadId`) or deletes one
+//! (DeleteObject, a `DELETE` on a key without a sub-resource) and succeeds is reported as a
+//! [`Changed`] on a channel, after the object is stored or removed. The caller decides which
+//! function gets it. (DeleteObjects, the batch `POST ?delete`, is not reported.)
+//!
+//! As strict as S3 where a user would notice, so that what works here works deployed:
+//! - a signed request (header or presigned) with an `x-amz-*` header it did not sign is refused
+//!   with 403 `AccessDenied` ("There were headers present in the request which were not
+//!   signed"), as S3 refuses it: a presigned upload cannot be given other metadata;
+//! - listings asked for with `encoding-type=url` (as the AWS CLI asks) encode keys, prefixes and
+//!   markers as S3 does (`a+b.webp` lists as `a%2Bb.webp`, a space as `+`);
+//! - keys it cannot store faithfully as files are refused when written (400 `InvalidArgument`:
+//!   an empty, `.` or `..` segment, a control character, a folder marker) and not found when read
+//!   (404), and a key that names a folder of other keys is a missing object (404), never a 500.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,14 +38,25 @@ pub const SECRET_KEY: &str = "imgfn-local-secret";
 /// The region clients sign for.
 pub const REGION: &str = "us-east-1";
 
-/// An object that was created, as S3 would report it to a notification.
+/// The requests an endpoint saw, when asked to keep them: (method, decoded path).
+pub type RequestLog = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// An object that was created or deleted, as S3 would report it to a notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Created {
+pub struct Changed {
     pub bucket: String,
     /// The decoded key.
     pub key: String,
-    /// `ObjectCreated:Put`, `ObjectCreated:Copy` or `ObjectCreated:CompleteMultipartUpload`.
+    /// `ObjectCreated:Put`, `ObjectCreated:Copy`, `ObjectCreated:CompleteMultipartUpload` or
+    /// `ObjectRemoved:Delete`.
     pub event_name: &'static str,
+}
+
+impl Changed {
+    /// Whether the object was created (else deleted).
+    pub fn is_created(&self) -> bool {
+        self.event_name.starts_with("ObjectCreated:")
+    }
 }
 
 /// A running local S3 endpoint. Dropping it stops accepting connections.
@@ -53,7 +76,18 @@ impl LocalS3 {
         root: &Path,
         addr: SocketAddr,
         buckets: &[&str],
-        created: mpsc::UnboundedSender<Created>,
+        created: mpsc::UnboundedSender<Changed>,
+    ) -> std::io::Result<LocalS3> {
+        LocalS3::start_logged(root, addr, buckets, created, None).await
+    }
+
+    /// [`LocalS3::start`], also keeping every request in `log` (for tests that count them).
+    pub async fn start_logged(
+        root: &Path,
+        addr: SocketAddr,
+        buckets: &[&str],
+        created: mpsc::UnboundedSender<Changed>,
+        log: Option<RequestLog>,
     ) -> std::io::Result<LocalS3> {
         for bucket in buckets {
             std::fs::create_dir_all(root.join(bucket))?;
@@ -62,7 +96,7 @@ impl LocalS3 {
         let fs = s3s_fs::FileSystem::new(&root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = Notifying { inner: builder.build(), created };
+        let service = Notifying { inner: builder.build(), created, root: root.clone(), log };
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
@@ -92,7 +126,10 @@ impl Drop for LocalS3 {
 #[derive(Clone)]
 struct Notifying {
     inner: S3Service,
-    created: mpsc::UnboundedSender<Created>,
+    created: mpsc::UnboundedSender<Changed>,
+    /// Where the buckets live on disk.
+    root: PathBuf,
+    log: Option<RequestLog>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Notifying {
@@ -101,8 +138,19 @@ impl hyper::service::Service<Request<Incoming>> for Notifying {
     type Future = <S3Service as hyper::service::Service<Request<Incoming>>>::Future;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
+        if let Some(log) = &self.log {
+            let path =
+                percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy().into_owned();
+            if let Ok(mut log) = log.lock() {
+                log.push((req.method().to_string(), path));
+            }
+        }
+        if let Some(refusal) = refuse(&req, &self.root) {
+            return Box::pin(async move { Ok(refusal) });
+        }
         let copy = req.headers().contains_key("x-amz-copy-source");
         let created = object_created(req.method(), req.uri(), copy);
+        let encode_listing = is_url_encoded_listing(req.method(), req.uri());
         let response = hyper::service::Service::call(&self.inner, req);
         let sender = self.created.clone();
         Box::pin(async move {
@@ -111,17 +159,159 @@ impl hyper::service::Service<Request<Incoming>> for Notifying {
                 // A closed channel means the stack is stopping: the object is stored, unannounced.
                 let _ = sender.send(created);
             }
+            if encode_listing && response.status().is_success() {
+                return Ok(url_encode_listing(response).await);
+            }
             Ok(response)
         })
     }
+}
+
+type S3Response = <S3Service as hyper::service::Service<Request<Incoming>>>::Response;
+
+/// An S3 error response (XML, as S3 writes it; no body for HEAD).
+fn s3_error(method: &Method, status: u16, code: &str, message: &str, extra: &str) -> S3Response {
+    let body = if method == Method::HEAD {
+        String::new()
+    } else {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message>{extra}</Error>"
+        )
+    };
+    let mut response = hyper::Response::new(s3s::Body::from(body));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+    response
+        .headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/xml"));
+    response
+}
+
+/// The answer S3 would give instead of this endpoint's, when it differs (see the module docs).
+fn refuse(req: &Request<Incoming>, root: &Path) -> Option<S3Response> {
+    let method = req.method();
+    if let Some(unsigned) = unsigned_amz_headers(req) {
+        return Some(s3_error(
+            method,
+            403,
+            "AccessDenied",
+            "There were headers present in the request which were not signed",
+            &format!("<HeadersNotSigned>{unsigned}</HeadersNotSigned>"),
+        ));
+    }
+    let (bucket, key) = bucket_and_key(req.uri())?;
+    if key.is_empty() {
+        return None; // a bucket request
+    }
+    let faithful = imgfn_lambda::keys::check(&key).is_ok() && !key.ends_with('/');
+    let writes = *method == Method::PUT || *method == Method::POST;
+    if !faithful && writes {
+        return Some(s3_error(
+            method,
+            400,
+            "InvalidArgument",
+            "imgfn-local stores objects as files and cannot keep this key as S3 would (an empty, . or .. segment, a control character, or a folder marker)",
+            "",
+        ));
+    }
+    let reads = *method == Method::GET || *method == Method::HEAD;
+    let folder = root.join(&bucket).join(&key).is_dir();
+    if reads && !req.uri().query().unwrap_or("").contains("uploadId") && (!faithful || folder) {
+        return Some(s3_error(method, 404, "NoSuchKey", "The specified key does not exist.", ""));
+    }
+    None
+}
+
+/// The decoded bucket and key of a path-style request (`/bucket/key`); the key is empty for a
+/// bucket request.
+fn bucket_and_key(uri: &Uri) -> Option<(String, String)> {
+    let path = uri.path().strip_prefix('/')?;
+    let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|s| s.into_owned());
+    Some((decode(bucket)?, decode(key)?))
+}
+
+/// The `x-amz-*` headers of a signed request that its signature does not cover (SigV4 in the
+/// `Authorization` header or presigned in the query), comma-separated; `None` when all are.
+fn unsigned_amz_headers(req: &Request<Incoming>) -> Option<String> {
+    let signed: Vec<String> = if let Some(auth) = req.headers().get(hyper::header::AUTHORIZATION) {
+        let auth = auth.to_str().ok()?;
+        let list = auth.split("SignedHeaders=").nth(1)?.split(',').next()?;
+        list.split(';').map(str::to_ascii_lowercase).collect()
+    } else {
+        let query = req.uri().query()?;
+        let list = query.split('&').find_map(|p| p.strip_prefix("X-Amz-SignedHeaders="))?;
+        let list = percent_encoding::percent_decode_str(list).decode_utf8().ok()?;
+        list.split(';').map(str::to_ascii_lowercase).collect()
+    };
+    let unsigned: Vec<&str> = req
+        .headers()
+        .keys()
+        .map(hyper::header::HeaderName::as_str)
+        .filter(|name| name.starts_with("x-amz-") && !signed.iter().any(|s| s == name))
+        .collect();
+    (!unsigned.is_empty()).then(|| unsigned.join(","))
+}
+
+/// A ListObjects (V1 or V2) request that asks for `encoding-type=url`.
+fn is_url_encoded_listing(method: &Method, uri: &Uri) -> bool {
+    let key_empty = bucket_and_key(uri).is_some_and(|(_, key)| key.is_empty());
+    let query = uri.query().unwrap_or("");
+    *method == Method::GET
+        && key_empty
+        && query.split('&').any(|p| p.eq_ignore_ascii_case("encoding-type=url"))
+        && !query
+            .split('&')
+            .any(|p| ["uploads", "versions", "location"].contains(&p.split('=').next().unwrap_or("")))
+}
+
+/// The listing with its keys, prefixes, delimiter and markers URL-encoded, as S3 encodes them
+/// for `encoding-type=url` (s3s-fs echoes the encoding type but leaves the values as they are).
+async fn url_encode_listing(response: S3Response) -> S3Response {
+    use http_body_util::BodyExt as _;
+    let (parts, body) = response.into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return hyper::Response::from_parts(parts, s3s::Body::empty()),
+    };
+    let xml = String::from_utf8_lossy(&bytes);
+    let mut out = xml.into_owned();
+    for tag in ["Key", "Prefix", "Delimiter", "StartAfter", "Marker", "NextMarker"] {
+        out = encode_elements(&out, tag);
+    }
+    let mut parts = parts;
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    hyper::Response::from_parts(parts, s3s::Body::from(out))
+}
+
+/// Every `<tag>text</tag>` of `xml` with its text (XML-unescaped) form-URL-encoded.
+fn encode_elements(xml: &str, tag: &str) -> String {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let text_start = start + open.len();
+        let Some(len) = rest[text_start..].find(&close) else { break };
+        out.push_str(&rest[..text_start]);
+        let text = &rest[text_start..text_start + len];
+        let raw = text
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&");
+        out.push_str(&imgfn_lambda::event::encode_key(&raw));
+        rest = &rest[text_start + len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Sub-resources whose `PUT` does not create an object (`?tagging`, `?acl`, an UploadPart...).
 const NOT_CREATING: [&str; 8] =
     ["partNumber", "uploadId", "tagging", "acl", "retention", "legal-hold", "torrent", "restore"];
 
-/// The object a path-style request creates when it succeeds, if it is one that creates an object.
-fn object_created(method: &Method, uri: &Uri, copy: bool) -> Option<Created> {
+/// The object a path-style request creates or deletes when it succeeds, if it is one that does.
+fn object_created(method: &Method, uri: &Uri, copy: bool) -> Option<Changed> {
     let params: Vec<&str> =
         uri.query().unwrap_or("").split('&').map(|p| p.split('=').next().unwrap_or("")).collect();
     let has = |name: &str| params.contains(&name);
@@ -133,6 +323,8 @@ fn object_created(method: &Method, uri: &Uri, copy: bool) -> Option<Created> {
         }
     } else if method == Method::POST && has("uploadId") {
         "ObjectCreated:CompleteMultipartUpload"
+    } else if method == Method::DELETE && !has("uploadId") && !has("tagging") {
+        "ObjectRemoved:Delete"
     } else {
         return None;
     };
@@ -143,7 +335,7 @@ fn object_created(method: &Method, uri: &Uri, copy: bool) -> Option<Created> {
     if bucket.is_empty() || key.is_empty() {
         return None;
     }
-    Some(Created { bucket, key, event_name })
+    Some(Changed { bucket, key, event_name })
 }
 
 #[cfg(test)]
@@ -153,6 +345,21 @@ mod tests {
     fn created(method: Method, uri: &str, copy: bool) -> Option<(String, String, &'static str)> {
         object_created(&method, &uri.parse().unwrap_or_default(), copy)
             .map(|c| (c.bucket, c.key, c.event_name))
+    }
+
+    #[test]
+    fn listings_encode_keys_as_s3_does() {
+        let xml = "<ListBucketResult><Prefix>a b/</Prefix><Contents><Key>a b/x+y &amp; ü.webp</Key></Contents></ListBucketResult>";
+        let encoded = encode_elements(&encode_elements(xml, "Key"), "Prefix");
+        assert_eq!(
+            encoded,
+            "<ListBucketResult><Prefix>a+b/</Prefix><Contents><Key>a+b/x%2By+%26+%C3%BC.webp</Key></Contents></ListBucketResult>"
+        );
+        let uri = |u: &str| u.parse::<Uri>().unwrap_or_default();
+        assert!(is_url_encoded_listing(&Method::GET, &uri("/b?list-type=2&encoding-type=url&prefix=x")));
+        assert!(is_url_encoded_listing(&Method::GET, &uri("/b/?encoding-type=url")));
+        assert!(!is_url_encoded_listing(&Method::GET, &uri("/b?list-type=2")));
+        assert!(!is_url_encoded_listing(&Method::GET, &uri("/b/k.jpg?encoding-type=url")));
     }
 
     #[test]
@@ -168,6 +375,7 @@ mod tests {
             Some("uploads/x.jpg".into())
         );
         assert_eq!(created(Method::PUT, "/src/k.jpg", true).map(|c| c.2), Some("ObjectCreated:Copy"));
+        assert_eq!(created(Method::DELETE, "/src/k.jpg", false).map(|c| c.2), Some("ObjectRemoved:Delete"));
         assert_eq!(
             created(Method::POST, "/src/big.jpg?uploadId=abc", false).map(|c| c.2),
             Some("ObjectCreated:CompleteMultipartUpload")
@@ -179,7 +387,8 @@ mod tests {
             (Method::PUT, "/src/"),
             (Method::POST, "/src/big.jpg?uploads"),
             (Method::GET, "/src/k.jpg"),
-            (Method::DELETE, "/src/k.jpg"),
+            (Method::DELETE, "/src/k.jpg?uploadId=abc"),
+            (Method::DELETE, "/src"),
         ] {
             assert_eq!(created(method.clone(), uri, false), None, "{method} {uri}");
         }

@@ -7,7 +7,10 @@
 //!   a real S3 notification event whenever an object is created under its trigger prefix in the
 //!   source bucket (the output bucket has no notifications, as deployed, so no output can
 //!   re-trigger a function);
-//! - the HTTP API ([`LocalApi`]) over the same endpoint.
+//! - the HTTP API ([`LocalApi`]) over the same endpoint;
+//! - the CDN ([`LocalEdge`]): signed rendition and stored-output URLs, served from the output
+//!   bucket first and rendered by the render function on a miss, with the refresh function
+//!   handed every change in the source bucket (deletes a changed source's renditions).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::dispatch::Dispatcher;
+use crate::edge::{EdgeConfig, LocalEdge};
 use crate::functions::function_vars;
 use crate::s3::{LocalS3, ACCESS_KEY, REGION, SECRET_KEY};
 use crate::LocalApi;
@@ -35,6 +39,8 @@ pub struct StackConfig {
     pub s3_addr: SocketAddr,
     /// The HTTP API's address (loopback only).
     pub api_addr: SocketAddr,
+    /// The CDN's address (loopback only).
+    pub edge_addr: SocketAddr,
     pub source_bucket: String,
     pub output_bucket: String,
     /// Variables given to every function and to the API on top of the template's
@@ -49,15 +55,20 @@ pub struct StackConfig {
 
 impl StackConfig {
     /// The defaults: S3 on 127.0.0.1:8014 (the endpoint `[workspace.metadata.lambda.env]`
-    /// points the cargo-lambda functions at), the API on 127.0.0.1:8015, data in `.imgfn-local/`.
+    /// points the cargo-lambda functions at), the API on 127.0.0.1:8015, the CDN on
+    /// 127.0.0.1:8016, data in `.imgfn-local/`, URLs signed with [`LOCAL_URL_KEY`].
     pub fn new() -> StackConfig {
         StackConfig {
             data_dir: PathBuf::from(".imgfn-local"),
             s3_addr: SocketAddr::from(([127, 0, 0, 1], 8014)),
             api_addr: SocketAddr::from(([127, 0, 0, 1], 8015)),
+            edge_addr: SocketAddr::from(([127, 0, 0, 1], 8016)),
             source_bucket: "imgfn-source".into(),
             output_bucket: "imgfn-output".into(),
-            vars: vec![("IMGFN_CORS_ORIGINS".into(), "*".into())],
+            vars: vec![
+                ("IMGFN_CORS_ORIGINS".into(), "*".into()),
+                ("IMGFN_URL_KEYS".into(), LOCAL_URL_KEY.into()),
+            ],
             retry_delay: Duration::from_secs(1),
             memory_mb: 1024,
         }
@@ -95,6 +106,10 @@ impl Default for StackConfig {
     }
 }
 
+/// The key that signs URLs locally (local use only; printed at start-up, like the S3
+/// endpoint's credentials). `--var IMGFN_URL_KEYS=<new>,<old>` replaces it.
+pub const LOCAL_URL_KEY: &str = "imgfn-local-url-key-not-a-secret-0123456789";
+
 /// Why the stack did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -115,21 +130,23 @@ pub enum StartError {
 pub struct LocalStack {
     pub s3: LocalS3,
     pub api: LocalApi,
+    pub edge: LocalEdge,
     pub config: StackConfig,
     stop: oneshot::Sender<Duration>,
     dispatcher: JoinHandle<usize>,
+    tally: Arc<std::sync::Mutex<crate::dispatch::Tally>>,
 }
 
 impl LocalStack {
     /// Starts the endpoint, the functions and the API.
     pub async fn start(config: StackConfig) -> Result<LocalStack, StartError> {
-        for addr in [config.s3_addr, config.api_addr] {
+        for addr in [config.s3_addr, config.api_addr, config.edge_addr] {
             if !addr.ip().is_loopback() {
                 return Err(StartError::NotLoopback(addr));
             }
         }
         // Configuration first: a bad variable stops the stack before anything listens.
-        let api_config = config.api_config()?;
+        config.api_config()?;
         let configs =
             ops::triggers().map(|op| config.function_config(op)).collect::<Result<Vec<_>, ConfigError>>()?;
 
@@ -148,19 +165,47 @@ impl LocalStack {
                 }
             })?;
         let store = store_for(&s3.url()).await;
-        let api = LocalApi::start(Api::new(api_config, store.clone()), config.api_addr)
+        let edge_listener = tokio::net::TcpListener::bind(config.edge_addr)
             .await
-            .map_err(|source| StartError::Listen { addr: config.api_addr, flag: "api-addr", source })?;
+            .map_err(|source| StartError::Listen { addr: config.edge_addr, flag: "edge-addr", source })?;
+        let edge_err = |source| StartError::Listen { addr: config.edge_addr, flag: "edge-addr", source };
+        let edge_url = format!("http://{}", edge_listener.local_addr().map_err(edge_err)?);
+        // The API answers stable CDN URLs of its outputs: the local edge's.
+        let mut with_cdn = config.clone();
+        with_cdn.vars.insert(0, ("IMGFN_CDN_URL".into(), edge_url));
+        let api_config = with_cdn.api_config()?;
+        let api = Api::new(api_config.clone(), store.clone());
+        let refresh = imgfn_lambda::refresh::Refresh::new(&api_config, store.clone());
+        let edge = EdgeConfig { api: api.clone(), store: store.clone(), demo: Some(crate::demo::page) };
+        let edge = LocalEdge::start(edge, edge_listener).map_err(edge_err)?;
+        let api = LocalApi::start(api, config.api_addr).await.map_err(|source| StartError::Listen {
+            addr: config.api_addr,
+            flag: "api-addr",
+            source,
+        })?;
         let functions = configs.into_iter().map(|c| Function::new(c, store.clone())).collect();
+        let tally = Arc::default();
         let dispatcher = Dispatcher {
             functions: Arc::new(functions),
             source_bucket: config.source_bucket.clone(),
             store,
             retry_delay: config.retry_delay,
+            tally: Arc::clone(&tally),
+            refresh: Some(refresh),
         };
         let (stop, stopped) = oneshot::channel();
         let dispatcher = tokio::spawn(dispatcher.run(created_rx, stopped));
-        Ok(LocalStack { s3, api, config, stop, dispatcher })
+        Ok(LocalStack { s3, api, edge, config, stop, dispatcher, tally })
+    }
+
+    /// What the invocations came to so far.
+    pub fn tally(&self) -> crate::dispatch::Tally {
+        self.tally.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Who may call the API (`--open-api`).
+    pub fn api_access(&self) -> imgfn_lambda::api::config::Access {
+        self.config.api_config().map(|c| c.access).unwrap_or(imgfn_lambda::api::config::Access::Authorizer)
     }
 
     /// The functions' trigger prefixes and names, in registry order.
@@ -173,6 +218,7 @@ impl LocalStack {
     /// invocations were cut short.
     pub async fn shutdown(self, grace: Duration) -> usize {
         drop(self.api);
+        drop(self.edge);
         let _ = self.stop.send(grace);
         let unfinished = self.dispatcher.await.unwrap_or(0);
         drop(self.s3);

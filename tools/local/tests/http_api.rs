@@ -29,9 +29,14 @@ async fn three_steps_upload_process_download() {
     assert!(key.starts_with("uploads/alice/") && key.ends_with(".jpg"), "{key}");
     assert_eq!(u["method"], "PUT");
     let url = u["upload_url"].as_str().unwrap();
-    assert!(url.contains("X-Amz-Expires=300"), "{url}");
+    assert!(url.contains("X-Amz-Expires=60"), "{url}");
     let signed = url.split("X-Amz-SignedHeaders=").nth(1).unwrap().split('&').next().unwrap();
-    assert!(signed.contains("content-length") && signed.contains("content-type"), "{signed}");
+    assert!(
+        signed.contains("content-length")
+            && signed.contains("content-type")
+            && signed.contains("if-none-match"),
+        "{signed}"
+    );
     assert_eq!(u["headers"]["content-type"], "image/jpeg");
     assert!(u["expires_at"].as_str().unwrap().ends_with('Z'));
     let put = put_presigned(&u, photo(), &[]).await;
@@ -98,7 +103,7 @@ async fn s3_refuses_puts_that_differ_from_what_was_signed() {
     let body = json!({"content_type": "image/jpeg", "content_length": photo().len()});
     let u = s.post("/uploads", None, &body.to_string()).await.json();
     let key = u["key"].as_str().unwrap();
-    assert!(key.starts_with("uploads/public/"), "{key}");
+    assert!(key.starts_with("uploads/~public/"), "{key}");
 
     // Another size (one byte more, one byte less), another content type: 403 from S3.
     let mut longer = photo().to_vec();
@@ -118,7 +123,7 @@ async fn s3_refuses_puts_that_differ_from_what_was_signed() {
                       "params": {"text": "© ACME"}});
     let u = s.post("/uploads", None, &body.to_string()).await.json();
     let key = u["key"].as_str().unwrap();
-    assert!(key.starts_with("watermark/public/"), "{key}");
+    assert!(key.starts_with("watermark/~public/"), "{key}");
     let meta = u["headers"]["x-amz-meta-imgfn-params"].as_str().unwrap();
     assert_eq!(meta, r#"{"text":"\u00a9 ACME"}"#);
     assert_eq!(put_presigned(&u, photo(), &[("x-amz-meta-imgfn-params", None)]).await.status, 403);
@@ -134,6 +139,44 @@ async fn s3_refuses_puts_that_differ_from_what_was_signed() {
     assert!(s.s3.get(OUTPUT, &out_key).await.is_some(), "{:?}", s.s3.keys(OUTPUT).await);
     // ... and its owner can download that output through the API.
     assert_eq!(s.get(&format!("/images/{out_key}"), None).await.status, 302);
+}
+
+/// One upload URL, one object: the URL signs `If-None-Match: *`, so a replay is refused by S3
+/// (412) instead of overwriting the object and firing its trigger again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_url_creates_its_object_once() {
+    let s = Stack::start(&[]).await;
+    let body = json!({"content_type": "image/jpeg", "content_length": photo().len(), "op": "thumbnail"});
+    let u = s.post("/uploads", None, &body.to_string()).await.json();
+    assert_eq!(u["headers"]["if-none-match"], "*", "{u}");
+    assert_eq!(put_presigned(&u, photo(), &[]).await.status, 200);
+    let replay = put_presigned(&u, photo(), &[]).await;
+    assert_eq!(replay.status, 412, "{}", replay.text());
+    // Leaving the condition out breaks the signature.
+    assert_eq!(put_presigned(&u, photo(), &[("if-none-match", None)]).await.status, 403);
+    let stored = s.s3.get(SOURCE, u["key"].as_str().unwrap()).await.unwrap();
+    assert_eq!(stored.body, photo());
+}
+
+/// Deployed with an authorizer (the default): a request that reaches a function without
+/// claims is refused, never given a shared scope; with claims, the caller's own scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_identity_the_default_api_answers_401() {
+    let s = Stack::start(&[("IMGFN_API_ACCESS", "authorizer")]).await;
+    let body = json!({"content_type": "image/jpeg", "content_length": photo().len()}).to_string();
+    s.post("/uploads", None, &body).await.assert_error(401, "unauthorized", None);
+    s.post("/process", None, &json!({"key": "uploads/~public/x.jpg"}).to_string()).await.assert_error(
+        401,
+        "unauthorized",
+        None,
+    );
+    s.get("/images/processed/~public/x.webp", None).await.assert_error(401, "unauthorized", None);
+    let r = s.post("/uploads", Some("alice"), &body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(r.json()["key"].as_str().unwrap().starts_with("uploads/alice/"));
+    // A sub that spells the open scope gets its own, encoded one.
+    let r = s.post("/uploads", Some("~public"), &body).await;
+    assert!(r.json()["key"].as_str().unwrap().starts_with("uploads/~7Epublic/"), "{}", r.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,7 +317,7 @@ async fn s3_failures_are_503_with_retry_after_or_500_without_internals() {
     let (endpoint, count) = s3::failing_server().await;
     let store = s3::store_for(&endpoint, s3::fast_options()).await;
     let s = Stack::with_store(imgfn_test_support::Server::start().await, store, &[]).await;
-    let r = s.post("/process", None, &json!({"key": "uploads/public/x.jpg"}).to_string()).await;
+    let r = s.post("/process", None, &json!({"key": "uploads/~public/x.jpg"}).to_string()).await;
     r.assert_error(503, "unavailable", None);
     assert_eq!(r.header("retry-after"), Some("2"));
     assert!(count.load(std::sync::atomic::Ordering::SeqCst) >= 1);
@@ -282,7 +325,7 @@ async fn s3_failures_are_503_with_retry_after_or_500_without_internals() {
     // S3 down: connection refused.
     let store = s3::store_for(&s3::dead_endpoint().await, s3::fast_options()).await;
     let s = Stack::with_store(imgfn_test_support::Server::start().await, store, &[]).await;
-    let r = s.get("/images/processed/public/x.webp", None).await;
+    let r = s.get("/images/processed/~public/x.webp", None).await;
     r.assert_error(503, "unavailable", None);
 
     // Wrong credentials (AccessDenied: our misconfiguration): 500, no internals in the body.
@@ -295,7 +338,7 @@ async fn s3_failures_are_503_with_retry_after_or_500_without_internals() {
         .await;
     let store = imgfn_lambda::s3::S3Store::new(&sdk, s3::fast_options());
     let s = Stack::with_store(server, store, &[]).await;
-    let r = s.post("/process", None, &json!({"key": "uploads/public/x.jpg"}).to_string()).await;
+    let r = s.post("/process", None, &json!({"key": "uploads/~public/x.jpg"}).to_string()).await;
     r.assert_error(500, "internal", None);
     assert_eq!(r.json()["error"]["message"], "something went wrong");
     assert!(!r.text().contains("imgfn-source") && !r.text().contains("S3"), "{}", r.text());
@@ -331,6 +374,58 @@ async fn slicing_returns_tiles_and_the_manifest() {
     let again = s.post("/process", Some("dave"), &request.to_string()).await.json();
     assert_eq!((again["cached"].as_bool(), again["tiles"].as_array().map(Vec::len)), (Some(true), Some(4)));
     assert_eq!(s.s3.gets(SOURCE, &key), 1);
+
+    // A stored manifest whose tile keys point elsewhere (another user's upload) is not
+    // believed: its tiles are not presigned; the result is computed and stored again.
+    let mut forged = manifest.clone();
+    forged["tiles"][0]["key"] = Value::from(key.replace("dave", "erin"));
+    s.s3.put(imgfn_test_support::OUTPUT, manifest_key, forged.to_string().into_bytes(), None).await;
+    let third = s.post("/process", Some("dave"), &request.to_string()).await.json();
+    assert_eq!(third["cached"].as_bool(), Some(false), "{third}");
+    let prefix = manifest_key.trim_end_matches("manifest.json");
+    assert!(third["tiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["key"].as_str().unwrap().starts_with(prefix)));
+}
+
+/// `.`/`..`/empty segments and control characters in a key or an asset name are refused in one
+/// place, on every path, before S3 is asked anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_that_walk_out_of_their_prefix_are_refused_everywhere() {
+    let s = Stack::start(&[]).await;
+    let own = s.upload(Some("alice"), "image/jpeg", photo()).await;
+    let process = |body: Value| {
+        let s = &s;
+        async move { s.post("/process", Some("alice"), &body.to_string()).await }
+    };
+    for key in ["uploads/alice/../bob/x.jpg", "uploads/alice//x.jpg", "uploads/alice/x\n.jpg", "../x.jpg"] {
+        process(json!({"key": key})).await.assert_error(400, "invalid_params", Some("key"));
+    }
+    for asset in ["assets/../uploads/bob/x.jpg", "assets/./logo.png", "assets//logo.png"] {
+        let body = json!({"key": own, "ops": [{"op": "watermark", "image": asset}]});
+        process(body).await.assert_error(400, "invalid_params", Some("ops[0].image"));
+    }
+    let font = json!({"key": own, "ops": [{"op": "watermark", "text": "x", "font": "assets/../../imgfn-output/x.ttf"}]});
+    process(font).await.assert_error(400, "invalid_params", Some("ops[0].font"));
+    for path in [
+        "/images/processed/alice/../bob/x.webp",
+        "/images/processed/alice//x.webp",
+        "/images/processed/alice/%0Ax.webp",
+    ] {
+        s.get(path, Some("alice")).await.assert_error(404, "not_found", None);
+    }
+    let before = s.s3.log.lock().unwrap().len();
+    // The trigger: a key that would write outside its prefix is skipped; nothing is asked of S3.
+    let f = s.s3.function("thumbnail", &[]);
+    for key in
+        ["thumbnail/../../imgfn-source/watermark/x.jpg", "thumbnail/../../../x.jpg", "thumbnail/a//b.jpg"]
+    {
+        f.handle(lambda::event("thumbnail", &[(SOURCE, key)])).await.unwrap();
+    }
+    assert_eq!(s.s3.log.lock().unwrap().len(), before, "no request reached S3");
+    assert!(s.s3.keys(imgfn_test_support::OUTPUT).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,7 +456,10 @@ async fn cors_for_allowed_origins_only() {
 /// drive the handlers directly, parsed by lambda_http as in Lambda.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_gateway_sample_events_drive_the_handlers() {
-    let s = Stack::start(&[("IMGFN_CORS_ORIGINS", "http://localhost:3000")]).await;
+    // As deployed: with an authorizer.
+    let s =
+        Stack::start(&[("IMGFN_CORS_ORIGINS", "http://localhost:3000"), ("IMGFN_API_ACCESS", "authorizer")])
+            .await;
     let api: &Api = &s.api;
     let load = |name: &str| {
         let path = format!("{}/../../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -377,10 +475,10 @@ async fn api_gateway_sample_events_drive_the_handlers() {
         serde_json::from_slice(r.body().as_ref()).unwrap()
     };
 
-    // POST /uploads, no authorizer: the public scope; CORS for the sample's origin.
+    // POST /uploads as the JWT subject "sample-user"; CORS for the sample's origin.
     let r = api.handle(Route::Uploads, load("api-uploads")).await;
     assert_eq!(r.status(), 201, "{:?}", r.body());
-    assert!(body(&r)["key"].as_str().unwrap().starts_with("uploads/public/"));
+    assert!(body(&r)["key"].as_str().unwrap().starts_with("uploads/sample-user/"));
     assert_eq!(r.headers()["access-control-allow-origin"], "http://localhost:3000");
 
     // POST /process as the JWT subject "sample-user", on the key the sample names.

@@ -37,6 +37,7 @@ struct Stack {
     seen: Vec<String>,
     s3: String,
     api: String,
+    edge: String,
     data: PathBuf,
 }
 
@@ -51,7 +52,15 @@ impl Stack {
     fn start(work: &Path) -> Stack {
         let data = work.join("data");
         let mut child = Command::new(env!("CARGO_BIN_EXE_imgfn-local"))
-            .args(["--s3-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "--s3-addr",
+                "127.0.0.1:0",
+                "--api-addr",
+                "127.0.0.1:0",
+                "--edge-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(&data)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -66,7 +75,15 @@ impl Stack {
                 }
             }
         });
-        let mut stack = Stack { child, lines, seen: Vec::new(), s3: String::new(), api: String::new(), data };
+        let mut stack = Stack {
+            child,
+            lines,
+            seen: Vec::new(),
+            s3: String::new(),
+            api: String::new(),
+            edge: String::new(),
+            data,
+        };
         stack.wait_for_line("ready", Duration::from_secs(60));
         let url_after = |label: &str| {
             let line = stack.seen.iter().find(|l| l.starts_with(label)).unwrap();
@@ -74,7 +91,10 @@ impl Stack {
         };
         stack.s3 = url_after("S3 endpoint:");
         stack.api = url_after("HTTP API:");
-        assert!(stack.s3.starts_with("http://127.0.0.1:") && stack.api.starts_with("http://127.0.0.1:"));
+        stack.edge = url_after("CDN:");
+        for url in [&stack.s3, &stack.api, &stack.edge] {
+            assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        }
         stack
     }
 
@@ -97,15 +117,19 @@ impl Stack {
         }
     }
 
-    /// Runs `script` with bash in `dir`, with the AWS CLI's directory first on PATH.
+    /// Runs `script` with bash in `dir`, with the AWS CLI's and `imgfn`'s directories first on
+    /// PATH.
     fn sh(&self, aws: &Path, dir: &Path, script: &str) -> String {
         let path = std::env::join_paths(
-            std::iter::once(aws.parent().unwrap().to_path_buf())
+            [aws.parent().unwrap().to_path_buf(), imgfn_cli_dir()]
+                .into_iter()
                 .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
         )
         .unwrap();
-        let script =
-            script.replace("http://127.0.0.1:8014", &self.s3).replace("http://127.0.0.1:8015", &self.api);
+        let script = script
+            .replace("http://127.0.0.1:8014", &self.s3)
+            .replace("http://127.0.0.1:8015", &self.api)
+            .replace("http://127.0.0.1:8016", &self.edge);
         let out = Command::new("bash")
             .args(["-euo", "pipefail", "-c", &script])
             .current_dir(dir)
@@ -145,6 +169,19 @@ impl Stack {
         }
         path
     }
+}
+
+/// The folder of the `imgfn` command line (built here, as the README says, if it is not yet).
+fn imgfn_cli_dir() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built =
+        Command::new(cargo).args(["build", "-q", "-p", "imgfn-cli"]).current_dir(root()).status().unwrap();
+    assert!(built.success(), "cargo build -p imgfn-cli failed");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let dir = target.join("debug");
+    assert!(dir.join("imgfn").is_file(), "no imgfn in {}", dir.display());
+    dir
 }
 
 /// `samples/photo.jpg` decoded by the image crate (not imgfn's libjpeg-turbo path), resized to
@@ -195,13 +232,26 @@ fn readme_examples_work_against_the_local_stack() {
     let demo = work.join("demo");
     std::fs::create_dir_all(demo.join("samples")).unwrap();
     std::fs::copy(root().join("samples/photo.jpg"), demo.join("samples/photo.jpg")).unwrap();
+    std::fs::copy(root().join("samples/logo.png"), demo.join("samples/logo.png")).unwrap();
     let mut stack = Stack::start(&work);
 
-    // The README's block, as written (only the ports differ).
+    // The README's block, as written (only the ports differ). It works in a scratch folder it
+    // names on its last line, and leaves nothing where it was started.
     let stdout = stack.sh(&aws, &demo, &readme_demo());
+    let files = PathBuf::from(
+        stdout
+            .rsplit_once("the files are in ")
+            .map(|(_, dir)| dir.trim())
+            .unwrap_or_else(|| panic!("the last line names the folder:\n{stdout}")),
+    );
+    let left: Vec<_> = std::fs::read_dir(&demo).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["samples"], "the block leaves nothing where it was started");
 
     // S3 trigger: the thumbnail function's output, fetched by the script.
-    assert_like_photo(&demo.join("photo.webp"), (256, 171), 9.0);
+    assert_like_photo(&files.join("photo.webp"), (256, 171), 9.0);
+    // Per-object params: 64 px.
+    let small = image::open(files.join("small.webp")).unwrap();
+    assert_eq!((small.width(), small.height()), (64, 43));
     // The bad upload: an error record naming the problem, and no image.
     let record: serde_json::Value = serde_json::from_slice(
         &std::fs::read(stack.object("imgfn-output", "errors/thumbnail/bad.jpg.json")).unwrap(),
@@ -214,13 +264,53 @@ fn readme_examples_work_against_the_local_stack() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(thumbnails, ["photo.webp"]);
+    let mut thumbnails = thumbnails;
+    thumbnails.sort();
+    assert_eq!(thumbnails, ["photo.webp", "small.webp"]);
     // HTTP API: the processed image downloaded through its presigned URL (the watermark is a
     // small corner; the rest must match).
-    assert_like_photo(&demo.join("out.webp"), (800, 533), 9.0);
+    assert_like_photo(&files.join("out.webp"), (800, 533), 9.0);
     let processed: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(demo.join("processed.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(files.join("processed.json")).unwrap()).unwrap();
     assert_eq!((processed["width"].as_u64(), processed["cached"].as_bool()), (Some(800), Some(false)));
+
+    // CDN: the stable URLs serve the very objects stored.
+    let read = |name: &str| std::fs::read(files.join(name)).unwrap();
+    assert_eq!(read("out-cdn.webp"), read("out.webp"), "/process's cdn_url serves its output");
+    assert_eq!(read("photo-cdn.webp"), read("photo.webp"), "a trigger output's signed URL serves it");
+    // A rendition: rendered once (miss), then served stored (hit); auto → WebP for a browser
+    // that takes it (AVIF once imgfn writes AVIF), JPEG for one that takes neither; 304 on
+    // revalidation.
+    let page = String::from_utf8(read("page.html")).unwrap();
+    assert!(
+        page.starts_with(&format!(
+            "<img src=\"{}/v1/originals/beach.jpg/thumbnail,width=640;output,format=auto/",
+            stack.edge
+        )),
+        "{page}"
+    );
+    let first = String::from_utf8(read("first.txt")).unwrap().to_ascii_lowercase();
+    let again = String::from_utf8(read("again.txt")).unwrap().to_ascii_lowercase();
+    assert!(
+        first.contains("x-imgfn-cache: miss") && again.contains("x-imgfn-cache: hit"),
+        "{first}\n{again}"
+    );
+    let avif = image_ops::OutputFormat::from_content_type("image/avif").is_some();
+    let expected = if avif { "content-type: image/avif" } else { "content-type: image/webp" };
+    assert!(first.contains(expected), "{first}");
+    assert!(first.contains("cache-control: public, max-age=3600, s-maxage=31536000"), "{first}");
+    if !avif {
+        assert_like_photo(&files.join("beach.webp"), (640, 427), 9.0);
+    }
+    assert_eq!(image::guess_format(&read("beach.jpg")).unwrap(), image::ImageFormat::Jpeg);
+    assert_like_photo(&files.join("beach.jpg"), (640, 427), 9.0);
+    assert_eq!(String::from_utf8(read("revalidated.txt")).unwrap().trim(), "304");
+    // After the overwrite, the same URL gives the new image (the logo, alpha and all).
+    let new = image::load_from_memory(&read("new.webp")).unwrap();
+    let logo = image::open(root().join("samples/logo.png")).unwrap();
+    assert_eq!(new.width(), 640.min(logo.width()), "the new source, not the old one");
+    assert_eq!(new.height(), logo.height() * new.width() / logo.width());
+    assert!(new.color().has_alpha(), "the logo's alpha survives");
 
     // What else creates objects in S3: a multipart upload, and a server-side copy. And an
     // upload where no function listens, which is stored and nothing else.
@@ -246,7 +336,21 @@ fn readme_examples_work_against_the_local_stack() {
     stack.wait_for_line("no function listens", Duration::from_secs(30));
     assert!(!stack.object("imgfn-output", "elsewhere").exists());
     let outputs = std::fs::read_dir(stack.object("imgfn-output", "")).unwrap().count();
-    assert_eq!(outputs, 5, "thumbnail/, errors/, processed/, round-corner/, convert/ and nothing else");
+    assert_eq!(outputs, 6, "thumbnail/, errors/, processed/, r/, round-corner/, convert/ and nothing else");
+
+    // Keys with `+` and spaces survive a recursive copy: the CLI lists with encoding-type=url
+    // and decodes what the endpoint encoded, as with S3.
+    let odd = "export AWS_ACCESS_KEY_ID=imgfn-local AWS_SECRET_ACCESS_KEY=imgfn-local-secret AWS_DEFAULT_REGION=us-east-1\n\
+               S3=http://127.0.0.1:8014\n\
+               aws s3 cp samples/photo.jpg 's3://imgfn-source/thumbnail/odd/a+b c.jpg' --endpoint-url $S3\n\
+               aws s3api wait object-exists --bucket imgfn-output --key 'thumbnail/odd/a+b c.webp' --endpoint-url $S3\n\
+               aws s3 cp --recursive s3://imgfn-output/thumbnail/odd/ copied --endpoint-url $S3\n";
+    stack.sh(&aws, &demo, odd);
+    assert!(
+        demo.join("copied/a+b c.webp").is_file(),
+        "{:?}",
+        std::fs::read_dir(demo.join("copied")).map(|d| d.count())
+    );
 
     // Ctrl-C stops it cleanly.
     let pid = stack.child.id().to_string();
@@ -255,4 +359,5 @@ fn readme_examples_work_against_the_local_stack() {
     let status = stack.child.wait().unwrap();
     assert!(status.success(), "exit status after Ctrl-C: {status}");
     let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_dir_all(&files);
 }

@@ -57,6 +57,8 @@ pub fn derived(root: &Path) -> Result<Vec<Derived>, String> {
                 ("trigger-parameters", template_parameters()),
                 ("trigger-permissions", template_depends_on()),
                 ("trigger-notifications", template_notifications()),
+                ("source-expiry", template_expiry("Sources", "ExpireSources", "SourceRetentionDays")),
+                ("output-expiry", template_expiry("Outputs", "ExpireOutputs", "OutputRetentionDays")),
                 ("trigger-functions", template_functions()),
                 ("upload-prefixes", prefix_grants(SOURCE_OBJECTS)),
                 ("process-sources", prefix_grants(SOURCE_OBJECTS)),
@@ -207,6 +209,20 @@ fn template_notifications() -> String {
     out
 }
 
+/// Lifecycle rules expiring each trigger prefix after `days` (0 = kept: the rule is disabled).
+fn template_expiry(what: &str, condition: &str, days: &str) -> String {
+    let mut out = String::new();
+    for op in ops::triggers() {
+        let _ = write!(
+            out,
+            "          - Id: Expire{id}{what}\n            Status: !If [{condition}, Enabled, Disabled]\n            Prefix: {n}/\n            ExpirationInDays: !If [{condition}, !Ref {days}, 1]\n",
+            id = camel(op.name),
+            n = op.name,
+        );
+    }
+    out
+}
+
 fn template_functions() -> String {
     let mut out = String::new();
     for op in ops::triggers() {
@@ -224,6 +240,49 @@ fn template_functions() -> String {
       LogGroupName: !Sub /aws/lambda/${{AWS::StackName}}/{n}
       RetentionInDays: !Ref LogRetentionDays
 
+  {id}Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {{Service: lambda.amazonaws.com}}
+            Action: sts:AssumeRole
+      Policies:
+        - PolicyName: {n}
+          PolicyDocument:
+            Version: "2012-10-17"
+            Statement:
+              - Sid: OwnLogGroup
+                Effect: Allow
+                Action: [logs:CreateLogStream, logs:PutLogEvents]
+                Resource: !GetAtt {id}LogGroup.Arn
+              - Sid: ReadSource
+                Effect: Allow
+                Action: s3:GetObject
+                Resource:
+                  - !Sub {SOURCE_OBJECTS}/{n}/*
+                  - !Sub {SOURCE_OBJECTS}/assets/*
+              - Sid: NotFoundNotForbidden
+                Effect: Allow
+                Action: s3:ListBucket
+                Resource: !Sub {SOURCE_OBJECTS}
+              - Sid: WriteOutput
+                Effect: Allow
+                Action: s3:PutObject
+                Resource:
+                  - !Sub ${{OutputBucket.Arn}}/{n}/*
+                  - !Sub ${{OutputBucket.Arn}}/errors/{n}/*
+              - Sid: DeleteStaleErrorRecord
+                Effect: Allow
+                Action: s3:DeleteObject
+                Resource: !Sub ${{OutputBucket.Arn}}/errors/{n}/*
+              - Sid: FailedEventsToTheDeadLetterQueue
+                Effect: Allow
+                Action: sqs:SendMessage
+                Resource: !GetAtt DeadLetterQueue.Arn
+
   {id}Function:
     Type: AWS::Serverless::Function
     Metadata:
@@ -235,6 +294,8 @@ fn template_functions() -> String {
       CodeUri: ./
       MemorySize: !Ref S3FunctionMemorySize
       Timeout: !Ref S3FunctionTimeout
+      ReservedConcurrentExecutions: !If [HasReservedConcurrency, !Ref ReservedConcurrency, !Ref AWS::NoValue]
+      Role: !GetAtt {id}Role.Arn
       LoggingConfig:
         LogGroup: !Ref {id}LogGroup
       Environment:
@@ -248,29 +309,6 @@ fn template_functions() -> String {
           OnFailure:
             Type: SQS
             Destination: !GetAtt DeadLetterQueue.Arn
-      Policies:
-        - Version: "2012-10-17"
-          Statement:
-            - Sid: ReadSource
-              Effect: Allow
-              Action: s3:GetObject
-              Resource:
-                - !Sub {SOURCE_OBJECTS}/{n}/*
-                - !Sub {SOURCE_OBJECTS}/assets/*
-            - Sid: NotFoundNotForbidden
-              Effect: Allow
-              Action: s3:ListBucket
-              Resource: !Sub {SOURCE_OBJECTS}
-            - Sid: WriteOutput
-              Effect: Allow
-              Action: s3:PutObject
-              Resource:
-                - !Sub ${{OutputBucket.Arn}}/{n}/*
-                - !Sub ${{OutputBucket.Arn}}/errors/{n}/*
-            - Sid: DeleteStaleErrorRecord
-              Effect: Allow
-              Action: s3:DeleteObject
-              Resource: !Sub ${{OutputBucket.Arn}}/errors/{n}/*
 
   {id}InvokePermission:
     Type: AWS::Lambda::Permission
@@ -280,6 +318,79 @@ fn template_functions() -> String {
       Principal: s3.amazonaws.com
       SourceAccount: !Ref AWS::AccountId
       SourceArn: !Sub {SOURCE_OBJECTS}
+
+  {id}FailuresAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: >-
+        imgfn {n}: an invocation failed (it is retried, then lands in the dead-letter queue),
+        was throttled, or its failed event could not be delivered to the dead-letter queue.
+        Bad uploads are not failures: they write error records.
+      Metrics:
+        - Id: failures
+          Label: errors + throttles + failed deliveries to the dead-letter queue
+          Expression: FILL(errors, 0) + FILL(throttles, 0) + FILL(deliveries, 0)
+          ReturnData: true
+        - Id: errors
+          MetricStat:
+            Metric:
+              Namespace: AWS/Lambda
+              MetricName: Errors
+              Dimensions: [{{Name: FunctionName, Value: !Ref {id}Function}}]
+            Period: 300
+            Stat: Sum
+          ReturnData: false
+        - Id: throttles
+          MetricStat:
+            Metric:
+              Namespace: AWS/Lambda
+              MetricName: Throttles
+              Dimensions: [{{Name: FunctionName, Value: !Ref {id}Function}}]
+            Period: 300
+            Stat: Sum
+          ReturnData: false
+        - Id: deliveries
+          MetricStat:
+            Metric:
+              Namespace: AWS/Lambda
+              MetricName: DestinationDeliveryFailures
+              Dimensions: [{{Name: FunctionName, Value: !Ref {id}Function}}]
+            Period: 300
+            Stat: Sum
+          ReturnData: false
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: !If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]
+
+  {id}ConcurrencyAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Condition: HasReservedConcurrency
+    Properties:
+      AlarmDescription: >-
+        imgfn {n} runs at 80% or more of its reserved concurrency; beyond it, invocations are
+        throttled (S3 events are retried for up to six hours).
+      Metrics:
+        - Id: share
+          Label: percent of the reserved concurrency in use
+          Expression: !Sub 100 * FILL(running, 0) / ${{ReservedConcurrency}}
+          ReturnData: true
+        - Id: running
+          MetricStat:
+            Metric:
+              Namespace: AWS/Lambda
+              MetricName: ConcurrentExecutions
+              Dimensions: [{{Name: FunctionName, Value: !Ref {id}Function}}]
+            Period: 60
+            Stat: Maximum
+          ReturnData: false
+      EvaluationPeriods: 5
+      DatapointsToAlarm: 3
+      Threshold: 80
+      ComparisonOperator: GreaterThanOrEqualToThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: !If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]
 
 "#
         );
@@ -296,7 +407,7 @@ const OUTPUT_OBJECTS: &str = "${OutputBucket.Arn}";
 /// An API function's grants on every trigger prefix of `bucket` (signing uploads to it,
 /// reading sources from it, reading its outputs).
 fn prefix_grants(bucket: &str) -> String {
-    ops::triggers().map(|op| format!("                - !Sub {bucket}/{}/*\n", op.name)).collect()
+    ops::triggers().map(|op| format!("                  - !Sub {bucket}/{}/*\n", op.name)).collect()
 }
 
 fn samconfig_parameters() -> String {

@@ -125,62 +125,108 @@ pub(super) fn gif(bytes: &[u8], limits: &Limits) -> Result<(u32, u32, u32)> {
 
 /// Canvas size and frame count of a WebP (ANMF chunks are counted for animations, stopping
 /// once over `limits.max_frames`).
+///
+/// The decoder allocates each image by the dimensions in its own VP8/VP8L bitstream header, not
+/// by the VP8X canvas (and checks that they agree only after decoding), so in an extended file
+/// every bitstream header is read too and must give the size of its canvas (a still) or of its
+/// ANMF frame: a 24x20 canvas cannot carry a 13080x13299 VP8 frame (174 MB from 403 bytes).
 pub(super) fn webp(bytes: &[u8], limits: &Limits) -> Result<(u32, u32, u32)> {
     let cut = || corrupt("WebP header is cut short");
     let fourcc = bytes.get(12..16).ok_or_else(cut)?;
-    let data = 20usize;
     match fourcc {
-        b"VP8 " => {
-            let tag = *bytes.get(data).ok_or_else(cut)?;
-            if tag & 1 != 0 {
-                return Err(corrupt("WebP VP8 data does not start with a key frame"));
-            }
-            if bytes.get(data + 3..data + 6).ok_or_else(cut)? != [0x9D, 0x01, 0x2A] {
-                return Err(corrupt("WebP VP8 start code missing"));
-            }
-            let w = u32::from(le16(bytes, data + 6).ok_or_else(cut)? & 0x3FFF);
-            let h = u32::from(le16(bytes, data + 8).ok_or_else(cut)? & 0x3FFF);
+        b"VP8 " | b"VP8L" => {
+            let (w, h) = bitstream(fourcc, bytes.get(20..).ok_or_else(cut)?)?;
             Ok((w, h, 1))
         }
-        b"VP8L" => {
-            if *bytes.get(data).ok_or_else(cut)? != 0x2F {
-                return Err(corrupt("WebP VP8L signature missing"));
-            }
-            let bits = le32(bytes, data + 1).ok_or_else(cut)?;
-            Ok(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, 1))
-        }
         b"VP8X" => {
+            let data = 20usize;
             let flags = *bytes.get(data).ok_or_else(cut)?;
             let w = le24(bytes, data + 4).ok_or_else(cut)? + 1;
             let h = le24(bytes, data + 7).ok_or_else(cut)? + 1;
-            if flags & 0x02 == 0 {
-                return Ok((w, h, 1));
-            }
-            // Animated: walk the chunks and count ANMF frames.
-            let mut pos = 12usize;
+            let animated = flags & 0x02 != 0;
             let mut frames = 0u32;
-            while pos < bytes.len() {
-                let id = bytes.get(pos..pos + 4).ok_or_else(cut)?;
-                let size = le32(bytes, pos + 4).ok_or_else(cut)? as usize;
-                let payload = pos + 8;
-                let end = payload.checked_add(size).filter(|&e| e <= bytes.len()).ok_or_else(cut)?;
-                if id == b"ANMF" {
-                    let x = le24(bytes, payload).ok_or_else(cut)? * 2;
-                    let y = le24(bytes, payload + 3).ok_or_else(cut)? * 2;
-                    let fw = le24(bytes, payload + 6).ok_or_else(cut)? + 1;
-                    let fh = le24(bytes, payload + 9).ok_or_else(cut)? + 1;
-                    if x + fw > w || y + fh > h {
-                        return Err(corrupt("WebP animation frame lies outside the canvas"));
+            for (id, payload) in chunks(bytes, 12) {
+                match id {
+                    b"VP8 " | b"VP8L" if !animated => {
+                        same_size(bitstream(id, payload)?, (w, h), "canvas")?;
+                        frames = 1;
                     }
-                    frames += 1;
-                    if frames > limits.max_frames {
-                        break;
+                    b"ANMF" if animated => {
+                        let x = le24(payload, 0).ok_or_else(cut)? * 2;
+                        let y = le24(payload, 3).ok_or_else(cut)? * 2;
+                        let fw = le24(payload, 6).ok_or_else(cut)? + 1;
+                        let fh = le24(payload, 9).ok_or_else(cut)? + 1;
+                        if x + fw > w || y + fh > h {
+                            return Err(corrupt("WebP animation frame lies outside the canvas"));
+                        }
+                        // The frame's own chunks follow its 16-byte header.
+                        for (sub_id, sub_payload) in chunks(payload, 16) {
+                            if matches!(sub_id, b"VP8 " | b"VP8L") {
+                                same_size(bitstream(sub_id, sub_payload)?, (fw, fh), "animation frame")?;
+                            }
+                        }
+                        frames += 1;
+                        if frames > limits.max_frames {
+                            break;
+                        }
                     }
+                    _ => {}
                 }
-                pos = end + (size & 1);
+            }
+            if !animated && frames == 0 {
+                return Err(corrupt("WebP has no VP8 or VP8L image data"));
             }
             Ok((w, h, frames))
         }
         _ => Err(corrupt("WebP has no VP8, VP8L or VP8X chunk")),
     }
+}
+
+/// The RIFF chunks of `bytes` from `start` on, as (fourcc, payload). Lenient as the decoder is:
+/// the walk ends where a chunk header no longer fits, and a chunk that runs past the end is the
+/// last one, with the payload that is there. It covers every chunk the decoder may read (the
+/// decoder stops at the RIFF size; this walk goes on to the end of the bytes).
+fn chunks(bytes: &[u8], start: usize) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut pos = Some(start);
+    std::iter::from_fn(move || {
+        let at = pos?;
+        let id = bytes.get(at..at.checked_add(4)?)?;
+        let size = le32(bytes, at + 4)? as usize;
+        let payload_end = (at + 8).saturating_add(size);
+        let payload = bytes.get(at + 8..payload_end.min(bytes.len()))?;
+        pos = (payload_end < bytes.len()).then(|| payload_end + (size & 1));
+        Some((id, payload))
+    })
+}
+
+/// Dimensions from a VP8 (lossy) or VP8L (lossless) bitstream header.
+fn bitstream(fourcc: &[u8], data: &[u8]) -> Result<(u32, u32)> {
+    let cut = || corrupt("WebP header is cut short");
+    if fourcc == b"VP8L" {
+        if *data.first().ok_or_else(cut)? != 0x2F {
+            return Err(corrupt("WebP VP8L signature missing"));
+        }
+        let bits = le32(data, 1).ok_or_else(cut)?;
+        return Ok(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1));
+    }
+    let tag = *data.first().ok_or_else(cut)?;
+    if tag & 1 != 0 {
+        return Err(corrupt("WebP VP8 data does not start with a key frame"));
+    }
+    if data.get(3..6).ok_or_else(cut)? != [0x9D, 0x01, 0x2A] {
+        return Err(corrupt("WebP VP8 start code missing"));
+    }
+    let w = u32::from(le16(data, 6).ok_or_else(cut)? & 0x3FFF);
+    let h = u32::from(le16(data, 8).ok_or_else(cut)? & 0x3FFF);
+    Ok((w, h))
+}
+
+fn same_size(image: (u32, u32), declared: (u32, u32), what: &str) -> Result<()> {
+    if image != declared {
+        return Err(corrupt(format!(
+            "WebP image data is {}x{}, its {what} {}x{}",
+            image.0, image.1, declared.0, declared.1
+        )));
+    }
+    Ok(())
 }

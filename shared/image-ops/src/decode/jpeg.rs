@@ -10,7 +10,7 @@ use moxcms::Layout;
 use super::colour::{cmyk_to_rgb, convert_in_place, gray_to_pixels};
 use super::header::be16;
 use super::orient::{orient, swaps_axes};
-use super::{corrupt, DecodeOptions, Probe};
+use super::{corrupt, DecodeOptions, Probe, MAX_JPEG_SCANS};
 use crate::{Image, InputFormat, Pixels, Result};
 
 /// Dimensions from the first frame header (one frame).
@@ -37,6 +37,7 @@ struct JpegInfo {
 fn scan(bytes: &[u8], header_only: bool) -> Result<JpegInfo> {
     let mut info = JpegInfo::default();
     let mut have_sof = false;
+    let mut scans = 0usize;
     let mut icc_parts: Vec<(u8, u8, &[u8])> = Vec::new();
     let mut pos = 2usize; // after SOI
                           // Find each next marker, tolerating garbage between segments as libjpeg does.
@@ -93,6 +94,10 @@ fn scan(bytes: &[u8], header_only: bool) -> Result<JpegInfo> {
             0xDA => {
                 if !have_sof {
                     return Err(corrupt("JPEG scan before the frame header"));
+                }
+                scans += 1;
+                if scans > MAX_JPEG_SCANS {
+                    return Err(corrupt(format!("JPEG has more than {MAX_JPEG_SCANS} scans")));
                 }
                 // Skip entropy-coded data: 0xFF is followed by 0x00 (stuffing), RSTn or fill
                 // bytes inside a scan; any other byte is the next marker.

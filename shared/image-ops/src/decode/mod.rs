@@ -12,7 +12,9 @@
 //!    (JPEG: marker walk to the first SOFn; PNG: IHDR, and the `acTL` frame count of an animated
 //!    PNG, found by skipping the chunks before IDAT; GIF: logical screen and every image
 //!    descriptor, counting frames by skipping data sub-blocks without LZW decoding, stopping once
-//!    over the limit; WebP: VP8/VP8L/VP8X canvas, counting ANMF chunks). A zero, inconsistent or
+//!    over the limit; WebP: VP8/VP8L/VP8X canvas, counting ANMF chunks, and every VP8/VP8L
+//!    bitstream header, which must give the size of its canvas or ANMF frame, since the decoder
+//!    allocates by it). A zero, inconsistent or
 //!    cut-short header is [`Error::CorruptImage`]; a side over `max_side`, more than `max_pixels`
 //!    per frame, more than `max_frames`, or more than `max_total_pixels` over all frames is
 //!    [`Error::TooManyPixels`].
@@ -27,7 +29,11 @@
 //! data (and pads the image with grey), so a JPEG whose entropy-coded data does not end with an
 //! EOI marker is rejected as truncated before decoding, and the decode also fails if libjpeg
 //! asked for bytes past the end of the input. Other libjpeg warnings (e.g. extraneous bytes
-//! between markers) are tolerated, as libjpeg does.
+//! between markers) are tolerated, as libjpeg does. Among them is a bogus progression, so a
+//! scan may repeat, and every scan costs libjpeg a pass over all the blocks of its components
+//! however few bytes it takes (a 14-byte scan header with no data costs about 0.4 ms per
+//! megapixel): a JPEG with more than [`MAX_JPEG_SCANS`] scans is rejected by the marker walk,
+//! before decoding.
 //!
 //! # Orientation
 //!
@@ -90,6 +96,10 @@ mod sniff;
 use image::ImageError;
 
 pub use self::sniff::sniff;
+
+/// Most scans a JPEG may have. libjpeg's standard progressive script has 10, and encoders that
+/// search for a smaller one stay well below this; each scan is a pass over every block.
+pub const MAX_JPEG_SCANS: usize = 256;
 use crate::{Error, Image, InputFormat, Limits, Result};
 
 /// What the header says, read without decoding pixels.

@@ -39,6 +39,9 @@ pub struct OpSpec {
     /// Its parameters with their defaults (Markdown, one paragraph): the README's table and
     /// the CLI's help.
     pub params: &'static str,
+    /// Its smallest valid params (the required ones), a JSON object: every other param then
+    /// has its default, which is how rendition URLs learn the defaults they may leave out.
+    pub example: &'static str,
     /// Whether its params are an operation's or the output's.
     pub kind: Kind,
     /// The S3-triggered function of this operation, if it has one.
@@ -163,6 +166,7 @@ macro_rules! operations {
             aliases: [$($alias:literal),* $(,)?],
             summary: $summary:expr,
             params: $params_doc:expr,
+            example: $example:expr,
             trigger: $trigger:expr,
             rendition: $rendition:expr,
             alternatives: $alternatives:expr $(,)?
@@ -189,6 +193,7 @@ macro_rules! operations {
                     aliases: &[$($alias),*],
                     summary: $summary,
                     params: $params_doc,
+                    example: $example,
                     kind: Kind::Pixels,
                     trigger: $trigger,
                     rendition: $rendition,
@@ -241,6 +246,7 @@ operations! {
         aliases: ["resize"],
         summary: resize::SUMMARY,
         params: resize::PARAMS,
+        example: r#"{"width":1}"#,
         trigger: Some(Trigger {
             params: r#"{"width":256,"height":256}"#,
             output: r#"{"format":"webp","quality":80}"#,
@@ -254,6 +260,7 @@ operations! {
         aliases: ["watermark_text", "watermark_image", "watermark-text", "watermark-image"],
         summary: watermark::SUMMARY,
         params: watermark::PARAMS,
+        example: r#"{"text":"x"}"#,
         trigger: Some(Trigger { params: r#"{"text":"imgfn","size":"5%"}"#, output: "" }),
         rendition: true,
         alternatives: &[&["text", "font", "size", "color", "align"], &["image", "scale"]],
@@ -264,6 +271,7 @@ operations! {
         aliases: ["round_corners", "round-corners"],
         summary: round_corners::SUMMARY,
         params: round_corners::PARAMS,
+        example: r#"{"radius":1}"#,
         trigger: Some(Trigger { params: r#"{"radius":"8%"}"#, output: r#"{"format":"png"}"# }),
         rendition: true,
         alternatives: &[],
@@ -274,6 +282,7 @@ operations! {
         aliases: ["qr"],
         summary: qr::SUMMARY,
         params: qr::PARAMS,
+        example: r#"{"data":"x"}"#,
         trigger: Some(Trigger { params: r#"{"data":"https://example.com/imgfn","size":300}"#, output: "" }),
         rendition: true,
         alternatives: &[],
@@ -284,6 +293,7 @@ operations! {
         aliases: [],
         summary: slice::SUMMARY,
         params: slice::PARAMS,
+        example: r#"{"rows":1,"cols":1}"#,
         trigger: Some(Trigger { params: r#"{"rows":2,"cols":2}"#, output: "" }),
         rendition: false,
         alternatives: &[&["rows", "cols"], &["tile_width", "tile_height"]],
@@ -296,6 +306,7 @@ pub const CONVERT: OpSpec = OpSpec {
     aliases: [].as_slice(),
     summary: "Re-encode in another format or at another quality.",
     params: "The output params (see `output` below): `format`, `quality`, `lossless`, ...",
+    example: "{}",
     kind: Kind::Output,
     trigger: Some(Trigger { params: r#"{"format":"webp","quality":80}"#, output: "" }),
     rendition: false,

@@ -5,8 +5,9 @@
 //! | route | handler | answer |
 //! |---|---|---|
 //! | `POST /uploads` | [`Route::Uploads`] | `201` `{key, upload_url, method, headers, expires_at}`: a presigned PUT |
-//! | `POST /process` | [`Route::Process`] | `200` `{output_key, url, width, height, format, bytes, cached, ...}` |
+//! | `POST /process` | [`Route::Process`] | `200` `{output_key, url, cdn_url?, width, height, format, bytes, cached, ...}` |
 //! | `GET /images/{key+}` | [`Route::Images`] | `302` to a presigned GET, `404` when absent |
+//! | `GET /v1/{key+}/{steps}/{sig}` | [`Route::Render`] | a signed rendition ([`crate::rendition`]), the CDN's origin on a miss ([`render`]) |
 //!
 //! Handlers ALWAYS return a response (an `Err` out of a function behind API Gateway becomes an
 //! opaque 502). Failures are [`crate::Error`]s answered with [`crate::Error::status`] — the one
@@ -15,19 +16,23 @@
 //!
 //! # Who may do what
 //!
-//! With a JWT authorizer in front (API Gateway puts the verified claims into
-//! `requestContext.authorizer.jwt.claims`), the caller's `sub` claim is its **scope**; without
-//! one, every caller shares the scope `public`. Every key the API writes or reads carries the
-//! scope as its second segment (`uploads/<scope>/…`, `thumbnail/<scope>/…`,
-//! `processed/<scope>/…`; error records `errors/<op>/<scope>/…`), and a key outside the caller's
-//! scope is answered `404` exactly like a missing one, so existence does not leak. The scope is
-//! the `sub` with every byte outside `[A-Za-z0-9_-]` written `~XX` (hex): keys stay URL-safe
-//! and two subs never share a scope.
+//! With a JWT authorizer in front ([`config::Access::Authorizer`], the default; API Gateway puts
+//! the verified claims into `requestContext.authorizer.jwt.claims`), the caller's `sub` claim
+//! is its **scope**, and a request without one is refused with `401`. Only an API opened on
+//! purpose ([`config::Access::Open`]) lets callers without an identity in, all sharing the
+//! scope [`OPEN_SCOPE`]. Renditions are the exception: their URLs are signed by the app
+//! ([`crate::rendition`]), so the signature, not a caller identity, says who may fetch them. Every key the API writes or reads carries the scope as its second
+//! segment (`uploads/<scope>/…`, `thumbnail/<scope>/…`, `processed/<scope>/…`; error records
+//! `errors/<op>/<scope>/…`), and a key outside the caller's scope is answered `404` exactly like
+//! a missing one, so existence does not leak. The scope is the `sub` with every byte outside
+//! `[A-Za-z0-9_-]` written `~XX` (uppercase hex): keys stay URL-safe, two subs never share a
+//! scope, and no `sub` gives [`OPEN_SCOPE`].
 
 pub mod config;
 pub mod cors;
 mod images;
 mod process;
+pub mod render;
 mod request;
 mod uploads;
 
@@ -44,13 +49,16 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
 
 pub use self::config::ApiConfig;
+use crate::logging::safe;
 use crate::s3::S3Store;
 use image_ops::ops;
 
 use crate::Error;
 
-/// The scope of callers without an authorizer identity.
-pub const PUBLIC_SCOPE: &str = "public";
+/// The scope callers without an identity share when the API is open on purpose. `~` followed
+/// by anything but two uppercase hex digits is not something [`encode_scope`] writes, so no
+/// `sub` can be given this scope.
+pub const OPEN_SCOPE: &str = "~public";
 
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "2";
@@ -64,6 +72,8 @@ pub enum Route {
     Process,
     /// `GET /images/{key+}`
     Images,
+    /// `GET /v1/{key+}/{steps}/{sig}`: the rendering function behind the CDN.
+    Render,
 }
 
 impl Route {
@@ -71,7 +81,7 @@ impl Route {
     pub fn method(self) -> &'static str {
         match self {
             Route::Uploads | Route::Process => "POST",
-            Route::Images => "GET",
+            Route::Images | Route::Render => "GET",
         }
     }
 
@@ -81,6 +91,7 @@ impl Route {
             Route::Uploads => "uploads",
             Route::Process => "process",
             Route::Images => "images",
+            Route::Render => "render",
         }
     }
 }
@@ -98,10 +109,14 @@ impl Api {
     }
 
     /// Reads [`ApiConfig`] from the environment and builds the S3 store (`AWS_ENDPOINT_URL`
-    /// selects a local S3 server).
+    /// selects a local S3 server); reads the URL keys from their secret when one is named.
     pub async fn from_env() -> Result<Api, crate::ConfigError> {
-        let config = ApiConfig::from_env()?;
-        Ok(Api::new(config, crate::s3::load_from_env().await))
+        let mut config = ApiConfig::from_env()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        if let Some(id) = config.url_keys_secret.clone() {
+            config.url_keys = crate::url_keys::UrlKeys::from_secret(&sdk, &id).await?;
+        }
+        Ok(Api::new(config, S3Store::new(&sdk, crate::s3::ClientOptions::default())))
     }
 
     /// The configuration.
@@ -111,6 +126,13 @@ impl Api {
 
     /// Serves `route` as a Lambda function behind API Gateway until the runtime stops.
     pub async fn run(self, route: Route) -> Result<(), crate::BoxError> {
+        if route == Route::Render && self.config.url_keys.is_empty() {
+            return Err(Box::new(crate::ConfigError {
+                var: "IMGFN_URL_KEYS_SECRET",
+                message: "the render function needs URL keys (IMGFN_URL_KEYS_SECRET or IMGFN_URL_KEYS)"
+                    .into(),
+            }));
+        }
         lambda_http::run(lambda_http::service_fn(move |req: Request| {
             let api = self.clone();
             async move { Ok::<_, Infallible>(api.handle(route, req).await) }
@@ -123,18 +145,25 @@ impl Api {
         let started = Instant::now();
         let request_id = request_id(&req);
         let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let result = match caller_scope(&req) {
-            Err(e) => Err(e),
-            Ok(scope) => match route {
-                Route::Uploads => self.uploads(&scope, &req).await,
-                Route::Process => self.process(&scope, &req).await,
-                Route::Images => self.images(&scope, &req).await,
+        // Every S3 call of this request ends before the function's deadline.
+        let deadline = req.lambda_context_ref().map_or(0, |ctx| ctx.deadline);
+        let this = Api { config: self.config.clone(), s3: self.s3.until(deadline) };
+        let result = match route {
+            Route::Render => this.render(&req).await,
+            _ => match caller_scope(&req, self.config.access) {
+                Err(e) => Err(e),
+                Ok(scope) => match route {
+                    Route::Uploads => this.uploads(&scope, &req).await,
+                    Route::Process => this.process(&scope, &req).await,
+                    Route::Images => this.images(&scope, &req).await,
+                    Route::Render => this.render(&req).await,
+                },
             },
         };
         let ms = started.elapsed().as_millis() as u64;
         let mut response = match result {
             Ok(response) => {
-                info!(route = route.name(), status = response.status().as_u16(), ms, request_id, "ok");
+                info!(route = route.name(), status = response.status().as_u16(), ms, request_id = %safe(&request_id), "ok");
                 response
             }
             Err(e) => error_response(&e, route, &request_id, ms),
@@ -156,6 +185,15 @@ impl Api {
             .await
             .map_err(|e| Error::Internal(format!("presigning a GET: {e}")))?;
         Ok((presigned.uri().to_owned(), expires_at))
+    }
+
+    /// The stable CDN URL of an output (`<IMGFN_CDN_URL>/o/<key>/<signature>`, no expiry), when
+    /// a CDN and URL keys are configured: it can go into an `<img>` tag, a feed or a cache.
+    async fn cdn_url(&self, key: &str) -> Option<String> {
+        let cdn = self.config.cdn_url.as_deref()?;
+        let signing = self.config.url_keys.signing().await?;
+        let url = crate::rendition::StoredUrl { key: key.to_owned(), expires: None };
+        Some(format!("{cdn}{}", url.signed_path(&signing)))
     }
 
     /// The prefixes of the output bucket the caller may read: its processed images, its
@@ -182,7 +220,7 @@ impl Api {
 /// same 404 a missing key gets.
 fn in_scope<'k>(key: &'k str, scopes: &[String]) -> Result<&'k str, Error> {
     let inside = scopes.iter().any(|p| key.len() > p.len() && key.starts_with(p.as_str()));
-    if inside && !key.split('/').any(|s| s == "." || s == "..") {
+    if inside && crate::keys::check(key).is_ok() && !key.ends_with('/') {
         Ok(key)
     } else {
         Err(Error::NotFound(key.to_owned()))
@@ -203,13 +241,21 @@ fn presigning(expires: Duration) -> Result<(PresigningConfig, String), Error> {
     Ok((config, expires_at))
 }
 
-/// The caller's scope: the encoded `sub` claim of a JWT authorizer, or [`PUBLIC_SCOPE`].
-fn caller_scope(req: &Request) -> Result<String, Error> {
+/// The caller's scope: the encoded `sub` claim of a JWT authorizer; without claims, 401, or
+/// [`OPEN_SCOPE`] where the API is open on purpose.
+fn caller_scope(req: &Request, access: config::Access) -> Result<String, Error> {
     let jwt = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
         _ => None,
     };
-    let Some(jwt) = jwt else { return Ok(PUBLIC_SCOPE.to_owned()) };
+    let Some(jwt) = jwt else {
+        return match access {
+            config::Access::Open => Ok(OPEN_SCOPE.to_owned()),
+            config::Access::Authorizer => Err(Error::Unauthorized(
+                "this API needs a signed-in caller (Authorization: Bearer <JWT>)".into(),
+            )),
+        };
+    };
     match jwt.claims.get("sub").map(String::as_str) {
         Some(sub) if !sub.is_empty() && sub.len() <= 256 => Ok(encode_scope(sub)),
         _ => Err(Error::Unauthorized("the token has no usable sub claim".into())),
@@ -256,7 +302,7 @@ fn json_response(status: u16, value: &Value) -> Response<Body> {
 fn error_response(err: &Error, route: Route, request_id: &str, ms: u64) -> Response<Body> {
     let status = err.status();
     let body = if status >= 500 {
-        error!(route = route.name(), status, code = err.code(), error = %err, request_id, ms, "request failed");
+        error!(route = route.name(), status, code = err.code(), error = %safe(err), request_id = %safe(request_id), ms, "request failed");
         let code = if status == 503 { "unavailable" } else { "internal" };
         let message = if status == 503 {
             "the storage service is unavailable, retry later"
@@ -265,7 +311,10 @@ fn error_response(err: &Error, route: Route, request_id: &str, ms: u64) -> Respo
         };
         json!({"error": {"code": code, "message": message}})
     } else {
-        info!(route = route.name(), status, code = err.code(), field = err.field(), error = %err, request_id, ms, "refused");
+        info!(
+            route = route.name(), status, code = err.code(), field = err.field().map(safe).map(lambda_http::tracing::field::display),
+            error = %safe(err), request_id = %safe(request_id), ms, "refused"
+        );
         let mut e = json!({"code": err.code(), "message": err.to_string()});
         if let Some(field) = err.field() {
             e["field"] = Value::from(field);
@@ -285,6 +334,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_sub_is_given_the_open_scope() {
+        // encode_scope writes `~` only before two uppercase hex digits.
+        for sub in ["~public", "public", "~7Epublic", "~", "%7Epublic"] {
+            assert_ne!(encode_scope(sub), OPEN_SCOPE, "{sub}");
+        }
+        let tilde_runs = |s: &str| {
+            s.match_indices('~').all(|(i, _)| {
+                s.get(i + 1..i + 3)
+                    .is_some_and(|h| h.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
+            })
+        };
+        assert!(!tilde_runs(OPEN_SCOPE));
+        for sub in ["a~b", "ü", "x y", "../.."] {
+            assert!(tilde_runs(&encode_scope(sub)), "{sub}");
+        }
+    }
+
+    #[test]
     fn scopes_are_url_safe_and_distinct() {
         assert_eq!(encode_scope("8f6c-41ab_x"), "8f6c-41ab_x");
         assert_eq!(encode_scope("auth0|abc"), "auth0~7Cabc");
@@ -298,7 +365,15 @@ mod tests {
         let scopes = vec!["uploads/alice/".to_owned(), "thumbnail/alice/".to_owned()];
         assert!(in_scope("uploads/alice/x.jpg", &scopes).is_ok());
         assert!(in_scope("thumbnail/alice/a/b.jpg", &scopes).is_ok());
-        for bad in ["uploads/bob/x.jpg", "uploads/alice/", "uploads/alice/../bob/x.jpg", "uploads/alicex/y"] {
+        for bad in [
+            "uploads/bob/x.jpg",
+            "uploads/alice/",
+            "uploads/alice/../bob/x.jpg",
+            "uploads/alicex/y",
+            "uploads/alice//x.jpg",
+            "uploads/alice/d/",
+            "uploads/alice/x\n.jpg",
+        ] {
             let e = in_scope(bad, &scopes).unwrap_err();
             assert_eq!((e.status(), e.code()), (404, "not_found"), "{bad}");
         }

@@ -38,6 +38,9 @@ impl Api {
         let pipeline = crate::pipeline::build(ops, output, &c.limits, &c.asset_prefix)?;
 
         // Only now touch S3. A key outside the caller's scope is "not found", like a missing one.
+        if let Err(why) = keys::check(&key) {
+            return Err(Error::invalid("key", why));
+        }
         let key = in_scope(&key, &self.source_scopes(scope))?;
         let not_found = |e: Error| match e {
             Error::SourceNotFound { key: gone, .. } if gone == key => Error::NotFound(key.to_owned()),
@@ -64,8 +67,7 @@ impl Api {
             Some(answer) => answer,
             None => {
                 let source = Source { bucket: &c.source_bucket, key, head: &head };
-                let dest =
-                    Destination { bucket: &c.output_bucket, base, op: PROCESS_OP, params_sha256: hash };
+                let dest = Destination::new(&c.output_bucket, base, PROCESS_OP, hash);
                 let stored = job::run(&self.s3, &c.source_bucket, source, pipeline, dest).await;
                 Answer::fresh(stored.map_err(not_found)?)
             }
@@ -91,13 +93,15 @@ impl Api {
             Err(e) => return Err(e),
         };
         match pipeline.tiles() {
-            Some(_) => self.cached_manifest(&key, &head).await,
+            Some(_) => self.cached_manifest(base, &key, &head).await,
             None => Ok(cached_image(&key, &head, format)),
         }
     }
 
-    /// The manifest document stored by an earlier identical slicing request.
-    async fn cached_manifest(&self, key: &str, head: &Head) -> Result<Option<Answer>, Error> {
+    /// The manifest document stored by an earlier identical slicing request. Its tiles' keys
+    /// are presigned for the caller, so each must be a tile key under the request's own base:
+    /// a manifest that says otherwise was not written by this code and is rewritten.
+    async fn cached_manifest(&self, base: &str, key: &str, head: &Head) -> Result<Option<Answer>, Error> {
         let bucket = &self.config.output_bucket;
         let body = match self.s3.get(bucket, key, head.etag.as_deref(), MAX_MANIFEST_BYTES).await {
             Ok(body) => body,
@@ -108,12 +112,21 @@ impl Api {
         else {
             return Ok(None); // not written by us as expected: recompute and overwrite
         };
-        let format = serde_json::from_value(document["format"].clone()).ok();
+        let format: Option<OutputFormat> = serde_json::from_value(document["format"].clone()).ok();
         let dimension = |name: &str| document[name].as_u64().and_then(|v| u32::try_from(v).ok());
         let (Some(format), Some(width), Some(height)) = (format, dimension("width"), dimension("height"))
         else {
             return Ok(None);
         };
+        let tiles = document["tiles"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let ours = |tile: &Value| {
+            let (Some(row), Some(col)) = (tile["row"].as_u64(), tile["col"].as_u64()) else { return false };
+            let (Ok(row), Ok(col)) = (u32::try_from(row), u32::try_from(col)) else { return false };
+            tile["key"].as_str() == Some(keys::tile_key(base, row, col, format.extension()).as_str())
+        };
+        if !tiles.iter().all(ours) {
+            return Ok(None);
+        }
         Ok(Some(Answer {
             key: key.to_owned(),
             format,
@@ -130,14 +143,15 @@ impl Api {
         let cached = stored.cached;
         let (url, expires_at) = self.presign_get(&stored.key).await?;
         let Some(document) = stored.manifest else {
-            return Ok(json_response(
-                200,
-                &json!({
-                    "output_key": stored.key, "url": url, "expires_at": expires_at,
-                    "width": stored.width, "height": stored.height, "format": stored.format,
-                    "bytes": stored.bytes, "cached": cached,
-                }),
-            ));
+            let mut body = json!({
+                "output_key": stored.key, "url": url, "expires_at": expires_at,
+                "width": stored.width, "height": stored.height, "format": stored.format,
+                "bytes": stored.bytes, "cached": cached,
+            });
+            if let Some(cdn_url) = self.cdn_url(&stored.key).await {
+                body["cdn_url"] = Value::from(cdn_url);
+            }
+            return Ok(json_response(200, &body));
         };
         let mut tiles = Vec::new();
         for tile in document["tiles"].as_array().map(Vec::as_slice).unwrap_or_default() {
@@ -145,6 +159,9 @@ impl Api {
             let (tile_url, _) = self.presign_get(tile_key).await?;
             let mut entry = tile.clone();
             entry["url"] = Value::from(tile_url);
+            if let Some(cdn_url) = self.cdn_url(tile_key).await {
+                entry["cdn_url"] = Value::from(cdn_url);
+            }
             tiles.push(entry);
         }
         Ok(json_response(

@@ -22,7 +22,8 @@ impl Api {
     /// `<upload prefix><scope>/<uuid>.<ext>`, or `<op>/<scope>/<uuid>.<ext>` when `op` is
     /// given (its S3-triggered function processes the object on arrival). The URL signs the
     /// exact Content-Type, Content-Length and, when given, the params metadata: S3 refuses a
-    /// PUT that differs.
+    /// PUT that differs. It also signs `If-None-Match: *`: the URL creates the object once, and
+    /// a replay gets `412 Precondition Failed` instead of firing the trigger again.
     pub(super) async fn uploads(&self, scope: &str, req: &Request) -> Result<Response<Body>, Error> {
         let c = &self.config;
         let mut body = request::object(
@@ -85,7 +86,8 @@ impl Api {
             .bucket(&c.source_bucket)
             .key(&key)
             .content_type(normalized.as_str())
-            .content_length(length);
+            .content_length(length)
+            .if_none_match("*");
         if let Some(json) = &params_json {
             put = put.metadata(PARAMS_METADATA_KEY, json);
         }
