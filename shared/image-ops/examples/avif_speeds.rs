@@ -2,12 +2,12 @@
 //!
 //! ```sh
 //! cargo build --release -p image-ops --example avif_speeds
-//! taskset -c 0 target/release/examples/avif_speeds photo-12mp.jpg [--speeds 10,9,8] [--repeat 3] [--full-only]
+//! taskset -c 0 target/release/examples/avif_speeds photo-12mp.jpg [--speeds 10,9,8] [--repeat 3] [--depth 10] [--full-only]
 //! ```
 //!
 //! Decodes the JPEG (through image-ops, as a pipeline would) and resizes a copy to 1024 px
 //! wide; then for each size (1024 px wide, and the full image) encodes at quality 80 with each
-//! speed (default 10 down to 1), the best of `--repeat` runs (default 1) after a warm-up, and
+//! speed (default 10 down to 1) at `--depth` bits (8 or 10; default 8), the best of `--repeat` runs (default 1) after a warm-up, and
 //! prints milliseconds, nanoseconds per pixel and bytes. `--full-only` / `--small-only` measure
 //! one size (for peak memory with `/usr/bin/time -v`).
 #![allow(clippy::unwrap_used)]
@@ -25,6 +25,7 @@ fn main() {
     let speeds: Vec<u8> = option("--speeds")
         .map_or_else(|| (1..=10).rev().collect(), |s| s.split(',').map(|v| v.parse().unwrap()).collect());
     let repeat: u32 = option("--repeat").map_or(1, |v| v.parse().unwrap());
+    let depth: u8 = option("--depth").map_or(8, |v| v.parse().unwrap());
     let flag = |name: &str| args.iter().any(|a| a == name);
     let bytes = std::fs::read(path).unwrap();
     let full = decode(&bytes, &Limits::default(), &DecodeOptions::default()).unwrap();
@@ -40,17 +41,17 @@ fn main() {
     for image in sizes {
         let (w, h) = (image.width(), image.height());
         // Warm-up (page faults, lazily initialised tables).
-        image_ops::encode::encode_avif(image.first(), 80, 10).unwrap();
+        image_ops::encode::encode_avif(image.first(), 80, 10, depth).unwrap();
         for &speed in &speeds {
             let mut best = f64::INFINITY;
             let mut len = 0;
             for _ in 0..repeat.max(1) {
                 let start = Instant::now();
-                len = image_ops::encode::encode_avif(image.first(), 80, speed).unwrap().len();
+                len = image_ops::encode::encode_avif(image.first(), 80, speed, depth).unwrap().len();
                 best = best.min(start.elapsed().as_secs_f64() * 1000.0);
             }
             let ns = best * 1e6 / (f64::from(w) * f64::from(h));
-            println!("{w}x{h} speed {speed:2}: {best:9.0} ms {ns:6.0} ns/px {len:9} bytes");
+            println!("{w}x{h} {depth}-bit speed {speed:2}: {best:9.0} ms {ns:6.0} ns/px {len:9} bytes");
         }
     }
 }

@@ -66,6 +66,11 @@ pub struct OutputParams {
     /// `jpeg` format: photos as JPEG, transparent images as PNG). Unset: always `format`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpha_format: Option<OutputFormat>,
+    /// Bits per sample of an AVIF: 8 or 10 (10 keeps smooth gradients free of banding, and
+    /// costs about [`AVIF_TEN_BIT_PERCENT`] of the 8-bit encode time). Default 8. Other formats
+    /// write 8 bits.
+    #[serde(default = "default_depth")]
+    pub depth: u8,
 }
 
 impl Default for OutputParams {
@@ -79,6 +84,7 @@ impl Default for OutputParams {
             compression_level: default_compression_level(),
             effort: default_effort(),
             alpha_format: None,
+            depth: default_depth(),
         }
     }
 }
@@ -91,6 +97,9 @@ fn default_compression_level() -> u8 {
 }
 fn default_effort() -> u8 {
     4
+}
+fn default_depth() -> u8 {
+    8
 }
 fn white() -> Color {
     Color::WHITE
@@ -111,7 +120,14 @@ impl crate::Validate for OutputParams {
     fn validate(&self, field: &str, _limits: &crate::Limits) -> crate::Result<()> {
         check_range(&format!("{field}.quality"), self.quality, 1, 100)?;
         check_range(&format!("{field}.compression_level"), self.compression_level, 0, 9)?;
-        check_range(&format!("{field}.effort"), self.effort, 0, 6)
+        check_range(&format!("{field}.effort"), self.effort, 0, 6)?;
+        if !matches!(self.depth, 8 | 10) {
+            return Err(crate::Error::invalid(
+                format!("{field}.depth"),
+                format!("must be 8 or 10 (bits per sample, for AVIF), got {}", self.depth),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -192,8 +208,9 @@ pub(crate) fn encode_part(
         OutputFormat::Gif => encode_gif(frames, image.loop_count),
         OutputFormat::Avif => {
             let own = u64::from(width) * u64::from(height);
-            let speed = avif_speed(out.effort, (width, height), whole.unwrap_or(own).max(own), limits)?;
-            encode_avif(&first.pixels, out.quality, speed)
+            let total = whole.unwrap_or(own).max(own);
+            let speed = avif_speed(out.effort, out.depth, (width, height), total, limits)?;
+            encode_avif(&first.pixels, out.quality, speed, out.depth)
         }
     })?;
     if bytes.is_empty() {
@@ -436,16 +453,39 @@ pub const AVIF_BUDGET_MS: u64 = 6_000;
 /// [`Limits::max_pixels`] is sized for.
 pub const AVIF_BYTES_PER_PIXEL: u64 = 30;
 
+/// 10-bit AVIF encode time as a percentage of 8-bit at the same speed: rav1e works on 16-bit
+/// samples throughout. Measured with `examples/avif_speeds.rs --depth 10` against `--depth 8`
+/// in the same run (one core, the machine busy with other builds, so the ratios, not the
+/// times, are what counts): the 1024x684 rendition took 1.9x (speed 10), 2.3-3.3x (speed 9)
+/// and 2.1x (speed 6) the 8-bit time, the 12 MP photo 1.25x at speed 10. 300% covers the worst.
+pub const AVIF_TEN_BIT_PERCENT: u64 = 300;
+
+/// Peak memory of a 10-bit AVIF encode per pixel: the 12 MP photo peaked at 394 MB against
+/// 292 MB at 8 bits (`/usr/bin/time -f %M`, speed 10), about 1.35 times
+/// [`AVIF_BYTES_PER_PIXEL`].
+pub const AVIF_TEN_BIT_BYTES_PER_PIXEL: u64 = 40;
+
 /// The rav1e speed for an AVIF of `size`, part of `total` pixels encoded under one budget (a
 /// slice's tiles; else its own pixels): the speed `effort` asks for ([`AVIF_SPEEDS`]) if the
 /// estimated time of all `total` pixels ([`AVIF_NS_PER_PIXEL`]) fits [`AVIF_BUDGET_MS`], else
-/// the slowest faster one of [`AVIF_SPEEDS`] that fits. An image over a third of
-/// [`Limits::max_pixels`] (the encoder's memory, [`AVIF_BYTES_PER_PIXEL`]), or too large for the
-/// budget even at speed 10 (about 13 MP), is refused: [`Error::InvalidParams`] on
-/// `output.format`, naming the limit.
-pub fn avif_speed(effort: u8, size: (u32, u32), total: u64, limits: &Limits) -> Result<u8> {
+/// the slowest faster one of [`AVIF_SPEEDS`] that fits. At `depth` 10 every time is
+/// [`AVIF_TEN_BIT_PERCENT`] of the table's. An image over a third of [`Limits::max_pixels`]
+/// (the encoder's memory, [`AVIF_BYTES_PER_PIXEL`]; [`AVIF_TEN_BIT_BYTES_PER_PIXEL`] at 10
+/// bits), or too large for the budget even at speed 10 (about 13 MP at 8 bits), is refused:
+/// [`Error::InvalidParams`] on `output.format`, naming the limit.
+pub fn avif_speed(effort: u8, depth: u8, size: (u32, u32), total: u64, limits: &Limits) -> Result<u8> {
     let pixels = u64::from(size.0) * u64::from(size.1);
-    let memory_cap = limits.max_pixels.saturating_mul(WORST_BYTES_PER_PIXEL) / AVIF_BYTES_PER_PIXEL;
+    let ten = depth > 8;
+    let bytes_per_pixel = if ten { AVIF_TEN_BIT_BYTES_PER_PIXEL } else { AVIF_BYTES_PER_PIXEL };
+    let memory_cap = limits.max_pixels.saturating_mul(WORST_BYTES_PER_PIXEL) / bytes_per_pixel;
+    let ns_per_pixel = |speed: u8| {
+        let ns = AVIF_NS_PER_PIXEL[usize::from(speed.clamp(1, 10)) - 1];
+        if ten {
+            ns * AVIF_TEN_BIT_PERCENT / 100
+        } else {
+            ns
+        }
+    };
     let mp = |p: u64| format!("{:.1} MP", p as f64 / 1e6);
     let refuse = |cap: u64, why: &str| {
         Error::invalid(
@@ -460,7 +500,8 @@ pub fn avif_speed(effort: u8, size: (u32, u32), total: u64, limits: &Limits) -> 
         )
     };
     if pixels > memory_cap {
-        return Err(refuse(memory_cap, "the encoder needs about 30 bytes per pixel"));
+        let why = format!("the encoder needs about {bytes_per_pixel} bytes per pixel at {depth} bits");
+        return Err(refuse(memory_cap, &why));
     }
     let wanted = AVIF_SPEEDS[usize::from(effort.min(6))];
     let budget_ns = AVIF_BUDGET_MS * 1_000_000;
@@ -468,30 +509,31 @@ pub fn avif_speed(effort: u8, size: (u32, u32), total: u64, limits: &Limits) -> 
     speeds.sort_unstable();
     speeds.dedup();
     for speed in speeds {
-        let cost = AVIF_NS_PER_PIXEL[usize::from(speed) - 1];
-        if total.max(pixels).saturating_mul(cost) <= budget_ns {
+        if total.max(pixels).saturating_mul(ns_per_pixel(speed)) <= budget_ns {
             return Ok(speed);
         }
     }
-    Err(refuse(budget_ns / AVIF_NS_PER_PIXEL[9], "the encode must take at most 6 s of one core"))
+    let why = format!("the encode must take at most {} s of one core", AVIF_BUDGET_MS / 1000);
+    Err(refuse(budget_ns / ns_per_pixel(10), &why))
 }
 
-/// Encodes one frame as an 8-bit AVIF (4:4:4 YCbCr, BT.601 matrix, full range, sRGB
-/// transfer) at `quality` (1..=100) and rav1e `speed` (1..=10), on this thread. The alpha
+/// Encodes one frame as an AVIF of `depth` bits per sample (8, or 10 for anything above 8;
+/// 4:4:4 YCbCr, BT.601 matrix, full range, sRGB transfer) at `quality` (1..=100) and rav1e
+/// `speed` (1..=10), on this thread. The alpha
 /// channel, when the pixels have one and some pixel is not opaque, is a second AV1 image at the
 /// same quality; the colour of fully transparent pixels is smoothed (ravif's `UnassociatedClean`).
 /// No EXIF or other metadata is written.
 ///
 /// This is what [`encode`] runs for AVIF after choosing the speed from `effort`; it is public for
 /// the measurements behind that choice (`examples/avif_speeds.rs`).
-pub fn encode_avif(pixels: &Pixels, quality: u8, speed: u8) -> Result<Vec<u8>> {
+pub fn encode_avif(pixels: &Pixels, quality: u8, speed: u8, depth: u8) -> Result<Vec<u8>> {
     use ravif::{BitDepth, Encoder, Img, RGB8, RGBA8};
     let quality = f32::from(quality.clamp(1, 100));
     let encoder = Encoder::new()
         .with_quality(quality)
         .with_alpha_quality(quality)
         .with_speed(speed.clamp(1, 10))
-        .with_bit_depth(BitDepth::Eight)
+        .with_bit_depth(if depth > 8 { BitDepth::Ten } else { BitDepth::Eight })
         // One tile, encoded on the calling thread (the `threading` feature is off).
         .with_num_threads(Some(1));
     let (w, h) = pixels.dimensions();

@@ -104,22 +104,34 @@ fn avif_files_are_plain_and_sized() {
 fn the_speed_follows_effort_within_the_budget() {
     let l = Limits::default();
     // The default effort (4) is speed 9 for a 1024 px rendition; effort 0 is speed 10.
-    assert_eq!(avif_speed(4, (1024, 684), 1024 * 684, &l).unwrap(), 9);
-    assert_eq!(avif_speed(0, (1024, 684), 1024 * 684, &l).unwrap(), 10);
-    assert_eq!(avif_speed(6, (256, 256), 256 * 256, &l).unwrap(), 4);
+    assert_eq!(avif_speed(4, 8, (1024, 684), 1024 * 684, &l).unwrap(), 9);
+    assert_eq!(avif_speed(0, 8, (1024, 684), 1024 * 684, &l).unwrap(), 10);
+    assert_eq!(avif_speed(6, 8, (256, 256), 256 * 256, &l).unwrap(), 4);
     // Larger images step to faster speeds to stay inside the budget...
-    assert_eq!(avif_speed(6, (1024, 684), 1024 * 684, &l).unwrap(), 4, "speed 4 takes ~4.9 s");
-    assert_eq!(avif_speed(6, (1200, 900), 1200 * 900, &l).unwrap(), 6, "speed 4 would take ~7.6 s");
-    assert_eq!(avif_speed(4, (4240, 2832), 4240 * 2832, &l).unwrap(), 10, "12 MP: speed 9 would take ~6.6 s");
+    assert_eq!(avif_speed(6, 8, (1024, 684), 1024 * 684, &l).unwrap(), 4, "speed 4 takes ~4.9 s");
+    assert_eq!(avif_speed(6, 8, (1200, 900), 1200 * 900, &l).unwrap(), 6, "speed 4 would take ~7.6 s");
+    assert_eq!(
+        avif_speed(4, 8, (4240, 2832), 4240 * 2832, &l).unwrap(),
+        10,
+        "12 MP: speed 9 would take ~6.6 s"
+    );
+    // 10 bits: the same effort, slower per pixel, so faster speeds sooner.
+    assert_eq!(avif_speed(4, 10, (1024, 684), 1024 * 684, &l).unwrap(), 9);
+    assert_eq!(avif_speed(6, 10, (1024, 684), 1024 * 684, &l).unwrap(), 6, "speed 4 would take ~14.7 s");
+    assert_eq!(avif_speed(4, 10, (2400, 1800), 2400 * 1800, &l).unwrap(), 10, "speed 9 would take ~7.8 s");
     // ... and tiles share it: 16 tiles of a 12 MP image are as costly as the image.
-    assert_eq!(avif_speed(4, (1060, 708), 4240 * 2832, &l).unwrap(), 10);
+    assert_eq!(avif_speed(4, 8, (1060, 708), 4240 * 2832, &l).unwrap(), 10);
     // Every choice fits the budget.
     for effort in 0..=6u8 {
         for side in [64u32, 512, 1024, 2048, 3000, 3600] {
             let px = u64::from(side) * u64::from(side);
-            if let Ok(speed) = avif_speed(effort, (side, side), px, &l) {
+            if let Ok(speed) = avif_speed(effort, 8, (side, side), px, &l) {
                 assert!(speed >= encode::AVIF_SPEEDS[usize::from(effort)]);
                 assert!(px * AVIF_NS_PER_PIXEL[usize::from(speed) - 1] <= AVIF_BUDGET_MS * 1_000_000);
+            }
+            if let Ok(speed) = avif_speed(effort, 10, (side, side), px, &l) {
+                let ns = AVIF_NS_PER_PIXEL[usize::from(speed) - 1] * encode::AVIF_TEN_BIT_PERCENT / 100;
+                assert!(px * ns <= AVIF_BUDGET_MS * 1_000_000);
             }
         }
     }
@@ -128,7 +140,7 @@ fn the_speed_follows_effort_within_the_budget() {
 #[test]
 fn too_large_for_avif_is_refused_naming_the_limit() {
     // Over the time budget at speed 10 (6 s at 450 ns/px: 13.3 MP).
-    let err = avif_speed(4, (4000, 3500), 14_000_000, &Limits::default()).unwrap_err();
+    let err = avif_speed(4, 8, (4000, 3500), 14_000_000, &Limits::default()).unwrap_err();
     assert_eq!((err.code(), err.field()), ("invalid_params", Some("output.format")));
     let msg = err.to_string();
     assert!(
@@ -136,15 +148,29 @@ fn too_large_for_avif_is_refused_naming_the_limit() {
         "{msg}"
     );
     // Over the memory it needs (a third of max_pixels: 16.7 MP by default).
-    let err = avif_speed(4, (6000, 4000), 24_000_000, &Limits::default()).unwrap_err();
+    let err = avif_speed(4, 8, (6000, 4000), 24_000_000, &Limits::default()).unwrap_err();
     assert!(
-        err.to_string().contains("at most 16.7 MP (the encoder needs about 30 bytes per pixel)"),
+        err.to_string().contains("at most 16.7 MP (the encoder needs about 30 bytes per pixel at 8 bits)"),
         "{err}"
     );
     // Over what the memory allows: a third of max_pixels (here 3 MP: 1 MP).
     let small = Limits { max_pixels: 3_000_000, ..Limits::default() };
-    let err = avif_speed(0, (1200, 1000), 1_200_000, &small).unwrap_err();
-    assert!(err.to_string().contains("at most 1.0 MP (the encoder needs about 30 bytes per pixel)"), "{err}");
+    let err = avif_speed(0, 8, (1200, 1000), 1_200_000, &small).unwrap_err();
+    assert!(
+        err.to_string().contains("at most 1.0 MP (the encoder needs about 30 bytes per pixel at 8 bits)"),
+        "{err}"
+    );
+    // 10 bits cost AVIF_TEN_BIT_PERCENT of the time and more memory: a 12 MP photo is refused
+    // (at most 4.4 MP), a rendition is not.
+    let err = avif_speed(4, 10, (4240, 2832), 4240 * 2832, &Limits::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("at most 4.4 MP (the encode must take at most 6 s of one core)"),
+        "{err}"
+    );
+    let err = avif_speed(0, 10, (4000, 3000), 12_000_000, &Limits::default()).unwrap_err();
+    assert!(err.code() == "invalid_params", "{err}");
+    let err = avif_speed(0, 10, (1200, 1000), 1_200_000, &small).unwrap_err();
+    assert!(err.to_string().contains("(the encoder needs about 40 bytes per pixel at 10 bits)"), "{err}");
     // Through encode: refused before any encoding starts (this would take minutes).
     let huge = Image::still(Pixels::Rgb(image::RgbImage::new(5000, 3000)), InputFormat::Png);
     let err = encode_limited(&huge, OutputFormat::Avif, &params(80), &Limits::default()).unwrap_err();
@@ -176,6 +202,27 @@ fn animated_gif() -> Vec<u8> {
         }
     }
     out
+}
+
+#[test]
+fn depth_is_8_or_10() {
+    for depth in [0u8, 1, 9, 12, 16] {
+        let spec: PipelineSpec =
+            serde_json::from_str(&format!(r#"{{"output": {{"format": "avif", "depth": {depth}}}}}"#))
+                .unwrap();
+        let err = Pipeline::new(spec, Limits::default()).unwrap_err();
+        assert_eq!((err.code(), err.field()), ("invalid_params", Some("output.depth")), "{err}");
+    }
+    // 10 bits: the AV1 sequence header says so (high_bitdepth), and the `pixi` box 3 x 10.
+    let rgb = Image::still(Pixels::Rgb(common::photo(64, 48)), InputFormat::Jpeg);
+    let ten = encode(&rgb, OutputFormat::Avif, &OutputParams { depth: 10, ..params(80) }).unwrap();
+    let eight = encode(&rgb, OutputFormat::Avif, &params(80)).unwrap();
+    let pixi = |b: &[u8]| {
+        let at = b.windows(4).position(|w| w == b"pixi").expect("a pixi box");
+        b[at + 8..at + 12].to_vec()
+    };
+    assert_eq!(pixi(&ten.bytes), [3, 10, 10, 10]);
+    assert_eq!(pixi(&eight.bytes), [3, 8, 8, 8]);
 }
 
 #[test]
@@ -220,6 +267,37 @@ fn avifdec_reads_back_the_pixels() {
         .unwrap();
         assert_eq!(avifdec(&e.bytes, &format!("effort{effort}")).0.dimensions(), (64, 48));
     }
+}
+
+#[test]
+#[ignore = "needs avifdec: apt-get install libavif-bin"]
+fn avifdec_reads_back_ten_bits() {
+    // A smooth gradient (where 10 bits matter) and a photo, with and without alpha.
+    let gradient = RgbaImage::from_fn(256, 64, |x, y| Rgba([x as u8, (x / 2 + y) as u8, 255 - x as u8, 255]));
+    let ten = |pixels: Pixels| {
+        let image = Image::still(pixels, InputFormat::Png);
+        encode(&image, OutputFormat::Avif, &OutputParams { depth: 10, ..params(90) }).unwrap()
+    };
+    let opaque = Pixels::Rgb(image::DynamicImage::ImageRgba8(gradient.clone()).into_rgb8());
+    let (decoded, info) = avifdec(&ten(opaque).bytes, "ten_gradient");
+    assert!(info.contains("Bit Depth      : 10") && info.contains("YUV444"), "{info}");
+    let diff = common::mean_abs_diff(&decoded, &gradient);
+    println!("10-bit gradient q90: mean abs diff {diff:.2}");
+    assert!(diff <= 0.8, "10-bit gradient: mean abs diff {diff:.2}");
+    // Alpha at 10 bits: the hole and the ramp survive.
+    let src = photo_with_alpha(240, 160);
+    let (decoded, info) = avifdec(&ten(Pixels::Rgba(src.clone())).bytes, "ten_alpha");
+    assert!(
+        info.contains("Bit Depth      : 10") && info.contains("Alpha          : Not premultiplied"),
+        "{info}"
+    );
+    assert!(decoded.get_pixel(72, 80)[3] <= 8, "{:?}", decoded.get_pixel(72, 80));
+    assert!(decoded.get_pixel(20, 10)[3] >= 247, "{:?}", decoded.get_pixel(20, 10));
+    let alpha_diff: f64 =
+        decoded.pixels().zip(src.pixels()).map(|(a, b)| f64::from(a[3].abs_diff(b[3]))).sum::<f64>()
+            / f64::from(240 * 160);
+    println!("10-bit alpha mean abs diff {alpha_diff:.2}");
+    assert!(alpha_diff <= 1.5, "10-bit alpha: mean abs diff {alpha_diff:.2}");
 }
 
 #[test]

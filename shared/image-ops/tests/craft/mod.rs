@@ -282,7 +282,7 @@ pub fn apng(
     actl.extend_from_slice(&plays.to_be_bytes());
     png_chunk(&mut out, b"acTL", &actl);
     let mut seq = 0u32;
-    let mut fctl = |out: &mut Vec<u8>, f: &ApngFrame, seq: &mut u32| {
+    let fctl = |out: &mut Vec<u8>, f: &ApngFrame, seq: &mut u32| {
         let mut d = seq.to_be_bytes().to_vec();
         for v in [f.image.width(), f.image.height(), f.x, f.y] {
             d.extend_from_slice(&v.to_be_bytes());
