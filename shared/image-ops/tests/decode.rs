@@ -189,6 +189,62 @@ fn cmyk_jpegs_from_pillow_and_imagemagick() {
     }
 }
 
+#[test]
+fn cmyk_jpeg_with_a_cmyk_profile_is_converted_through_it() {
+    // Pillow's JPEG with a CMYK profile embedded, and littlecms' conversion of its samples to
+    // sRGB (tests/fixtures/README.md).
+    let img = decode_ok(&fixture("cmyk_profile.jpg"));
+    let Pixels::Rgb(rgb) = img.first() else { panic!("CMYK decodes to RGB") };
+    let lcms = image::load_from_memory(&fixture("cmyk_profile_lcms.png")).unwrap().into_rgba8();
+    let ours = image::DynamicImage::ImageRgb8(rgb.clone()).into_rgba8();
+    assert_eq!(ours.dimensions(), (64, 48));
+    let diff = common::mean_abs_diff(&ours, &lcms);
+    let worst = ours
+        .pixels()
+        .zip(lcms.pixels())
+        .map(|(a, b)| (0..3).map(|c| a[c].abs_diff(b[c])).max().unwrap())
+        .max()
+        .unwrap();
+    println!("moxcms vs littlecms: mean abs diff {diff:.2}, worst {worst}");
+    // Measured 0.75 and 8: the two CMMs interpolate the 5^4-node table differently, and
+    // libjpeg-turbo and Pillow's libjpeg may differ by a level on the samples.
+    assert!(diff <= 1.0 && worst <= 10, "mean abs diff {diff:.2}, worst {worst}");
+    // The profile matters here: the naive conversion is far from littlecms' (its cyan patch is
+    // (0, 255, 255), the profile's (37, 255, 250); its black is (0, 0, 0), the profile's not).
+    let cyan = ours.get_pixel(44, 8).0;
+    assert!(cyan[0].abs_diff(37) <= 4 && cyan[2].abs_diff(250) <= 4, "{cyan:?}");
+    let naive = decode_ok(&strip_app2(&fixture("cmyk_profile.jpg")));
+    let naive = naive.first().to_rgba();
+    let naive_diff = common::mean_abs_diff(&naive, &lcms);
+    assert!(naive_diff > 4.0 * diff.max(1.0), "naive {naive_diff:.2} vs profile {diff:.2}");
+    // Shrunk on load: the same conversion on the smaller samples.
+    let half = |_: u32, _: u32| 0.5;
+    let small = decode(
+        &fixture("cmyk_profile.jpg"),
+        &Limits::default(),
+        &DecodeOptions { first_frame_only: true, shrink: Some(&half) },
+    )
+    .unwrap();
+    assert_eq!((small.width(), small.height()), (32, 24));
+    let c = small.first().to_rgba().get_pixel(22, 4).0;
+    assert!(c[0].abs_diff(37) <= 6 && c[2].abs_diff(250) <= 6, "{c:?}");
+}
+
+/// A JPEG without its APP2 (ICC profile) segments.
+fn strip_app2(jpeg: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    let mut pos = 2;
+    while pos + 4 <= jpeg.len() && jpeg[pos] == 0xFF && jpeg[pos + 1] != 0xDA {
+        let len = usize::from(u16::from_be_bytes([jpeg[pos + 2], jpeg[pos + 3]]));
+        if jpeg[pos + 1] != 0xE2 {
+            out.extend_from_slice(&jpeg[pos..pos + 2 + len]);
+        }
+        pos += 2 + len;
+    }
+    out.extend_from_slice(&jpeg[pos..]);
+    out
+}
+
 // ------------------------------------------------------------------------------------------
 // ICC
 // ------------------------------------------------------------------------------------------
