@@ -1,4 +1,4 @@
-//! Encoding the working image to JPEG, PNG, WebP or GIF. Outputs carry no metadata: no EXIF
+//! Encoding the working image to JPEG, PNG, WebP, GIF or AVIF. Outputs carry no metadata: no EXIF
 //! (GPS is private data), no ICC profile (pixels are sRGB after decoding), no XMP.
 //!
 //! Encoder settings, chosen for speed per image on one Lambda vCPU (like sharp's defaults):
@@ -15,8 +15,13 @@
 //! - **GIF** (`gif` via `image`): NeuQuant palette per frame at sampling factor
 //!   [`GIF_SPEED`]; each frame's delay (in 1/100 s) and the loop count; pixels with alpha below
 //!   128 become the transparent colour, the rest are opaque.
+//! - **AVIF** (ravif, i.e. rav1e): 8-bit 4:4:4 at [`OutputParams::quality`], alpha kept (a
+//!   second AV1 image at the same quality), rav1e speed from [`OutputParams::effort`]
+//!   ([`AVIF_SPEEDS`]: effort 4 is speed 9, about 0.4 s of one core for a 1024x684 rendition),
+//!   one thread. An image too large for its effort within [`AVIF_BUDGET_MS`] is encoded at a
+//!   faster speed, and one too large at any speed is refused ([`avif_speed`]).
 //!
-//! JPEG and PNG cannot animate: they get the first frame.
+//! JPEG, PNG and AVIF cannot animate here: they get the first frame.
 
 use std::panic::AssertUnwindSafe;
 
@@ -26,7 +31,8 @@ use image::{ExtendedColorType, ImageEncoder, RgbaImage};
 use serde::{Deserialize, Serialize};
 
 use crate::geometry::{check_range, Color};
-use crate::{Error, Image, OutputFormat, Pixels, Result};
+use crate::limits::WORST_BYTES_PER_PIXEL;
+use crate::{Error, Image, Limits, OutputFormat, Pixels, Result};
 
 /// How the result is encoded (the `output` of a pipeline; the params of `convert`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -35,7 +41,7 @@ pub struct OutputParams {
     /// Output format; unset = the input's format.
     #[serde(default)]
     pub format: Option<OutputFormat>,
-    /// JPEG and lossy WebP quality, 1..=100. Default 80.
+    /// JPEG, lossy WebP and AVIF quality, 1..=100. Default 80.
     #[serde(default = "default_quality")]
     pub quality: u8,
     /// Progressive JPEG. Default false.
@@ -52,14 +58,19 @@ pub struct OutputParams {
     /// Default 6, zlib's and sharp's default.
     #[serde(default = "default_compression_level")]
     pub compression_level: u8,
-    /// WebP encoder effort (libwebp `method`), 0 (fastest) ..= 6 (smallest). Default 4, like
-    /// sharp and cwebp.
+    /// Encoder effort, 0 (fastest) ..= 6 (smallest). WebP: libwebp's `method`, default 4 like
+    /// sharp and cwebp. AVIF: a rav1e speed ([`AVIF_SPEEDS`]; 4 is speed 9).
     #[serde(default = "default_effort")]
     pub effort: u8,
     /// The format to write instead when the result has an alpha channel (say `png` with a
     /// `jpeg` format: photos as JPEG, transparent images as PNG). Unset: always `format`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpha_format: Option<OutputFormat>,
+    /// Bits per sample of an AVIF: 8 or 10 (10 keeps smooth gradients free of banding, and
+    /// costs about [`AVIF_TEN_BIT_PERCENT`] of the 8-bit encode time). Default 8. Other formats
+    /// write 8 bits.
+    #[serde(default = "default_depth")]
+    pub depth: u8,
 }
 
 impl Default for OutputParams {
@@ -73,6 +84,7 @@ impl Default for OutputParams {
             compression_level: default_compression_level(),
             effort: default_effort(),
             alpha_format: None,
+            depth: default_depth(),
         }
     }
 }
@@ -85,6 +97,9 @@ fn default_compression_level() -> u8 {
 }
 fn default_effort() -> u8 {
     4
+}
+fn default_depth() -> u8 {
+    8
 }
 fn white() -> Color {
     Color::WHITE
@@ -105,7 +120,14 @@ impl crate::Validate for OutputParams {
     fn validate(&self, field: &str, _limits: &crate::Limits) -> crate::Result<()> {
         check_range(&format!("{field}.quality"), self.quality, 1, 100)?;
         check_range(&format!("{field}.compression_level"), self.compression_level, 0, 9)?;
-        check_range(&format!("{field}.effort"), self.effort, 0, 6)
+        check_range(&format!("{field}.effort"), self.effort, 0, 6)?;
+        if !matches!(self.depth, 8 | 10) {
+            return Err(crate::Error::invalid(
+                format!("{field}.depth"),
+                format!("must be 8 or 10 (bits per sample, for AVIF), got {}", self.depth),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -119,14 +141,37 @@ pub const GIF_SPEED: i32 = 10;
 /// saturates earlier, at 655,350 ms.
 const MAX_DELAY_MS: u32 = (1 << 24) - 1;
 
+/// Encodes `image` as `format` under the default [`Limits`]: see [`encode_limited`].
+pub fn encode(image: &Image, format: OutputFormat, out: &OutputParams) -> Result<Encoded> {
+    encode_limited(image, format, out, &Limits::default())
+}
+
 /// Encodes `image` as `format`. Animated images keep their frames for GIF and WebP; other
-/// formats get the first frame. Alpha is flattened onto `out.background` for JPEG.
+/// formats get the first frame. Alpha is flattened onto `out.background` for JPEG. `limits`
+/// bound what an AVIF may cost ([`avif_speed`]).
 ///
 /// Fails with [`Error::InvalidParams`] (field `output.format`) when the image is larger than
-/// the format allows (JPEG 65,500 px, WebP 16,383 px, GIF 65,535 px per side), and with
-/// [`Error::Encode`] when the image is empty or an encoder fails; encoder panics (mozjpeg
-/// reports errors by unwinding) are caught and reported the same way.
-pub fn encode(image: &Image, format: OutputFormat, out: &OutputParams) -> Result<Encoded> {
+/// the format allows (JPEG 65,500 px, WebP 16,383 px, GIF 65,535 px per side; AVIF see
+/// [`avif_speed`]), and with [`Error::Encode`] when the image is empty or an encoder fails;
+/// encoder panics (mozjpeg reports errors by unwinding) are caught and reported the same way.
+pub fn encode_limited(
+    image: &Image,
+    format: OutputFormat,
+    out: &OutputParams,
+    limits: &Limits,
+) -> Result<Encoded> {
+    encode_part(image, format, out, limits, None)
+}
+
+/// [`encode_limited`] for one part of a larger image whose parts share one time budget (the
+/// tiles of a slice): `whole` is that image's pixel count.
+pub(crate) fn encode_part(
+    image: &Image,
+    format: OutputFormat,
+    out: &OutputParams,
+    limits: &Limits,
+    whole: Option<u64>,
+) -> Result<Encoded> {
     let first = image.frames.first().ok_or_else(|| Error::Encode("the image has no frames".into()))?;
     let (width, height) = first.pixels.dimensions();
     if width == 0 || height == 0 {
@@ -137,6 +182,7 @@ pub fn encode(image: &Image, format: OutputFormat, out: &OutputParams) -> Result
         OutputFormat::Png => u32::MAX,
         OutputFormat::Webp => 16_383,
         OutputFormat::Gif => u32::from(u16::MAX),
+        OutputFormat::Avif => AVIF_MAX_SIDE,
     };
     if width > max_side || height > max_side {
         return Err(Error::invalid(
@@ -160,6 +206,12 @@ pub fn encode(image: &Image, format: OutputFormat, out: &OutputParams) -> Result
         OutputFormat::Webp if frames.len() > 1 => encode_webp_animation(frames, image.loop_count, out),
         OutputFormat::Webp => encode_webp_still(&first.pixels, out),
         OutputFormat::Gif => encode_gif(frames, image.loop_count),
+        OutputFormat::Avif => {
+            let own = u64::from(width) * u64::from(height);
+            let total = whole.unwrap_or(own).max(own);
+            let speed = avif_speed(out.effort, out.depth, (width, height), total, limits)?;
+            encode_avif(&first.pixels, out.quality, speed, out.depth)
+        }
     })?;
     if bytes.is_empty() {
         return Err(Error::Encode(format!("the {} encoder produced no output", format.extension())));
@@ -358,4 +410,144 @@ fn gif_rgba(pixels: &Pixels) -> Result<RgbaImage> {
         }
     };
     RgbaImage::from_raw(w, h, raw).ok_or_else(|| Error::Encode("gif: pixel buffer size mismatch".into()))
+}
+
+/// Largest AVIF side: AV1's frame size field holds 16 bits.
+const AVIF_MAX_SIDE: u32 = 65_536;
+
+/// The rav1e speed (1 slowest ..= 10 fastest) each `effort` (0..=6) asks for. The default
+/// effort, 4, is speed 9: a 1024 px rendition in about 0.3-0.4 s of one core, within a 1 s
+/// budget, where speed 8 takes 0.8-1.2 s for a 9% smaller file. rav1e's speeds 7 and 5 give
+/// the same files as 8 and 6 (ravif's tweaks), and 1 to 3 cost 10 to 100 times speed 9 for 2
+/// to 18% smaller files; see [`AVIF_NS_PER_PIXEL`].
+pub const AVIF_SPEEDS: [u8; 7] = [10, 10, 9, 9, 9, 6, 4];
+
+/// Encode time per pixel at each rav1e speed (index `speed - 1`), in ns on one core: the
+/// slowest of two or three runs of `examples/avif_speeds.rs` (release build, `taskset -c 0`,
+/// quality 80, rav1e's asm on, a 2-core x86_64 cloud VM whose timings vary by up to 1.5x from
+/// run to run), rounded up, on the benchmark corpus' 12 MP photo (4240x2832) and its 1024x684
+/// rendition:
+///
+/// | speed | 1024x684 | 12 MP | ns/px used | file, 1024 / 12 MP |
+/// |---:|---:|---:|---:|---:|
+/// | 10 | 0.21-0.30 s | 3.9-4.6 s | 450 | 82 / 645 KB |
+/// | 9 | 0.29-0.41 s | 5.1-5.8 s | 600 | 67 / 565 KB |
+/// | 8 (7 the same file) | 0.75-1.2 s | 16-22 s | 1,900 | 61 / 546 KB |
+/// | 6 (5 the same file) | 1.05-1.6 s | 15-22 s | 2,300 | 60 / 540 KB |
+/// | 4 | 2.8-4.7 s | 66-83 s | 7,000 | 56 / 529 KB |
+/// | 3 | 3.2-5.3 s | 111 s | 9,500 | 57 / 529 KB |
+/// | 2 | 6.5-9.0 s | 293 s | 25,000 | 56 / 512 KB |
+/// | 1 | 25-39 s | 830 s | 70,000 | 55 / 468 KB |
+///
+/// The Lambda functions run on arm64 (Graviton, rav1e's NEON asm), not measured here: the
+/// budget below leaves room for a slower core.
+pub const AVIF_NS_PER_PIXEL: [u64; 10] = [70_000, 25_000, 9_500, 7_000, 2_300, 2_300, 1_900, 1_900, 600, 450];
+
+/// Most one-core time an AVIF encode may take: 6 s. A Lambda function gets one vCPU per
+/// 1,769 MB of memory, so this is about 10 s at 1024 MB and 21 s at 512 MB, inside the 30 s
+/// timeout with the download, decode and upload.
+pub const AVIF_BUDGET_MS: u64 = 6_000;
+
+/// Peak memory of an AVIF encode per pixel of the image (12 MP: 354 MB peak RSS with the
+/// decoded photo, `/usr/bin/time -v`): about three times [`WORST_BYTES_PER_PIXEL`], which
+/// [`Limits::max_pixels`] is sized for.
+pub const AVIF_BYTES_PER_PIXEL: u64 = 30;
+
+/// 10-bit AVIF encode time as a percentage of 8-bit at the same speed: rav1e works on 16-bit
+/// samples throughout. Measured with `examples/avif_speeds.rs --depth 10` against `--depth 8`
+/// in the same run (one core, the machine busy with other builds, so the ratios, not the
+/// times, are what counts): the 1024x684 rendition took 1.9x (speed 10), 2.3-3.3x (speed 9)
+/// and 2.1x (speed 6) the 8-bit time, the 12 MP photo 1.25x at speed 10. 300% covers the worst.
+pub const AVIF_TEN_BIT_PERCENT: u64 = 300;
+
+/// Peak memory of a 10-bit AVIF encode per pixel: the 12 MP photo peaked at 394 MB against
+/// 292 MB at 8 bits (`/usr/bin/time -f %M`, speed 10), about 1.35 times
+/// [`AVIF_BYTES_PER_PIXEL`].
+pub const AVIF_TEN_BIT_BYTES_PER_PIXEL: u64 = 40;
+
+/// The rav1e speed for an AVIF of `size`, part of `total` pixels encoded under one budget (a
+/// slice's tiles; else its own pixels): the speed `effort` asks for ([`AVIF_SPEEDS`]) if the
+/// estimated time of all `total` pixels ([`AVIF_NS_PER_PIXEL`]) fits [`AVIF_BUDGET_MS`], else
+/// the slowest faster one of [`AVIF_SPEEDS`] that fits. At `depth` 10 every time is
+/// [`AVIF_TEN_BIT_PERCENT`] of the table's. An image over a third of [`Limits::max_pixels`]
+/// (the encoder's memory, [`AVIF_BYTES_PER_PIXEL`]; [`AVIF_TEN_BIT_BYTES_PER_PIXEL`] at 10
+/// bits), or too large for the budget even at speed 10 (about 13 MP at 8 bits), is refused:
+/// [`Error::InvalidParams`] on `output.format`, naming the limit.
+pub fn avif_speed(effort: u8, depth: u8, size: (u32, u32), total: u64, limits: &Limits) -> Result<u8> {
+    let pixels = u64::from(size.0) * u64::from(size.1);
+    let ten = depth > 8;
+    let bytes_per_pixel = if ten { AVIF_TEN_BIT_BYTES_PER_PIXEL } else { AVIF_BYTES_PER_PIXEL };
+    let memory_cap = limits.max_pixels.saturating_mul(WORST_BYTES_PER_PIXEL) / bytes_per_pixel;
+    let ns_per_pixel = |speed: u8| {
+        let ns = AVIF_NS_PER_PIXEL[usize::from(speed.clamp(1, 10)) - 1];
+        if ten {
+            ns * AVIF_TEN_BIT_PERCENT / 100
+        } else {
+            ns
+        }
+    };
+    let mp = |p: u64| format!("{:.1} MP", p as f64 / 1e6);
+    let refuse = |cap: u64, why: &str| {
+        Error::invalid(
+            "output.format",
+            format!(
+                "an AVIF here is at most {} ({why}); this one is {}x{} ({}): resize it first, or choose webp or jpeg",
+                mp(cap),
+                size.0,
+                size.1,
+                mp(total.max(pixels))
+            ),
+        )
+    };
+    if pixels > memory_cap {
+        let why = format!("the encoder needs about {bytes_per_pixel} bytes per pixel at {depth} bits");
+        return Err(refuse(memory_cap, &why));
+    }
+    let wanted = AVIF_SPEEDS[usize::from(effort.min(6))];
+    let budget_ns = AVIF_BUDGET_MS * 1_000_000;
+    let mut speeds: Vec<u8> = AVIF_SPEEDS.iter().copied().filter(|&s| s >= wanted).collect();
+    speeds.sort_unstable();
+    speeds.dedup();
+    for speed in speeds {
+        if total.max(pixels).saturating_mul(ns_per_pixel(speed)) <= budget_ns {
+            return Ok(speed);
+        }
+    }
+    let why = format!("the encode must take at most {} s of one core", AVIF_BUDGET_MS / 1000);
+    Err(refuse(budget_ns / ns_per_pixel(10), &why))
+}
+
+/// Encodes one frame as an AVIF of `depth` bits per sample (8, or 10 for anything above 8;
+/// 4:4:4 YCbCr, BT.601 matrix, full range, sRGB transfer) at `quality` (1..=100) and rav1e
+/// `speed` (1..=10), on this thread. The alpha
+/// channel, when the pixels have one and some pixel is not opaque, is a second AV1 image at the
+/// same quality; the colour of fully transparent pixels is smoothed (ravif's `UnassociatedClean`).
+/// No EXIF or other metadata is written.
+///
+/// This is what [`encode`] runs for AVIF after choosing the speed from `effort`; it is public for
+/// the measurements behind that choice (`examples/avif_speeds.rs`).
+pub fn encode_avif(pixels: &Pixels, quality: u8, speed: u8, depth: u8) -> Result<Vec<u8>> {
+    use ravif::{BitDepth, Encoder, Img, RGB8, RGBA8};
+    let quality = f32::from(quality.clamp(1, 100));
+    let encoder = Encoder::new()
+        .with_quality(quality)
+        .with_alpha_quality(quality)
+        .with_speed(speed.clamp(1, 10))
+        .with_bit_depth(if depth > 8 { BitDepth::Ten } else { BitDepth::Eight })
+        // One tile, encoded on the calling thread (the `threading` feature is off).
+        .with_num_threads(Some(1));
+    let (w, h) = pixels.dimensions();
+    let (w, h) = (w as usize, h as usize);
+    let encoded = match pixels {
+        Pixels::Rgb(img) => {
+            let px: Vec<RGB8> = img.as_raw().chunks_exact(3).map(|p| RGB8::new(p[0], p[1], p[2])).collect();
+            encoder.encode_rgb(Img::new(px.as_slice(), w, h))
+        }
+        Pixels::Rgba(img) => {
+            let px: Vec<RGBA8> =
+                img.as_raw().chunks_exact(4).map(|p| RGBA8::new(p[0], p[1], p[2], p[3])).collect();
+            encoder.encode_rgba(Img::new(px.as_slice(), w, h))
+        }
+    };
+    encoded.map(|e| e.avif_file).map_err(|e| encode_error("avif", e))
 }

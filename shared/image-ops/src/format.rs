@@ -32,7 +32,7 @@ impl InputFormat {
     /// The input format a declared content type names (`image/jpeg`, case and surrounding
     /// spaces ignored; `image/jpg` is accepted for JPEG).
     pub fn from_content_type(content_type: &str) -> Option<InputFormat> {
-        OutputFormat::from_content_type(content_type).map(OutputFormat::as_input)
+        OutputFormat::from_content_type(content_type).and_then(OutputFormat::as_input)
     }
 }
 
@@ -45,12 +45,14 @@ pub enum OutputFormat {
     Png,
     Webp,
     Gif,
+    /// Output only: AVIF input is refused (see `decode`).
+    Avif,
 }
 
 impl OutputFormat {
     /// Every output format.
-    pub const ALL: [OutputFormat; 4] =
-        [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Gif];
+    pub const ALL: [OutputFormat; 5] =
+        [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Gif, OutputFormat::Avif];
 
     /// The name used in params (`"format": "webp"`).
     pub fn name(self) -> &'static str {
@@ -59,6 +61,7 @@ impl OutputFormat {
             OutputFormat::Png => "png",
             OutputFormat::Webp => "webp",
             OutputFormat::Gif => "gif",
+            OutputFormat::Avif => "avif",
         }
     }
 
@@ -69,6 +72,7 @@ impl OutputFormat {
             OutputFormat::Png => "png",
             OutputFormat::Webp => "webp",
             OutputFormat::Gif => "gif",
+            OutputFormat::Avif => "avif",
         }
     }
 
@@ -78,6 +82,7 @@ impl OutputFormat {
             OutputFormat::Png => "image/png",
             OutputFormat::Webp => "image/webp",
             OutputFormat::Gif => "image/gif",
+            OutputFormat::Avif => "image/avif",
         }
     }
 
@@ -129,12 +134,14 @@ impl OutputFormat {
         }
     }
 
-    fn as_input(self) -> InputFormat {
+    /// The input format of the same name, if imgfn accepts it as input.
+    fn as_input(self) -> Option<InputFormat> {
         match self {
-            OutputFormat::Jpeg => InputFormat::Jpeg,
-            OutputFormat::Png => InputFormat::Png,
-            OutputFormat::Webp => InputFormat::Webp,
-            OutputFormat::Gif => InputFormat::Gif,
+            OutputFormat::Jpeg => Some(InputFormat::Jpeg),
+            OutputFormat::Png => Some(InputFormat::Png),
+            OutputFormat::Webp => Some(InputFormat::Webp),
+            OutputFormat::Gif => Some(InputFormat::Gif),
+            OutputFormat::Avif => None,
         }
     }
 }
@@ -157,6 +164,11 @@ mod tests {
         assert_eq!(OutputFormat::from_content_type("image/png; q=1"), Some(OutputFormat::Png));
         assert_eq!(OutputFormat::from_content_type("image/svg+xml"), None);
         assert_eq!(OutputFormat::from_extension("tiff"), None);
+        let avif = OutputFormat::Avif;
+        assert_eq!((avif.name(), avif.extension(), avif.content_type()), ("avif", "avif", "image/avif"));
+        // An output format only: uploads of AVIF are not accepted.
+        assert_eq!(InputFormat::from_content_type("image/avif"), None);
+        assert!(avif.has_alpha() && !avif.can_animate());
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::decode::{self, DecodeOptions, Probe};
 use crate::encode::{self, OutputParams};
 use crate::geometry::{Color, Gravity, Length};
 use crate::ops::qr::{EcLevel, QrParams};
-use crate::ops::resize::{Filter, Fit, ResizeParams};
+use crate::ops::resize::{CropGravity, Filter, Fit, ResizeParams};
 use crate::ops::round_corners::RoundCornersParams;
 use crate::ops::slice::SliceParams;
 use crate::ops::watermark::WatermarkParams;
@@ -198,7 +198,15 @@ fn check_rendered(rendered: &Rendered, pipeline: &Pipeline, input: &[u8]) {
     let limits = pipeline.limits();
     let probe = decode::probe(input, limits);
     assert_eq!(probe.as_ref().ok(), Some(&rendered.input), "the run's probe differs from probe()");
-    let format = pipeline.output_format(rendered.input.format);
+    // The pipeline's format, or its `alpha_format` for a result with alpha.
+    let mut format = pipeline.output_format(rendered.input.format);
+    let written = match &rendered.output {
+        Output::Image(e) => e.format,
+        Output::Tiles { manifest, .. } => manifest.format,
+    };
+    if pipeline.spec().output.alpha_format == Some(written) {
+        format = written;
+    }
     match &rendered.output {
         Output::Image(e) => {
             assert_eq!(e.format, format);
@@ -231,6 +239,12 @@ fn check_rendered(rendered: &Rendered, pipeline: &Pipeline, input: &[u8]) {
 fn check_encoded(bytes: &[u8], format: OutputFormat, (w, h): (u32, u32), frames: u32, limits: &Limits) {
     assert!(w >= 1 && h >= 1 && w <= limits.max_side && h <= limits.max_side, "output of {w}x{h}");
     assert!(frames >= 1 && frames <= limits.max_frames, "output of {frames} frames");
+    if format == OutputFormat::Avif {
+        // No AVIF decoder yet: the container says what it holds.
+        assert_eq!(bytes.get(4..12), Some(&b"ftypavif"[..]), "an AVIF output without its ftyp");
+        assert_eq!(frames, 1, "an AVIF output of {frames} frames");
+        return;
+    }
     let again = match decode::decode(bytes, &Limits::default(), &DecodeOptions::default()) {
         Ok(image) => image,
         Err(e) => panic!("a {w}x{h} {format:?} output does not decode: {e}"),
@@ -360,6 +374,11 @@ impl<'a> Bytes<'a> {
         }
     }
 
+    /// A focal point's fraction: [`Bytes::f32`] widened (mostly 0..=1, sometimes an edge).
+    fn fraction(&mut self) -> f64 {
+        f64::from(self.f32())
+    }
+
     fn text(&mut self, max: usize) -> String {
         let n = self.below(max as u32 + 1) as usize;
         String::from_utf8_lossy(self.take(n)).into_owned()
@@ -410,7 +429,14 @@ fn op(kind: u32, b: &mut Bytes<'_>) -> Op {
             width: b.option(|b| b.u32_in(1..=300)),
             height: b.option(|b| b.u32_in(1..=300)),
             fit: b.pick(&[Fit::Inside, Fit::Cover, Fit::Fill]),
-            gravity: b.pick(&GRAVITIES),
+            gravity: match b.below(12) {
+                9 => CropGravity::Entropy,
+                10 => CropGravity::Attention,
+                _ => CropGravity::Anchor(b.pick(&GRAVITIES)),
+            },
+            // Now and then a focal point, mostly inside the image.
+            focus_x: b.option(Bytes::fraction).filter(|_| b.below(4) == 0),
+            focus_y: b.option(Bytes::fraction),
             upscale: b.bool(),
             filter: b.pick(&[
                 Filter::Nearest,
@@ -493,17 +519,21 @@ fn spec(b: &mut Bytes<'_>) -> PipelineSpec {
         background: b.color(),
         compression_level: if rarely(b) { b.byte() } else { b.below(10) as u8 },
         effort: if rarely(b) { b.byte() } else { b.below(7) as u8 },
-        // Not drawn from the input: the seeded corpus keeps meaning what it meant.
-        alpha_format: None,
+        alpha_format: b.option(|b| b.pick(&OutputFormat::ALL)).filter(|_| rarely(b)),
+        depth: if rarely(b) { b.byte() } else { b.pick(&[8, 10]) },
     };
     PipelineSpec { ops, output }
 }
+
+/// The formats [`image_file`] writes (in this order: the corpus' bytes pick them by index).
+const FILE_FORMATS: [OutputFormat; 4] =
+    [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Gif];
 
 /// A small valid image file read from `b`: format, 1..=128 px a side, 1..=3 frames (GIF and
 /// WebP), alpha or not, pixels from a 16-byte pattern, encoded by image-ops, then an EXIF
 /// orientation (JPEG APP1, PNG eXIf) for 1..=8.
 fn image_file(b: &mut Bytes<'_>) -> Vec<u8> {
-    let format = b.pick(&OutputFormat::ALL);
+    let format = b.pick(&FILE_FORMATS);
     let (w, h) = (1 + b.below(128), 1 + b.below(128));
     let frames = 1 + b.below(3);
     let frames = if format.can_animate() { frames } else { 1 };
@@ -578,7 +608,7 @@ fn with_orientation(file: Vec<u8>, format: OutputFormat, orientation: u8) -> Res
             out.extend_from_slice(file.get(33..).ok_or_else(cut)?);
             Ok(out)
         }
-        OutputFormat::Gif | OutputFormat::Webp => Ok(file),
+        OutputFormat::Gif | OutputFormat::Webp | OutputFormat::Avif => Ok(file),
     }
 }
 
@@ -607,7 +637,7 @@ mod tests {
             desc.extend(1..=16);
             let file = image_file(&mut Bytes(&desc));
             let image = decode::decode(&file, &limits(), &DecodeOptions::default()).expect("decodes");
-            let f = OutputFormat::ALL[usize::from(format)];
+            let f = FILE_FORMATS[usize::from(format)];
             assert_eq!(OutputFormat::from_input(image.format), f);
             let want = if matches!(f, OutputFormat::Jpeg | OutputFormat::Png) { (20, 10) } else { (10, 20) };
             assert_eq!((image.width(), image.height()), want, "{f:?}");

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod ops;
 pub mod pipeline;
 pub mod pixels;
+pub mod smartcrop;
 
 pub use crate::encode::{Encoded, OutputParams};
 pub use crate::error::{Category, Error, Result};

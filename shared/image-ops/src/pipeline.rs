@@ -9,7 +9,8 @@
 //!
 //! A [`Pipeline`] is a spec that passed validation under a set of [`Limits`]: there is no other
 //! way to make one, so nothing validates twice, and [`Pipeline::run`] runs under the limits it
-//! was validated against. Running probes the input once, decodes it once (shrunk on load for a
+//! was validated against. Running loads the assets and checks what depends on them (a font's
+//! glyphs), then probes the input once, decodes it once (shrunk on load for a
 //! first `thumbnail`), applies the operations and encodes once, and reports what the probe
 //! learned about the input beside the output.
 
@@ -149,6 +150,10 @@ impl Pipeline {
     /// holds every asset [`Pipeline::assets`] names.
     pub fn run(&self, input: &[u8], assets: &Assets) -> Result<Rendered> {
         let loaded = self.load(assets)?;
+        let cx = Context { limits: &self.limits, assets: &loaded };
+        for (i, op) in self.spec.ops.iter().enumerate() {
+            op.operation().check_assets(&cx).map_err(|e| e.under(&format!("ops[{i}]")))?;
+        }
         let probe = decode::probe(input, &self.limits)?;
         let format = self.output_format(probe.format);
         let shrink =
@@ -159,7 +164,6 @@ impl Pipeline {
         };
         let mut image = decode::decode_probed(input, &probe, &self.limits, &options)?;
 
-        let cx = Context { limits: &self.limits, assets: &loaded };
         for (i, op) in self.spec.ops.iter().enumerate() {
             let under = |e: Error| e.under(&format!("ops[{i}]"));
             if let Some(p) = op.operation().tiles() {
@@ -169,7 +173,7 @@ impl Pipeline {
             op.operation().apply(&mut image, &cx).map_err(under)?;
         }
         let format = self.final_format(&image, format);
-        let output = Output::Image(encode::encode(&image, format, &self.spec.output)?);
+        let output = Output::Image(encode::encode_limited(&image, format, &self.spec.output, &self.limits)?);
         Ok(Rendered { input: probe, output })
     }
 
@@ -217,8 +221,10 @@ impl Pipeline {
         let pieces = slice::slice(image, p)?;
         let mut infos = Vec::with_capacity(pieces.len());
         let mut tiles = Vec::with_capacity(pieces.len());
+        // The tiles share one encode budget (AVIF's, see encode::avif_speed).
+        let whole = u64::from(image.width()) * u64::from(image.height());
         for (info, tile) in pieces {
-            tiles.push(encode::encode(&tile, format, &self.spec.output)?);
+            tiles.push(encode::encode_part(&tile, format, &self.spec.output, &self.limits, Some(whole))?);
             infos.push(info);
         }
         let manifest = Manifest {

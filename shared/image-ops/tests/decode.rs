@@ -189,6 +189,62 @@ fn cmyk_jpegs_from_pillow_and_imagemagick() {
     }
 }
 
+#[test]
+fn cmyk_jpeg_with_a_cmyk_profile_is_converted_through_it() {
+    // Pillow's JPEG with a CMYK profile embedded, and littlecms' conversion of its samples to
+    // sRGB (tests/fixtures/README.md).
+    let img = decode_ok(&fixture("cmyk_profile.jpg"));
+    let Pixels::Rgb(rgb) = img.first() else { panic!("CMYK decodes to RGB") };
+    let lcms = image::load_from_memory(&fixture("cmyk_profile_lcms.png")).unwrap().into_rgba8();
+    let ours = image::DynamicImage::ImageRgb8(rgb.clone()).into_rgba8();
+    assert_eq!(ours.dimensions(), (64, 48));
+    let diff = common::mean_abs_diff(&ours, &lcms);
+    let worst = ours
+        .pixels()
+        .zip(lcms.pixels())
+        .map(|(a, b)| (0..3).map(|c| a[c].abs_diff(b[c])).max().unwrap())
+        .max()
+        .unwrap();
+    println!("moxcms vs littlecms: mean abs diff {diff:.2}, worst {worst}");
+    // Measured 0.75 and 8: the two CMMs interpolate the 5^4-node table differently, and
+    // libjpeg-turbo and Pillow's libjpeg may differ by a level on the samples.
+    assert!(diff <= 1.0 && worst <= 10, "mean abs diff {diff:.2}, worst {worst}");
+    // The profile matters here: the naive conversion is far from littlecms' (its cyan patch is
+    // (0, 255, 255), the profile's (37, 255, 250); its black is (0, 0, 0), the profile's not).
+    let cyan = ours.get_pixel(44, 8).0;
+    assert!(cyan[0].abs_diff(37) <= 4 && cyan[2].abs_diff(250) <= 4, "{cyan:?}");
+    let naive = decode_ok(&strip_app2(&fixture("cmyk_profile.jpg")));
+    let naive = naive.first().to_rgba();
+    let naive_diff = common::mean_abs_diff(&naive, &lcms);
+    assert!(naive_diff > 4.0 * diff.max(1.0), "naive {naive_diff:.2} vs profile {diff:.2}");
+    // Shrunk on load: the same conversion on the smaller samples.
+    let half = |_: u32, _: u32| 0.5;
+    let small = decode(
+        &fixture("cmyk_profile.jpg"),
+        &Limits::default(),
+        &DecodeOptions { first_frame_only: true, shrink: Some(&half) },
+    )
+    .unwrap();
+    assert_eq!((small.width(), small.height()), (32, 24));
+    let c = small.first().to_rgba().get_pixel(22, 4).0;
+    assert!(c[0].abs_diff(37) <= 6 && c[2].abs_diff(250) <= 6, "{c:?}");
+}
+
+/// A JPEG without its APP2 (ICC profile) segments.
+fn strip_app2(jpeg: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    let mut pos = 2;
+    while pos + 4 <= jpeg.len() && jpeg[pos] == 0xFF && jpeg[pos + 1] != 0xDA {
+        let len = usize::from(u16::from_be_bytes([jpeg[pos + 2], jpeg[pos + 3]]));
+        if jpeg[pos + 1] != 0xE2 {
+            out.extend_from_slice(&jpeg[pos..pos + 2 + len]);
+        }
+        pos += 2 + len;
+    }
+    out.extend_from_slice(&jpeg[pos..]);
+    out
+}
+
 // ------------------------------------------------------------------------------------------
 // ICC
 // ------------------------------------------------------------------------------------------
@@ -519,6 +575,126 @@ fn gif_animation_frames_delays_and_first_frame_only() {
     assert!(matches!(decode(&gif, &limits, &full()), Err(Error::TooManyPixels(_))));
 }
 
+fn solid(w: u32, h: u32, c: [u8; 4]) -> RgbaImage {
+    RgbaImage::from_pixel(w, h, Rgba(c))
+}
+
+fn frame(
+    image: RgbaImage,
+    (x, y): (u32, u32),
+    delay: (u16, u16),
+    dispose: u8,
+    blend: u8,
+) -> craft::ApngFrame {
+    craft::ApngFrame { image, x, y, delay, dispose, blend }
+}
+
+/// A 20x16 APNG: red, then a translucent blue 8x6 patch blended over it at (4, 4) and disposed
+/// back to the background (transparent), then a green patch replacing (source) the canvas at
+/// (10, 8).
+fn apng_three(default: Option<&RgbaImage>) -> Vec<u8> {
+    let frames = [
+        frame(solid(20, 16, [255, 0, 0, 255]), (0, 0), (1, 10), 0, 0),
+        frame(solid(8, 6, [0, 0, 255, 128]), (4, 4), (1, 20), 1, 1),
+        frame(solid(10, 8, [0, 255, 0, 255]), (10, 8), (0, 0), 0, 0),
+    ];
+    craft::apng(20, 16, &frames, 3, 2, default)
+}
+
+#[test]
+fn apng_is_animated_with_frames_delays_and_loops() {
+    let png = apng_three(None);
+    let p = probe(&png, &Limits::default()).unwrap();
+    assert_eq!((p.format, p.width, p.height, p.frames), (InputFormat::Png, 20, 16, 3));
+    let img = decode_ok(&png);
+    assert_eq!(img.frames.len(), 3);
+    assert_eq!(img.loop_count, 2);
+    // 1/10 s, 1/20 s, and 0 (shown for no time, as the file says).
+    assert_eq!(img.frames.iter().map(|f| f.delay_ms).collect::<Vec<_>>(), [100, 50, 0]);
+    let rgba: Vec<RgbaImage> = img.frames.iter().map(|f| f.pixels.to_rgba()).collect();
+    // Frame 1: red.
+    assert!(rgba[0].pixels().all(|p| p.0 == [255, 0, 0, 255]));
+    // Frame 2: the blue patch blended over red (straight alpha "over": (0*128 + 255*127)/255;
+    // image's compositor rounds the alpha of 128 over 255 to 254).
+    let over = rgba[1].get_pixel(5, 5).0;
+    assert!(
+        over[0].abs_diff(127) <= 1 && over[1] == 0 && over[2].abs_diff(128) <= 1 && over[3] >= 254,
+        "{over:?}"
+    );
+    assert_eq!(rgba[1].get_pixel(0, 0).0, [255, 0, 0, 255]);
+    // Frame 3: the blue patch's region was disposed to transparent, and green replaced a corner.
+    assert_eq!(rgba[2].get_pixel(5, 5).0[3], 0, "disposed to the background");
+    assert_eq!(rgba[2].get_pixel(0, 0).0, [255, 0, 0, 255]);
+    assert_eq!(rgba[2].get_pixel(15, 12).0, [0, 255, 0, 255]);
+    assert!(img.frames.iter().all(|f| f.pixels.has_alpha()), "a transparent pixel keeps alpha");
+    // Only the first frame, when that is all the output needs.
+    let first =
+        decode(&png, &Limits::default(), &DecodeOptions { first_frame_only: true, shrink: None }).unwrap();
+    assert_eq!(first.frames.len(), 1);
+    assert!(first.first().to_rgba().pixels().all(|p| p.0 == [255, 0, 0, 255]));
+    // The frame limit applies to the acTL count, before decoding.
+    let limits = Limits { max_frames: 2, ..Limits::default() };
+    assert!(matches!(probe(&png, &limits), Err(Error::TooManyPixels(_))));
+    assert!(matches!(decode(&png, &limits, &full()), Err(Error::TooManyPixels(_))));
+    let limits = Limits { max_total_pixels: 20 * 16 * 3 - 1, ..Limits::default() };
+    assert!(matches!(probe(&png, &limits), Err(Error::TooManyPixels(_))));
+}
+
+#[test]
+fn apng_default_image_outside_the_animation_is_skipped() {
+    // The IDAT is a still "poster" (white), not a frame: the animation is the three fcTL frames.
+    let poster = solid(20, 16, [255, 255, 255, 255]);
+    let png = apng_three(Some(&poster));
+    assert_eq!(probe(&png, &Limits::default()).unwrap().frames, 3);
+    let img = decode_ok(&png);
+    assert_eq!(img.frames.len(), 3);
+    assert!(
+        img.first().to_rgba().pixels().all(|p| p.0 == [255, 0, 0, 255]),
+        "the first frame, not the poster"
+    );
+}
+
+#[test]
+fn apng_edge_cases() {
+    // acTL declaring 0 frames is ignored (as the png crate and browsers do): a still PNG.
+    let mut zero = apng_three(None);
+    let at = zero.windows(4).position(|w| w == b"acTL").unwrap();
+    zero[at + 4..at + 8].copy_from_slice(&0u32.to_be_bytes());
+    let crc = craft::crc32(&[&zero[at..at + 12]]);
+    zero[at + 12..at + 16].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(probe(&zero, &Limits::default()).unwrap().frames, 1);
+    let img = decode_ok(&zero);
+    assert_eq!(img.frames.len(), 1);
+    // Fewer frames than declared: the file is cut short of its animation.
+    let short =
+        craft::apng(20, 16, &[frame(solid(20, 16, [255, 0, 0, 255]), (0, 0), (1, 10), 0, 0)], 4, 0, None);
+    assert!(
+        matches!(decode(&short, &Limits::default(), &full()), Err(Error::CorruptImage(_))),
+        "{:?}",
+        decode(&short, &Limits::default(), &full()).err()
+    );
+    // A sub-frame outside the canvas is refused by the png crate, never composited.
+    let outside = craft::apng(
+        20,
+        16,
+        &[
+            frame(solid(20, 16, [255, 0, 0, 255]), (0, 0), (1, 10), 0, 0),
+            frame(solid(8, 8, [0, 0, 255, 255]), (16, 12), (1, 10), 0, 0),
+        ],
+        2,
+        0,
+        None,
+    );
+    assert!(matches!(decode(&outside, &Limits::default(), &full()), Err(Error::CorruptImage(_))));
+    // 16-bit animated PNG: refused on purpose (image composites 8-bit frames only).
+    let mut deep = apng_three(None);
+    deep[24] = 16;
+    let crc = craft::crc32(&[&deep[12..29]]);
+    deep[29..33].copy_from_slice(&crc.to_be_bytes());
+    let err = decode(&deep, &Limits::default(), &full()).unwrap_err();
+    assert!(matches!(&err, Error::UnsupportedFormat(m) if m.contains("16-bit")), "{err:?}");
+}
+
 #[test]
 fn truncated_jpeg_is_corrupt() {
     let jpeg = common::jpeg_bytes(&common::photo(64, 64));
@@ -570,6 +746,8 @@ fn valid_samples() -> Vec<Vec<u8>> {
         webp::Encoder::from_rgba(rgba.as_raw(), 40, 24).encode_lossless().to_vec(),
         webp::Encoder::from_rgb(photo.as_raw(), 40, 24).encode(70.0).to_vec(),
         fixture("cmyk_pillow.jpg"),
+        apng_three(None),
+        apng_three(Some(&solid(20, 16, [9, 9, 9, 255]))),
     ]
 }
 

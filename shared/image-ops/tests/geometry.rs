@@ -22,7 +22,7 @@ fn rgba_image(img: RgbaImage) -> Image {
 }
 
 fn params(width: Option<u32>, height: Option<u32>, fit: Fit) -> ResizeParams {
-    ResizeParams { width, height, fit, gravity: Gravity::Center, upscale: false, filter: Filter::Lanczos3 }
+    ResizeParams { filter: Filter::Lanczos3, ..ResizeParams::new(width, height, fit) }
 }
 
 fn resized(mut image: Image, p: &ResizeParams) -> Image {
@@ -60,13 +60,13 @@ fn resize_cover_gravities() {
         (Gravity::TopLeft, "resize_cover_top_left"),
         (Gravity::BottomRight, "resize_cover_bottom_right"),
     ] {
-        let p = ResizeParams { gravity, ..params(Some(100), Some(100), Fit::Cover) };
+        let p = ResizeParams { gravity: gravity.into(), ..params(Some(100), Some(100), Fit::Cover) };
         let out = resized(rgb_image(240, 160), &p);
         assert_eq!(out.first().dimensions(), (100, 100));
         common::assert_golden(name, &out.first().to_rgba(), 2);
     }
     // Vertical overflow: a portrait image into a landscape box, anchored at the bottom.
-    let p = ResizeParams { gravity: Gravity::Bottom, ..params(Some(120), Some(60), Fit::Cover) };
+    let p = ResizeParams { gravity: Gravity::Bottom.into(), ..params(Some(120), Some(60), Fit::Cover) };
     let out = resized(rgb_image(160, 240), &p);
     assert_eq!(out.first().dimensions(), (120, 60));
     common::assert_golden("resize_cover_bottom", &out.first().to_rgba(), 2);
@@ -77,8 +77,8 @@ fn cover_gravity_picks_the_matching_part() {
     // Left half black, right half white: cover to a square keeps only one side.
     let src =
         RgbaImage::from_fn(200, 100, |x, _| if x < 100 { Rgba([0, 0, 0, 255]) } else { Rgba([255; 4]) });
-    let crop = |gravity| {
-        let p = ResizeParams { gravity, ..params(Some(50), Some(50), Fit::Cover) };
+    let crop = |gravity: Gravity| {
+        let p = ResizeParams { gravity: gravity.into(), ..params(Some(50), Some(50), Fit::Cover) };
         resized(rgba_image(src.clone()), &p).first().to_rgba()
     };
     let left = crop(Gravity::Left);
@@ -562,7 +562,7 @@ proptest! {
             Gravity::Right, Gravity::BottomLeft, Gravity::Bottom, Gravity::BottomRight,
         ];
         let fit = if cover { Fit::Cover } else { Fit::Fill };
-        let p = ResizeParams { upscale, gravity: gravities[gravity], ..params(Some(bw), Some(bh), fit) };
+        let p = ResizeParams { upscale, gravity: gravities[gravity].into(), ..params(Some(bw), Some(bh), fit) };
         let (ow, oh) = resized(rgb_image(w, h), &p).first().dimensions();
         if upscale || (bw <= w && bh <= h) {
             prop_assert_eq!((ow, oh), (bw, bh));

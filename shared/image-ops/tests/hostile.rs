@@ -186,6 +186,13 @@ fn gif_huge_frame() -> Vec<u8> {
     g
 }
 
+/// An APNG whose acTL declares `frames` frames (the file holds one 8x8 frame).
+fn apng_declaring(width: u32, height: u32, frames: u32) -> Vec<u8> {
+    let mut actl = frames.to_be_bytes().to_vec();
+    actl.extend_from_slice(&0u32.to_be_bytes());
+    craft::png_file(&craft::ihdr(width, height, 8, 6), &[(b"acTL", actl)], &craft::zlib_stored(&[0; 64]))
+}
+
 fn iccp_bomb() -> Vec<u8> {
     let mut iccp = b"evil\0\0".to_vec();
     iccp.extend_from_slice(&craft::zlib_zeros(1 << 30));
@@ -218,6 +225,9 @@ fn hostile_inputs_fail_fast_and_small() {
         ("png iCCP 1 GiB bomb", iccp_bomb(), default, Passes, Passes),
         ("gif 5000 frames", craft::gif_many_frames(5000), default, TooMany, TooMany),
         ("gif 65535x65535 frame on 1x1 canvas", gif_huge_frame(), default, TooMany, TooMany),
+        ("apng acTL 1,000,000 frames", apng_declaring(8, 8, 1_000_000), default, TooMany, TooMany),
+        ("apng acTL 2^32-1 frames", apng_declaring(8, 8, u32::MAX), default, TooMany, TooMany),
+        ("apng 5000x5000 x 10 frames (250 MP)", apng_declaring(5000, 5000, 10), default, TooMany, TooMany),
         ("svg", svg, default, Unsupported, Unsupported),
         ("avif", avif, default, Unsupported, Unsupported),
         ("heic", heic, default, Unsupported, Unsupported),

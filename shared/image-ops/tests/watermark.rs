@@ -187,24 +187,69 @@ fn golden_watermarks_on_rgba_keep_alpha_right() {
 #[test]
 fn cjk_needs_the_cjk_font() {
     let base = photo(200, 120);
-    let p = text_params(json!({"text": "你好世界", "size": 36, "gravity": "center", "opacity": 1.0}));
+    let p = text_params(
+        json!({"text": "你好世界", "font": "cjk", "size": 36, "gravity": "center", "opacity": 1.0}),
+    );
     let mut with_cjk = still(base.clone());
     watermark_text(&mut with_cjk, &p, Some(CJK_FONT)).unwrap();
-    let mut with_default = still(base.clone());
-    watermark_text(&mut with_default, &p, None).unwrap();
-    let (cjk, dflt) = (rgba_of(&with_cjk), rgba_of(&with_default));
-    let orig = image::DynamicImage::ImageRgb8(base).into_rgba8();
-    let ink = changed(&cjk, &orig);
+    let orig = image::DynamicImage::ImageRgb8(base.clone()).into_rgba8();
+    let ink = changed(&rgba_of(&with_cjk), &orig);
     assert!(ink.len() > 400, "CJK text has ink: {} pixels", ink.len());
-    // DejaVu has no CJK glyphs: its .notdef boxes look different.
-    let diff = changed(&cjk, &dflt).len();
-    assert!(diff > 200, "CJK font and default font render the same ({diff} pixels differ)");
     // The CJK glyphs are drawn from the font: 4 glyphs of ~36 px each, side by side.
     let (x0, y0, x1, y1) = bbox(&ink);
     assert!(
         (120..=150).contains(&(x1 - x0 + 1)) && (28..=38).contains(&(y1 - y0 + 1)),
         "{:?}",
         (x0, y0, x1, y1)
+    );
+    // DejaVu has no CJK glyphs: refused, naming the characters, never drawn as .notdef boxes.
+    let mut with_default = still(base.clone());
+    let err = watermark_text(&mut with_default, &TextWatermarkParams { font: None, ..p }, None).unwrap_err();
+    assert_eq!((err.code(), err.field()), ("invalid_params", Some("text")), "{err}");
+    assert!(err.to_string().contains("the font has no glyph for '你', '好', '世', '界'"), "{err}");
+    assert_eq!(rgba_of(&with_default), orig, "nothing drawn");
+}
+
+#[test]
+fn missing_glyphs_are_refused_before_decoding_naming_them() {
+    // The bundled font: at validation, under the op's field.
+    let p: TextWatermarkParams = serde_json::from_value(json!({"text": "© 2026 水印 ✓ 水"})).unwrap();
+    let err = p.validate("ops[1]", &Limits::default()).unwrap_err();
+    assert_eq!((err.code(), err.field()), ("invalid_params", Some("ops[1].text")), "{err}");
+    // Each missing character once, in order; the ones DejaVu has (©, ✓) are not listed.
+    assert!(
+        err.to_string().contains("the font has no glyph for '水', '印' (the bundled DejaVu Sans"),
+        "{err}"
+    );
+    // Many missing characters are listed up to a dozen.
+    let many: String = ('\u{4e00}'..='\u{4e1f}').collect();
+    let err = TextWatermarkParams::new(many).validate("ops[0]", &Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("and 20 more"), "{err}");
+    // Control characters other than \n are not missing glyphs (a tab is a space, the rest are not
+    // drawn), and invisible format characters a font lacks are left out.
+    for ok in ["tab\there\r\nbell\u{7} nul\u{0}", "zero\u{200b}width\u{200d}joiner\u{fe0f}\u{feff}"] {
+        TextWatermarkParams::new(ok).validate("ops[0]", &Limits::default()).unwrap();
+        let mut img = still(photo(200, 80));
+        watermark_text(&mut img, &TextWatermarkParams::new(ok), None).unwrap();
+    }
+    // A whitespace character the font lacks is named by its code point.
+    let err = TextWatermarkParams::new("a\u{3000}b").validate("ops[0]", &Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("U+3000"), "{err}");
+
+    // A font asset: when the pipeline runs, after the assets load and before the input is even
+    // probed (the input here is not an image at all).
+    let spec: image_ops::PipelineSpec = serde_json::from_value(json!({
+        "ops": [{"op": "thumbnail", "width": 50},
+                {"op": "watermark", "text": "水印 ok", "font": "cjk.otf"}]}))
+    .unwrap();
+    let pipeline = image_ops::Pipeline::new(spec, Limits::default()).unwrap();
+    let assets = image_ops::Assets::from([("cjk.otf".to_owned(), CJK_FONT.to_vec())]);
+    let err = pipeline.run(b"not an image", &assets).unwrap_err();
+    assert_eq!((err.code(), err.field()), ("invalid_params", Some("ops[1].text")), "{err}");
+    // The subset has only its eight CJK characters: not even a space.
+    assert!(
+        err.to_string().contains("the font has no glyph for U+0020, 'o', 'k' (font asset \"cjk.otf\")"),
+        "{err}"
     );
 }
 
@@ -479,7 +524,8 @@ fn corrupted_fonts_never_panic() {
         match watermark_text(&mut img, &p, Some(&font)) {
             Ok(()) => ok += 1,
             Err(e) => {
-                assert!(matches!(e.field(), Some("font" | "size")), "{e}");
+                // A corrupted cmap loses glyphs: the text is then refused, never drawn as boxes.
+                assert!(matches!(e.field(), Some("font" | "size" | "text")), "{e}");
                 rejected += 1;
             }
         }

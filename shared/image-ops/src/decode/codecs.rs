@@ -1,4 +1,4 @@
-//! PNG, GIF and WebP (stills and animations) through the `image` crate, with its own limits set
+//! PNG, GIF and WebP (stills and animations: APNG, animated GIF and WebP) through the `image` crate, with its own limits set
 //! as a second guard.
 
 use std::io::Cursor;
@@ -15,7 +15,13 @@ use crate::{Frame, Image, InputFormat, Limits, Pixels, Result};
 /// Budget for the PNG decoder's own allocations (metadata chunks, line buffers).
 const PNG_METADATA_BUDGET: u64 = 8 * 1024 * 1024;
 
-pub(super) fn png(bytes: &[u8], limits: &Limits) -> Result<Image> {
+/// A PNG: the still image, or every frame of an animated PNG (APNG, whose frame count the
+/// header's `acTL` gave and [`super::probe`] checked). APNG frames are composited onto the
+/// canvas by `image`'s APNG decoder (dispose and blend ops, sub-frame regions, which the `png`
+/// crate checks to lie inside the canvas); when the PNG's default image is not part of the
+/// animation, it is skipped. Animated PNGs with 16-bit samples are refused
+/// ([`Error::UnsupportedFormat`](crate::Error)): `image` composites 8-bit frames only.
+pub(super) fn png(bytes: &[u8], limits: &Limits, options: &DecodeOptions<'_>) -> Result<Image> {
     let mut decoder = image::codecs::png::PngDecoder::with_limits(
         Cursor::new(bytes),
         image_limits(limits, PNG_METADATA_BUDGET),
@@ -23,6 +29,24 @@ pub(super) fn png(bytes: &[u8], limits: &Limits) -> Result<Image> {
     .map_err(image_err)?;
     let icc = decoder.icc_profile().ok().flatten();
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    if decoder.is_apng().map_err(image_err)? {
+        if decoder.color_type().bytes_per_pixel() > decoder.color_type().channel_count() {
+            return Err(crate::Error::UnsupportedFormat(
+                "animated PNG with 16-bit samples (only 8-bit APNG is supported)".into(),
+            ));
+        }
+        // The canvases and frames get the animation budget; the png crate's own metadata
+        // budget, set above, stays.
+        decoder.set_limits(image_limits(limits, animation_budget(limits))).map_err(image_err)?;
+        let apng = decoder.apng().map_err(image_err)?;
+        let loop_count = loop_count(apng.loop_count());
+        // image's APNG compositor asserts (`expect`) what the png crate checks; a bug there
+        // must still not take the process down.
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            animation(apng.into_frames(), icc.as_deref(), orientation, loop_count, InputFormat::Png, options)
+        }))
+        .unwrap_or_else(|_| Err(corrupt("animated PNG could not be composited")));
+    }
     let img = DynamicImage::from_decoder(decoder).map_err(image_err)?;
     let pixels = dynamic_to_pixels(img, icc.as_deref());
     Ok(Image::still(orient(pixels, orientation), InputFormat::Png))

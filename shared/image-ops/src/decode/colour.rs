@@ -1,5 +1,6 @@
 //! Colour: embedded ICC profiles converted to sRGB with moxcms (a profile that behaves as sRGB,
-//! or that cannot be used, leaves the pixels as they are), grey to RGB, CMYK to RGB.
+//! or that cannot be used, leaves the pixels as they are), grey to RGB, CMYK to RGB (through
+//! the embedded CMYK profile when there is a usable one, else naively).
 
 use std::sync::Arc;
 
@@ -8,6 +9,58 @@ use moxcms::{ColorProfile, Layout, TransformOptions};
 
 use super::corrupt;
 use crate::{Pixels, Result};
+
+/// CMYK → sRGB through the embedded profile `icc` (the ICC convention: 0 is no ink) when it
+/// is a CMYK profile moxcms can use, else [`cmyk_to_rgb`]. `inverted` for Adobe-marked files
+/// (stored values are 255 - ink), as there.
+pub(super) fn cmyk_profile_to_rgb(
+    width: u32,
+    height: u32,
+    cmyk: &[u8],
+    inverted: bool,
+    icc: Option<&[u8]>,
+) -> Result<RgbImage> {
+    let transform = icc.and_then(|icc| {
+        let profile = ColorProfile::new_from_slice(icc).ok()?;
+        if profile.color_space != moxcms::DataColorSpace::Cmyk {
+            return None;
+        }
+        // moxcms takes 8-bit CMYK in the RGBA layout.
+        profile
+            .create_transform_8bit(
+                Layout::Rgba,
+                &ColorProfile::new_srgb(),
+                Layout::Rgb,
+                TransformOptions::default(),
+            )
+            .ok()
+    });
+    let Some(transform) = transform else {
+        return cmyk_to_rgb(width, height, cmyk, inverted);
+    };
+    let mut out = Vec::new();
+    out.try_reserve_exact(cmyk.len() / 4 * 3).map_err(|_| corrupt("out of memory"))?;
+    // In chunks of rows' worth of pixels, through a small scratch buffer for the ink values.
+    const CHUNK_PIXELS: usize = 64 * 1024;
+    let mut ink = Vec::with_capacity(CHUNK_PIXELS * 4);
+    let mut rgb = vec![0u8; CHUNK_PIXELS * 3];
+    for part in cmyk.chunks(CHUNK_PIXELS * 4) {
+        ink.clear();
+        if inverted {
+            ink.extend(part.iter().map(|v| 255 - v));
+        } else {
+            ink.extend_from_slice(part);
+        }
+        let n = part.len() / 4;
+        ink.truncate(n * 4);
+        let dst = &mut rgb[..n * 3];
+        if transform.transform(&ink, dst).is_err() {
+            return cmyk_to_rgb(width, height, cmyk, inverted);
+        }
+        out.extend_from_slice(dst);
+    }
+    RgbImage::from_raw(width, height, out).ok_or_else(|| corrupt("CMYK buffer size mismatch"))
+}
 
 /// Naive CMYK → RGB; `inverted` for Adobe-marked files (stored values are 255 - ink).
 pub(super) fn cmyk_to_rgb(width: u32, height: u32, cmyk: &[u8], inverted: bool) -> Result<RgbImage> {

@@ -25,7 +25,13 @@ pub(super) fn le32(bytes: &[u8], pos: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.get(pos..pos.checked_add(4)?)?.try_into().ok()?))
 }
 
-/// Dimensions from IHDR (one frame).
+/// Dimensions from IHDR, and the frame count of an animated PNG from its `acTL` chunk (1 for
+/// a still PNG).
+///
+/// `acTL` must come before the first IDAT, so only the chunks between IHDR and IDAT are walked
+/// (skipped by their lengths, nothing read into memory). As the `png` crate does, an `acTL`
+/// that declares 0 frames is ignored (the file is a still PNG); a declared count over
+/// `limits.max_frames` is returned as is, for [`check_size`] to refuse.
 pub(super) fn png(bytes: &[u8]) -> Result<(u32, u32, u32)> {
     let cut = || corrupt("PNG header is cut short");
     if be32(bytes, 8).ok_or_else(cut)? != 13 || bytes.get(12..16).ok_or_else(cut)? != b"IHDR" {
@@ -36,7 +42,26 @@ pub(super) fn png(bytes: &[u8]) -> Result<(u32, u32, u32)> {
     if bytes.len() < 33 {
         return Err(cut());
     }
-    Ok((width, height, 1))
+    Ok((width, height, png_frames(bytes)))
+}
+
+/// The frame count an `acTL` chunk before the first IDAT declares (1 without one, or when it
+/// declares 0). A chunk cut short ends the walk: the decoder reports the damage.
+fn png_frames(bytes: &[u8]) -> u32 {
+    let mut pos = 33usize; // After the signature and IHDR (8 + 4 + 4 + 13 + 4).
+    while let (Some(len), Some(kind)) = (be32(bytes, pos), bytes.get(pos + 4..pos + 8)) {
+        match kind {
+            b"IDAT" | b"IEND" => break,
+            b"acTL" => return be32(bytes, pos + 8).filter(|&n| n > 0).unwrap_or(1),
+            _ => {}
+        }
+        // Length, type, data, CRC.
+        match usize::try_from(len).ok().and_then(|l| pos.checked_add(12)?.checked_add(l)) {
+            Some(next) => pos = next,
+            None => break,
+        }
+    }
+    1
 }
 
 /// Skips GIF data sub-blocks starting at `pos`; returns the position after the terminator.

@@ -7,7 +7,7 @@ use image::metadata::Orientation;
 use image::{GrayImage, RgbImage};
 use moxcms::Layout;
 
-use super::colour::{cmyk_to_rgb, convert_in_place, gray_to_pixels};
+use super::colour::{cmyk_profile_to_rgb, convert_in_place, gray_to_pixels};
 use super::header::be16;
 use super::orient::{orient, swaps_axes};
 use super::{corrupt, DecodeOptions, Probe, MAX_JPEG_SCANS};
@@ -227,7 +227,7 @@ pub(super) fn decode(bytes: &[u8], probe: &Probe, options: &DecodeOptions<'_>) -
             Pixels::Rgb(rgb)
         }
         JpegSamples::Cmyk { width, height, data } => {
-            Pixels::Rgb(cmyk_to_rgb(width, height, &data, info.adobe)?)
+            Pixels::Rgb(cmyk_profile_to_rgb(width, height, &data, info.adobe, info.icc.as_deref())?)
         }
     };
     let mut image = Image::still(orient(pixels, orientation), InputFormat::Jpeg);

@@ -9,7 +9,8 @@
 //! 2. **Magic bytes** against an allowlist: JPEG, PNG, GIF, WebP ([`sniff`]). Everything else is
 //!    [`Error::UnsupportedFormat`]; AVIF/HEIC, SVG/XML, TIFF, BMP and PDF are named in the message.
 //! 3. **Header** ([`probe`]): dimensions and frame count are read by hand-written, bounded parsers
-//!    (JPEG: marker walk to the first SOFn; PNG: IHDR; GIF: logical screen and every image
+//!    (JPEG: marker walk to the first SOFn; PNG: IHDR, and the `acTL` frame count of an animated
+//!    PNG, found by skipping the chunks before IDAT; GIF: logical screen and every image
 //!    descriptor, counting frames by skipping data sub-blocks without LZW decoding, stopping once
 //!    over the limit; WebP: VP8/VP8L/VP8X canvas, counting ANMF chunks, and every VP8/VP8L
 //!    bitstream header, which must give the size of its canvas or ANMF frame, since the decoder
@@ -70,13 +71,15 @@
 //!
 //! 16-bit samples are reduced to 8 bits; grey, grey+alpha, palette and tRNS transparency become
 //! [`Pixels::Rgb`] or [`Pixels::Rgba`] without losing alpha. Sources without alpha, and
-//! animations whose every pixel is opaque, become [`Pixels::Rgb`]. Animated GIF and WebP decode
-//! to full-canvas frames with their delays; APNG decodes as its default (still) image.
+//! animations whose every pixel is opaque, become [`Pixels::Rgb`]. Animated GIF, WebP and PNG
+//! (APNG, 8-bit; 16-bit APNG is refused as unsupported) decode to full-canvas frames with their
+//! delays and loop count.
 //!
 //! # Where things are
 //!
 //! - [`sniff`](sniff::sniff) — the magic-byte allowlist and the names of refused formats;
-//! - `header` — bounded header parsers for PNG, GIF and WebP (dimensions, frame counts);
+//! - `header` — bounded header parsers for PNG (with APNG's `acTL`), GIF and WebP (dimensions,
+//!   frame counts);
 //! - `jpeg` — the JPEG marker walk (header, EXIF, ICC, Adobe), DCT-scaled decoding by
 //!   libjpeg-turbo;
 //! - `codecs` — PNG, GIF and WebP (stills and animations) through the `image` crate;
@@ -204,7 +207,7 @@ pub fn decode_probed(
 ) -> Result<Image> {
     match probe.format {
         InputFormat::Jpeg => jpeg::decode(bytes, probe, options),
-        InputFormat::Png => codecs::png(bytes, limits),
+        InputFormat::Png => codecs::png(bytes, limits, options),
         InputFormat::Gif => codecs::gif(bytes, limits, options),
         InputFormat::Webp => codecs::webp(bytes, limits, options),
     }

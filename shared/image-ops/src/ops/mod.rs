@@ -136,6 +136,13 @@ pub trait Operation: Validate + fmt::Debug + Send + Sync {
         Vec::new()
     }
 
+    /// Checks what depends on the loaded assets (a font's glyphs for the text), before the
+    /// image is decoded. Errors name the param relative to the operation, as `apply`'s do.
+    fn check_assets(&self, cx: &Context<'_>) -> Result<()> {
+        let _ = cx;
+        Ok(())
+    }
+
     /// As the first operation: the scale factor it will apply to an upright `width` x
     /// `height` image (1.0 when it will not shrink it), for shrink-on-load.
     fn shrink_factor(&self, width: u32, height: u32) -> f64 {

@@ -7,14 +7,18 @@ use fast_image_resize::{self as fir, FilterType, PixelType, ResizeAlg, ResizeOpt
 use image::{RgbImage, RgbaImage};
 
 use crate::geometry::{check_range, Gravity};
+use crate::smartcrop::{self, Strategy};
 use crate::{Error, Image, Limits, Pixels, Result};
 
 /// The registry's one-line summary.
 pub const SUMMARY: &str = "Resize to fit a box, cover it (cropped by gravity) or fill it exactly.";
 /// The registry's params doc.
 pub const PARAMS: &str = "`width`, `height` (at least one), `fit`: `inside` (keep aspect, fit the box) | \
-    `cover` (fill the box, crop by `gravity`) | `fill` (exact size); `gravity` (`center`); `upscale` \
-    (`false`: never enlarge); `filter`: `lanczos3` | `mitchell` | `catmull_rom` | `bilinear` | `nearest`";
+    `cover` (fill the box, crop by `gravity`) | `fill` (exact size); `gravity` (`center`; with `cover` also \
+    `entropy`: the most detailed part, or `attention`: edges, skin tones and saturated colour, as libvips/sharp), \
+    or a focal point `focus_x`, `focus_y` (fractions 0-1 of the width and height; `cover` only: the crop \
+    keeps it as central as the box allows); `upscale` (`false`: never enlarge); `filter`: `lanczos3` | \
+    `mitchell` | `catmull_rom` | `bilinear` | `nearest`";
 
 impl crate::ops::Operation for ResizeParams {
     fn apply(&self, image: &mut Image, cx: &crate::ops::Context<'_>) -> Result<()> {
@@ -51,6 +55,73 @@ pub enum Filter {
     Lanczos3,
 }
 
+/// Which part of the image a `cover` crop keeps: an anchor, or a part found by looking at the
+/// pixels ([`smartcrop`](crate::smartcrop)). Written as one string: a [`Gravity`]
+/// (`"top_left"`, ...), `"entropy"` or `"attention"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CropGravity {
+    /// Anchored: `top_left` ... `bottom_right`.
+    Anchor(Gravity),
+    /// The most detailed part (highest Shannon entropy), as libvips/sharp `entropy`.
+    Entropy,
+    /// What draws the eye (edges, skin tones, saturated colour), as libvips/sharp `attention`.
+    Attention,
+}
+
+impl Default for CropGravity {
+    fn default() -> Self {
+        CropGravity::Anchor(Gravity::Center)
+    }
+}
+
+impl From<Gravity> for CropGravity {
+    fn from(g: Gravity) -> Self {
+        CropGravity::Anchor(g)
+    }
+}
+
+/// Every spelling of a [`CropGravity`] (besides the alias `centre`).
+pub const CROP_GRAVITIES: &[&str] = &[
+    "top_left",
+    "top",
+    "top_right",
+    "left",
+    "center",
+    "right",
+    "bottom_left",
+    "bottom",
+    "bottom_right",
+    "entropy",
+    "attention",
+];
+
+impl Serialize for CropGravity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            CropGravity::Anchor(g) => g.serialize(s),
+            CropGravity::Entropy => s.serialize_str("entropy"),
+            CropGravity::Attention => s.serialize_str("attention"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CropGravity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{value::StrDeserializer, Error as _, IntoDeserializer};
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "entropy" => Ok(CropGravity::Entropy),
+            "attention" => Ok(CropGravity::Attention),
+            other => {
+                let anchor: StrDeserializer<'_, serde::de::value::Error> = other.into_deserializer();
+                Gravity::deserialize(anchor)
+                    .map(CropGravity::Anchor)
+                    .map_err(|_| D::Error::unknown_variant(other, CROP_GRAVITIES))
+            }
+        }
+    }
+}
+
 /// Params of `thumbnail` (alias `resize`). At least one of `width`/`height`; with only one,
 /// the other follows from the aspect ratio (for `cover`/`fill` both are required).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -62,9 +133,18 @@ pub struct ResizeParams {
     pub height: Option<u32>,
     #[serde(default)]
     pub fit: Fit,
-    /// Which part to keep when `fit` is `cover`. Default `center`.
+    /// Which part to keep when `fit` is `cover`: an anchor, `entropy` or `attention` (those two
+    /// only with `cover`). Default `center`.
     #[serde(default)]
-    pub gravity: Gravity,
+    pub gravity: CropGravity,
+    /// A focal point, as a fraction (0..=1) of the width from the left: with `focus_y`, the
+    /// `cover` crop is placed so that this point is as central as the box allows. Only with
+    /// `cover`, and instead of a `gravity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub focus_x: Option<f64>,
+    /// The focal point's fraction (0..=1) of the height from the top (see `focus_x`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub focus_y: Option<f64>,
     /// Allow making the image larger than it is. Default false: a smaller image is returned as is.
     #[serde(default)]
     pub upscale: bool,
@@ -81,6 +161,7 @@ impl crate::Validate for ResizeParams {
         if let Some(h) = self.height {
             check_range(&format!("{field}.height"), h, 1, max)?;
         }
+        self.validate_placement(field)?;
         match (self.width, self.height, self.fit) {
             (None, None, _) => {
                 Err(Error::invalid(format!("{field}.width"), "at least one of width and height is required"))
@@ -102,6 +183,71 @@ impl crate::Validate for ResizeParams {
             }
             _ => Ok(()),
         }
+    }
+}
+
+impl ResizeParams {
+    /// `width` x `height` with every other param at its default.
+    pub fn new(width: Option<u32>, height: Option<u32>, fit: Fit) -> ResizeParams {
+        ResizeParams {
+            width,
+            height,
+            fit,
+            gravity: CropGravity::default(),
+            focus_x: None,
+            focus_y: None,
+            upscale: false,
+            filter: Filter::default(),
+        }
+    }
+
+    /// The checks of `gravity` and the focal point.
+    fn validate_placement(&self, field: &str) -> Result<()> {
+        for (name, value) in [("focus_x", self.focus_x), ("focus_y", self.focus_y)] {
+            if let Some(v) = value {
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(Error::invalid(
+                        format!("{field}.{name}"),
+                        format!("must be between 0 and 1 (a fraction of the image), got {v}"),
+                    ));
+                }
+            }
+        }
+        match (self.focus_x, self.focus_y) {
+            (Some(_), None) => {
+                return Err(Error::invalid(
+                    format!("{field}.focus_y"),
+                    "required with focus_x (a focal point)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::invalid(
+                    format!("{field}.focus_x"),
+                    "required with focus_y (a focal point)",
+                ))
+            }
+            (Some(_), Some(_)) if self.fit != Fit::Cover => {
+                return Err(Error::invalid(
+                    format!("{field}.focus_x"),
+                    "a focal point applies only with fit cover (it chooses what the crop keeps)",
+                ))
+            }
+            (Some(_), Some(_)) if self.gravity != CropGravity::default() => {
+                return Err(Error::invalid(
+                    format!("{field}.gravity"),
+                    "give a gravity or a focal point (focus_x, focus_y), not both",
+                ))
+            }
+            _ => {}
+        }
+        if matches!(self.gravity, CropGravity::Entropy | CropGravity::Attention) && self.fit != Fit::Cover {
+            let name = if self.gravity == CropGravity::Entropy { "entropy" } else { "attention" };
+            return Err(Error::invalid(
+                format!("{field}.gravity"),
+                format!("{name} applies only with fit cover (it chooses what the crop keeps)"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -142,8 +288,11 @@ pub fn scale_factor(p: &ResizeParams, width: u32, height: u32) -> f64 {
 /// Rules (`W` x `H` is the box, `w` x `h` the image):
 /// - `inside`: the image is scaled by `min(W/w, H/h)` over the given sides, so that it fits the
 ///   box with its aspect ratio kept. Without `upscale`, an image that already fits is left as is.
-/// - `cover`: scaled by `max(W/w, H/h)` to fill the box, and the overflow is cropped away,
-///   anchored by `gravity` (the crop goes straight to the resampler; no intermediate copy).
+/// - `cover`: scaled by `max(W/w, H/h)` to fill the box, and the overflow is cropped away
+///   (the crop goes straight to the resampler; no intermediate copy). The crop is anchored by
+///   `gravity`, placed by [`smartcrop`] for `entropy` and `attention` (looking at the first
+///   frame; every frame gets the same crop), or centred on the focal point as far as the image
+///   allows. See [`cover_crop`].
 /// - `fill`: stretched to exactly `W` x `H`.
 /// - Without `upscale`, `cover` and `fill` never make the output larger than the input on either
 ///   axis: a box that does not fit inside the image is first shrunk proportionally (keeping the
@@ -157,11 +306,13 @@ pub fn resize(image: &mut Image, p: &ResizeParams, limits: &Limits) -> Result<()
     // After shrink-on-load, sizes follow from the full image (so they equal a full decode's)
     // while the resampler reads the smaller pixels; a cover crop is planned on those pixels.
     let plan = match image.shrunk_from.take() {
-        Some((fw, fh)) if p.fit != Fit::Cover => plan(p, fw, fh)?.map(|pl| Plan { crop: None, ..pl }).or(
-            // At full size the image would be left as is: keep that size.
-            ((fw, fh) != (w, h)).then_some(Plan { width: fw, height: fh, crop: None }),
-        ),
-        _ => plan(p, w, h)?,
+        Some((fw, fh)) if p.fit != Fit::Cover => {
+            plan(p, fw, fh, None)?.map(|pl| Plan { crop: None, ..pl }).or(
+                // At full size the image would be left as is: keep that size.
+                ((fw, fh) != (w, h)).then_some(Plan { width: fw, height: fh, crop: None }),
+            )
+        }
+        _ => plan(p, w, h, image.frames.first().map(|f| &f.pixels))?,
     };
     let Some(plan) = plan else {
         return Ok(());
@@ -197,13 +348,24 @@ pub(crate) fn resize_pixels(p: &Pixels, width: u32, height: u32, filter: Filter)
     resample(&mut Resizer::new(), p, width, height, None, filter)
 }
 
-/// Source rectangle (left, top, width, height) of a `cover` crop, in source pixels.
+/// Source rectangle of a `cover` crop, in source pixels (fractional: the resampler reads it
+/// exactly).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Crop {
-    left: f64,
-    top: f64,
-    width: f64,
-    height: f64,
+pub struct Crop {
+    pub left: f64,
+    pub top: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// The source rectangle `resize` keeps of `pixels` (a frame at full size) for `p`: `Some` only
+/// for a `cover` that crops. This is the crop [`resize`] resamples.
+pub fn cover_crop(p: &ResizeParams, pixels: &Pixels) -> Result<Option<Crop>> {
+    let (w, h) = pixels.dimensions();
+    if p.fit != Fit::Cover {
+        return Ok(None);
+    }
+    Ok(plan(p, w, h, Some(pixels))?.and_then(|pl| pl.crop))
 }
 
 /// What `resize` does to a `w` x `h` image.
@@ -221,8 +383,9 @@ fn mul_div_round(a: u32, b: u32, c: u32) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX).max(1)
 }
 
-/// The output size (and cover crop) for a `w` x `h` image; `None` to leave it as is.
-fn plan(p: &ResizeParams, w: u32, h: u32) -> Result<Option<Plan>> {
+/// The output size (and cover crop) for a `w` x `h` image; `None` to leave it as is. A smart
+/// cover crop looks at `frame` (the pixels, `w` x `h`); without it, it is centred.
+fn plan(p: &ResizeParams, w: u32, h: u32, frame: Option<&Pixels>) -> Result<Option<Plan>> {
     if w == 0 || h == 0 {
         return Ok(None);
     }
@@ -251,7 +414,7 @@ fn plan(p: &ResizeParams, w: u32, h: u32) -> Result<Option<Plan>> {
             let bw = p.width.ok_or_else(|| missing("width"))?;
             let bh = p.height.ok_or_else(|| missing("height"))?;
             let (bw, bh) = if p.upscale { (bw, bh) } else { shrink_box(bw, bh, w, h) };
-            let crop = if p.fit == Fit::Cover { cover_crop(w, h, bw, bh, p.gravity) } else { None };
+            let crop = if p.fit == Fit::Cover { crop_for(p, w, h, bw, bh, frame)? } else { None };
             (bw, bh, crop)
         }
     };
@@ -273,21 +436,74 @@ fn shrink_box(bw: u32, bh: u32, w: u32, h: u32) -> (u32, u32) {
     }
 }
 
+/// Where a cover crop goes along each axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Place {
+    /// At the start (0), middle (1) or end (2).
+    Anchor(u8),
+    /// Centred on this source coordinate, as far as the image allows.
+    Centre(f64),
+}
+
+/// The cover crop of a `w` x `h` image for the `bw` x `bh` box, placed as `p` says.
+fn crop_for(
+    p: &ResizeParams,
+    w: u32,
+    h: u32,
+    bw: u32,
+    bh: u32,
+    frame: Option<&Pixels>,
+) -> Result<Option<Crop>> {
+    let (wf, hf) = (f64::from(w), f64::from(h));
+    let strategy = match p.gravity {
+        CropGravity::Anchor(g) => {
+            let place = match (p.focus_x, p.focus_y) {
+                (Some(fx), Some(fy)) => (Place::Centre(fx * wf), Place::Centre(fy * hf)),
+                _ => {
+                    let (gx, gy) = g.factors();
+                    (Place::Anchor(gx), Place::Anchor(gy))
+                }
+            };
+            return Ok(place_crop(w, h, bw, bh, place));
+        }
+        CropGravity::Entropy => Strategy::Entropy,
+        CropGravity::Attention => Strategy::Attention,
+    };
+    let Some(window) = place_crop(w, h, bw, bh, (Place::Anchor(0), Place::Anchor(0))) else {
+        return Ok(None);
+    };
+    let (cx, cy) = match frame {
+        Some(pixels) if pixels.dimensions() == (w, h) => {
+            smartcrop::centre(pixels, (window.width, window.height), strategy)?
+        }
+        _ => (wf / 2.0, hf / 2.0),
+    };
+    Ok(place_crop(w, h, bw, bh, (Place::Centre(cx), Place::Centre(cy))))
+}
+
 /// The source rectangle that, scaled by `max(bw/w, bh/h)`, gives exactly `bw` x `bh`; `None`
 /// when it is the whole image. The offset is snapped to whole output pixels (as if the image were
 /// scaled and then cropped), so an unscaled crop copies pixels exactly.
-fn cover_crop(w: u32, h: u32, bw: u32, bh: u32, gravity: Gravity) -> Option<Crop> {
+fn place_crop(w: u32, h: u32, bw: u32, bh: u32, place: (Place, Place)) -> Option<Crop> {
     let (wf, hf, bwf, bhf) = (f64::from(w), f64::from(h), f64::from(bw), f64::from(bh));
     let scale = (bwf / wf).max(bhf / hf);
-    let (gx, gy) = gravity.factors();
-    let offset = |overflow: f64, g: u8| {
+    // `overflow` and the result are in output pixels; `box_side` is the box's side on this axis.
+    let offset = |overflow: f64, box_side: f64, place: Place| {
         let overflow = overflow.max(0.0);
-        (overflow * f64::from(g) / 2.0).round().clamp(0.0, overflow)
+        let at = match place {
+            Place::Anchor(g) => overflow * f64::from(g) / 2.0,
+            Place::Centre(c) => c * scale - box_side / 2.0,
+        };
+        if at.is_finite() {
+            at.round().clamp(0.0, overflow)
+        } else {
+            0.0
+        }
     };
     let width = (bwf / scale).min(wf);
     let height = (bhf / scale).min(hf);
-    let left = (offset(wf * scale - bwf, gx) / scale).clamp(0.0, wf - width);
-    let top = (offset(hf * scale - bhf, gy) / scale).clamp(0.0, hf - height);
+    let left = (offset(wf * scale - bwf, bwf, place.0) / scale).clamp(0.0, wf - width);
+    let top = (offset(hf * scale - bhf, bhf, place.1) / scale).clamp(0.0, hf - height);
     let crop = Crop { left, top, width, height };
     (crop != Crop { left: 0.0, top: 0.0, width: wf, height: hf }).then_some(crop)
 }

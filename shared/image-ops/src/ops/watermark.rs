@@ -14,8 +14,9 @@ use crate::{Error, Image, Limits, Result, Validate};
 /// The registry's one-line summary.
 pub const SUMMARY: &str = "Draw a text watermark, or overlay an image (a logo).";
 /// The registry's params doc.
-pub const PARAMS: &str = "Either `text` (UTF-8, `\\n` for lines, at most 1,000 characters) with `font` (asset; \
-    default the bundled DejaVu Sans), `size` (`\"4%\"` of the width, or px), `color` (`#ffffff`), `align` \
+pub const PARAMS: &str = "Either `text` (UTF-8, `\\n` for lines, at most 1,000 characters; a character the font \
+    has no glyph for is refused, naming it) with `font` (asset; default the bundled DejaVu Sans: Latin, Greek, \
+    Cyrillic; CJK and other scripts need a font asset that has them), `size` (`\"4%\"` of the width, or px), `color` (`#ffffff`), `align` \
     (`center`); or `image` (asset: PNG/WebP with alpha, or any accepted format) with `scale` (overlay width as \
     a fraction of the image width; default its own size, shrunk to fit). Both: `opacity` (0.6), `gravity` \
     (`bottom_right`), `offset_x`/`offset_y` (0), `tile` (`64` or `{\"spacing\": 64}`: repeat it over the image, 64 px apart). A \
@@ -161,6 +162,15 @@ impl Operation for WatermarkParams {
                 None => Err(Error::invalid("image", format!("asset {:?} was not loaded", p.image))),
             },
         }
+    }
+
+    fn check_assets(&self, cx: &Context<'_>) -> Result<()> {
+        if let (Some(text), Some(name)) = (&self.text, &self.font) {
+            if let Some(bytes) = cx.assets.fonts.get(name) {
+                watermark_text::check_glyphs(bytes, Some(name), text)?;
+            }
+        }
+        Ok(())
     }
 
     fn assets(&self) -> Vec<AssetRef<'_>> {

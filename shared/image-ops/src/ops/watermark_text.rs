@@ -1,12 +1,17 @@
 //! Text watermark.
 //!
-//! The text is laid out once (UTF-8, `\n`-separated lines, kerning from the font's `kern` table,
-//! line height from its ascent, descent and line gap), rendered once into an anti-aliased
+//! The text is laid out once (UTF-8, `\n`-separated lines, kerning between neighbouring glyphs
+//! from the font's GPOS `kern` feature, else its old `kern` table ([`Kerning`]), line height
+//! from its ascent, descent and line gap), rendered once into an anti-aliased
 //! coverage mask cut to the ink's bounding box, and blended in the requested colour onto every
 //! frame. The text is never clipped: when the block does not fit inside the image (minus the
-//! offsets), the font size is reduced until it does. Characters the font lacks are drawn as the
-//! font's `.notdef` glyph (usually an empty box); the bundled DejaVu Sans has no CJK, so CJK
-//! text needs a CJK font asset. No complex shaping (ligatures, Arabic joining, bidi) is done.
+//! offsets), the font size is reduced until it does. A character the font has no glyph for
+//! (its cmap maps it to glyph 0, `.notdef`, usually drawn as an empty box) is refused with
+//! [`Error::InvalidParams`] on `text`, naming the characters: the bundled DejaVu Sans has no
+//! CJK, so CJK text needs a CJK font asset. Control characters are not drawn (a tab is a space,
+//! `\n` breaks the line) and invisible format characters (zero-width space and joiners,
+//! variation selectors, bidi marks, the BOM) the font lacks are left out; neither counts as
+//! missing. No complex shaping (ligatures, Arabic joining, bidi) is done.
 
 use ab_glyph::{point, Font, FontRef, GlyphId, OutlinedGlyph, PxScale, ScaleFont};
 use image::GrayImage;
@@ -147,6 +152,11 @@ impl crate::Validate for TextWatermarkParams {
         if self.font.as_deref().is_some_and(|f| f.trim().is_empty()) {
             return Err(Error::invalid(format!("{field}.font"), "asset name must not be empty"));
         }
+        if self.font.is_none() {
+            // The bundled font is known now: missing glyphs are refused before any decoding.
+            // An asset font is checked once it is loaded ([`check_glyphs`]).
+            check_glyphs(crate::fonts::DEFAULT_FONT, None, &self.text).map_err(|e| e.under(field))?;
+        }
         self.size.validate(&format!("{field}.size"), 50.0)?;
         if let Length::Px(px) = self.size {
             check_range(&format!("{field}.size"), px, 1, limits.max_side)?;
@@ -177,8 +187,9 @@ pub(crate) fn validate_common(
 /// Draws the text onto every frame. `font` is the TTF/OTF asset named by `p.font` (a TrueType
 /// collection uses its first face), or `None` for the bundled font.
 ///
-/// Errors: `font` when the bytes are not a usable font; `offset_x`/`offset_y` when the offsets
-/// leave no room on this image; `size` when the text cannot be made to fit at any size.
+/// Errors: `font` when the bytes are not a usable font; `text` when the font has no glyph for
+/// a character (see the module docs); `offset_x`/`offset_y` when the offsets leave no room on
+/// this image; `size` when the text cannot be made to fit at any size.
 pub fn watermark_text(image: &mut Image, p: &TextWatermarkParams, font: Option<&[u8]>) -> Result<()> {
     let bytes = font.unwrap_or(crate::fonts::DEFAULT_FONT);
     let font = FontRef::try_from_slice_and_index(bytes, 0)
@@ -200,8 +211,9 @@ pub fn watermark_text(image: &mut Image, p: &TextWatermarkParams, font: Option<&
         Length::Px(px) => px as f32,
         Length::Percent(pc) => frame.0 as f32 * pc / 100.0,
     };
-    let lines = split_lines(&p.text);
-    let Some(block) = fit(&font, &metrics, &lines, em, p.align, room)? else {
+    let lines = drawable_lines(&font, p.font.as_deref(), &p.text)?;
+    let kerning = Kerning::of(bytes);
+    let Some(block) = fit(&font, &metrics, &kerning, &lines, em, p.align, room)? else {
         return Ok(()); // No ink at all (e.g. only glyphs without outlines).
     };
     let mask = block.render();
@@ -216,6 +228,88 @@ pub fn watermark_text(image: &mut Image, p: &TextWatermarkParams, font: Option<&
         }
     }
     Ok(())
+}
+
+/// Checks that the font `bytes` (the asset `name`, or the bundled font) has a glyph for every
+/// character of `text` that is drawn. Errors name `text` (or `font` for bytes that are not a
+/// font).
+pub fn check_glyphs(bytes: &[u8], name: Option<&str>, text: &str) -> Result<()> {
+    let font = FontRef::try_from_slice_and_index(bytes, 0)
+        .map_err(|_| Error::invalid("font", "not a TrueType/OpenType font"))?;
+    drawable_lines(&font, name, text).map(drop)
+}
+
+/// Most missing characters listed in an error.
+const MAX_LISTED: usize = 12;
+
+/// The lines of `text` as `font` draws them ([`split_lines`], without the invisible format
+/// characters it has no glyph for), or the error naming the characters it has no glyph for.
+fn drawable_lines(font: &FontRef<'_>, name: Option<&str>, text: &str) -> Result<Vec<Vec<char>>> {
+    let mut missing: Vec<char> = Vec::new();
+    let lines: Vec<Vec<char>> = split_lines(text)
+        .into_iter()
+        .map(|line| {
+            line.into_iter()
+                .filter(|&c| {
+                    if font.glyph_id(c).0 != 0 {
+                        return true;
+                    }
+                    if !is_default_ignorable(c) && !missing.contains(&c) {
+                        missing.push(c);
+                    }
+                    false
+                })
+                .collect()
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(lines);
+    }
+    let mut listed: Vec<String> = missing.iter().take(MAX_LISTED).map(|&c| show_char(c)).collect();
+    if missing.len() > MAX_LISTED {
+        listed.push(format!("and {} more", missing.len() - MAX_LISTED));
+    }
+    let which = match name {
+        Some(name) => format!(" (font asset {name:?})"),
+        None => " (the bundled DejaVu Sans covers Latin, Greek and Cyrillic: name a font asset that has them in `font`)"
+            .to_owned(),
+    };
+    Err(Error::invalid("text", format!("the font has no glyph for {}{which}", listed.join(", "))))
+}
+
+/// A character for a message: quoted, or its code point when it would not show.
+fn show_char(c: char) -> String {
+    if c.is_whitespace() || c.is_control() || is_default_ignorable(c) || ('\u{300}'..='\u{36f}').contains(&c)
+    {
+        format!("U+{:04X}", u32::from(c))
+    } else {
+        format!("'{c}'")
+    }
+}
+
+/// Unicode's Default_Ignorable_Code_Point: invisible format characters (zero-width space and
+/// joiners, bidi controls, variation selectors, the BOM, ...) that a font need not have.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
 }
 
 /// Unscaled vertical metrics, checked to be usable.
@@ -293,10 +387,94 @@ impl Block {
     }
 }
 
+/// Pair kerning, as a shaper applies it to horizontal text without other features: the pair
+/// adjustments (GPOS lookup type 2, formats 1 and 2, through extension lookups too) of every
+/// lookup of the font's `kern` features, summed over those lookups, first matching subtable per
+/// lookup, as HarfBuzz does; the old `kern` table only when the font has no GPOS `kern` feature
+/// (HarfBuzz's rule too: a font with both keeps the table for old software). Only the first
+/// glyph's x advance adjustment is used (what Latin, Cyrillic, Greek and CJK kerning is made
+/// of); placement changes and device tables are ignored. Features are taken from every script,
+/// not only the text's.
+pub(crate) struct Kerning<'a> {
+    pairs: Vec<ttf_parser::gpos::PairAdjustment<'a>>,
+    /// Lookup boundaries in `pairs`: the subtables of one lookup are `pairs[ends[i-1]..ends[i]]`.
+    ends: Vec<usize>,
+}
+
+impl<'a> Kerning<'a> {
+    /// The GPOS pair adjustments of `bytes` (the first face of a collection). A font without
+    /// them, or one whose tables do not parse, gets none, and [`Kerning::pair`] falls back to
+    /// the `kern` table.
+    pub(crate) fn of(bytes: &'a [u8]) -> Kerning<'a> {
+        use ttf_parser::gpos::PositioningSubtable;
+        let mut kerning = Kerning { pairs: Vec::new(), ends: Vec::new() };
+        let Some(gpos) = ttf_parser::Face::parse(bytes, 0).ok().and_then(|f| f.tables().gpos) else {
+            return kerning;
+        };
+        let kern = ttf_parser::Tag::from_bytes(b"kern");
+        let mut lookups: Vec<u16> = gpos
+            .features
+            .into_iter()
+            .filter(|f| f.tag == kern)
+            .flat_map(|f| f.lookup_indices.into_iter())
+            .collect();
+        lookups.sort_unstable();
+        lookups.dedup();
+        for index in lookups {
+            let Some(lookup) = gpos.lookups.get(index) else { continue };
+            let before = kerning.pairs.len();
+            for sub in lookup.subtables.into_iter::<PositioningSubtable<'a>>() {
+                if let PositioningSubtable::Pair(pair) = sub {
+                    kerning.pairs.push(pair);
+                }
+            }
+            if kerning.pairs.len() > before {
+                kerning.ends.push(kerning.pairs.len());
+            }
+        }
+        kerning
+    }
+
+    /// The kerning between `a` and `b` in font units (negative: closer).
+    pub(crate) fn pair(&self, font: &FontRef<'_>, a: GlyphId, b: GlyphId) -> f32 {
+        use ttf_parser::gpos::PairAdjustment;
+        if self.ends.is_empty() {
+            return font.kern_unscaled(a, b);
+        }
+        let (a, b) = (ttf_parser::GlyphId(a.0), ttf_parser::GlyphId(b.0));
+        let mut total = 0.0f32;
+        let mut start = 0;
+        for &end in &self.ends {
+            let adjusted =
+                self.pairs.get(start..end).unwrap_or_default().iter().find_map(|pair| match pair {
+                    PairAdjustment::Format1 { coverage, sets } => coverage
+                        .get(a)
+                        .and_then(|i| sets.get(i))
+                        .and_then(|set| set.get(b))
+                        .map(|r| r.0.x_advance),
+                    PairAdjustment::Format2 { coverage, classes, matrix } => {
+                        coverage.get(a)?;
+                        matrix.get((classes.0.get(a), classes.1.get(b))).map(|r| r.0.x_advance)
+                    }
+                });
+            total += f32::from(adjusted.unwrap_or(0));
+            start = end;
+        }
+        total
+    }
+}
+
 /// Lays out the lines at `em` px per em: baselines one line height apart, each line placed in
 /// the widest line's advance width by `align`, kerning between neighbouring glyphs. `None`
 /// when nothing has ink.
-fn layout(font: &FontRef<'_>, m: &Metrics, lines: &[Vec<char>], em: f32, align: Align) -> Option<Block> {
+fn layout(
+    font: &FontRef<'_>,
+    m: &Metrics,
+    kerning: &Kerning<'_>,
+    lines: &[Vec<char>],
+    em: f32,
+    align: Align,
+) -> Option<Block> {
     let scale = PxScale::from(em * m.height / m.upem);
     let sf = font.as_scaled(scale);
     let line_height = sf.ascent() - sf.descent() + sf.line_gap();
@@ -308,7 +486,7 @@ fn layout(font: &FontRef<'_>, m: &Metrics, lines: &[Vec<char>], em: f32, align: 
         for &c in line {
             let id = sf.glyph_id(c);
             if let Some(p) = prev {
-                caret += sf.kern(p, id);
+                caret += kerning.pair(font, p, id) * sf.h_scale_factor();
             }
             glyphs.push((id, caret));
             caret += sf.h_advance(id);
@@ -351,6 +529,7 @@ fn layout(font: &FontRef<'_>, m: &Metrics, lines: &[Vec<char>], em: f32, align: 
 fn fit(
     font: &FontRef<'_>,
     m: &Metrics,
+    kerning: &Kerning<'_>,
     lines: &[Vec<char>],
     em: f32,
     align: Align,
@@ -358,7 +537,7 @@ fn fit(
 ) -> Result<Option<Block>> {
     let mut em = em;
     for attempt in 0..8 {
-        let Some(block) = layout(font, m, lines, em, align) else {
+        let Some(block) = layout(font, m, kerning, lines, em, align) else {
             return Ok(None);
         };
         let (w, h) = block.size();
@@ -391,16 +570,60 @@ mod tests {
     #[test]
     fn kerning_is_applied() {
         let (font, m) = dejavu();
-        let lay = |s: &str| layout(&font, &m, &split_lines(s), 100.0, Align::Left).expect("ink");
+        let k = Kerning::of(crate::fonts::DEFAULT_FONT);
+        let lay = |s: &str| layout(&font, &m, &k, &split_lines(s), 100.0, Align::Left).expect("ink");
         let (a, v, av) = (lay("A"), lay("V"), lay("AV"));
         let sf = font.as_scaled(PxScale::from(100.0 * m.height / m.upem));
-        let kern = sf.kern(font.glyph_id('A'), font.glyph_id('V'));
+        let kern = k.pair(&font, font.glyph_id('A'), font.glyph_id('V')) * sf.h_scale_factor();
         assert!(kern < -1.0, "DejaVu kerns AV: {kern}");
         // V's ink starts later by A's advance plus the (negative) kerning.
         let v_in_av = av.glyphs[1].px_bounds().min.x;
         let expect = sf.h_advance(font.glyph_id('A')) + kern + v.min.0;
         assert!((v_in_av - expect).abs() <= 1.0, "{v_in_av} vs {expect}");
         assert!(av.size().0 < a.size().0 + v.size().0);
+    }
+
+    /// A font that kerns only through GPOS (DejaVu without its `kern` table; see
+    /// tests/fixtures/README.md).
+    const GPOS_ONLY: &[u8] = include_bytes!("../../tests/fixtures/DejaVuSans-gpos-kern-subset.ttf");
+
+    #[test]
+    fn gpos_kerning_matches_harfbuzz() {
+        let font = FontRef::try_from_slice(GPOS_ONLY).expect("the fixture parses");
+        let k = Kerning::of(GPOS_ONLY);
+        assert!(!k.ends.is_empty(), "the fixture has GPOS kern lookups");
+        // ab_glyph alone (the kern table, absent here) kerns nothing.
+        let (a, v) = (font.glyph_id('A'), font.glyph_id('V'));
+        assert_eq!(font.kern_unscaled(a, v), 0.0);
+        // HarfBuzz's advances with kern on (tests/fixtures/README.md), in units of 2048 per em:
+        // each is the glyph's own advance plus the kerning with the next one.
+        for (text, harfbuzz) in [
+            ("AVATAR", &[1270, 1270, 1242, 1092, 1401, 1229][..]),
+            ("To", &[903, 1253]),
+            ("Wa", &[1894, 1255]),
+            ("Ye", &[979, 1260]),
+            ("LT", &[859, 1251]),
+            ("P.", &[916, 651]),
+            ("kv", &[1186, 1212]),
+        ] {
+            let ids: Vec<GlyphId> = text.chars().map(|c| font.glyph_id(c)).collect();
+            let ours: Vec<i32> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, &id)| {
+                    let next = ids.get(i + 1).map_or(0.0, |&n| k.pair(&font, id, n));
+                    (font.h_advance_unscaled(id) + next).round() as i32
+                })
+                .collect();
+            assert_eq!(ours, harfbuzz, "{text}");
+        }
+        // The bundled DejaVu has both: GPOS wins, and agrees with its kern table on AV.
+        let dejavu = FontRef::try_from_slice(crate::fonts::DEFAULT_FONT).expect("bundled font parses");
+        let both = Kerning::of(crate::fonts::DEFAULT_FONT);
+        let (a, v) = (dejavu.glyph_id('A'), dejavu.glyph_id('V'));
+        assert_eq!(both.pair(&dejavu, a, v), 1270.0 - 1401.0);
+        // Not a font: no GPOS, the kern table (through ab_glyph) is used.
+        assert!(Kerning::of(b"not a font").ends.is_empty());
     }
 
     #[test]
@@ -410,7 +633,8 @@ mod tests {
         let sf = font.as_scaled(PxScale::from(40.0 * m.height / m.upem));
         let lh = sf.ascent() - sf.descent() + sf.line_gap();
         for (align, expect_x) in [(Align::Left, 0.0), (Align::Center, 0.5), (Align::Right, 1.0)] {
-            let b = layout(&font, &m, &lines, 40.0, align).expect("ink");
+            let b = layout(&font, &m, &Kerning::of(crate::fonts::DEFAULT_FONT), &lines, 40.0, align)
+                .expect("ink");
             assert_eq!(b.glyphs.len(), 7);
             let y0 = b.glyphs[0].px_bounds().min.y;
             let y1 = b.glyphs[1].px_bounds().min.y;
@@ -428,7 +652,8 @@ mod tests {
         let (font, m) = dejavu();
         let lines = split_lines("a rather long watermark line\nand a second");
         for room in [(300, 200), (100, 100), (37, 11), (5, 3)] {
-            let b = fit(&font, &m, &lines, 120.0, Align::Center, room).expect("fits").expect("ink");
+            let k = Kerning::of(crate::fonts::DEFAULT_FONT);
+            let b = fit(&font, &m, &k, &lines, 120.0, Align::Center, room).expect("fits").expect("ink");
             let (w, h) = b.size();
             assert!(w <= room.0 && h <= room.1, "{room:?}: {w}x{h}");
             assert!(w >= room.0 * 7 / 10 || h >= room.1 * 7 / 10, "not needlessly small: {room:?}: {w}x{h}");
@@ -474,7 +699,7 @@ mod tests {
                 font[at] = next() as u8;
             }
             if let Err(e) = watermark_text(&mut img, &p, Some(&font)) {
-                assert!(matches!(e.field(), Some("font" | "size")), "{e}");
+                assert!(matches!(e.field(), Some("font" | "size" | "text")), "{e}");
             }
         }
     }

@@ -108,3 +108,27 @@ pub fn mean_abs_diff(a: &RgbaImage, b: &RgbaImage) -> f64 {
     let sum: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
     sum as f64 / a.as_raw().len() as f64
 }
+
+/// The outside tool `name`: `$<env_var>`, else `name` on `PATH`; else a panic that says how to
+/// get it. For tests marked `#[ignore = "needs ..."]`: they run only when asked (`cargo test --
+/// --ignored`, as CI does), and then a missing tool is a failure, never a silent pass.
+pub fn outside_tool(env_var: &str, name: &str, how: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var) {
+        return PathBuf::from(path);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed (or set {env_var}): {how}"))
+}
+
+/// A fresh scratch folder for test files under the target directory (never the source tree).
+pub fn scratch(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("test-scratch").join(format!("image-ops-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

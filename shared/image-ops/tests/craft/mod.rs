@@ -241,3 +241,76 @@ impl Rng {
         (0..n).map(|_| self.next_u64() as u8).collect()
     }
 }
+
+/// One frame of an animated PNG: its pixels (a sub-frame of the canvas at `x`, `y`), its delay
+/// as a fraction of a second, and its dispose (0 none, 1 background, 2 previous) and blend
+/// (0 source, 1 over) ops.
+pub struct ApngFrame {
+    pub image: image::RgbaImage,
+    pub x: u32,
+    pub y: u32,
+    pub delay: (u16, u16),
+    pub dispose: u8,
+    pub blend: u8,
+}
+
+/// The zlib stream of 8-bit RGBA scanlines (filter 0).
+pub fn rgba_idat(img: &image::RgbaImage) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for row in img.as_raw().chunks(img.width() as usize * 4) {
+        raw.push(0);
+        raw.extend_from_slice(row);
+    }
+    zlib_stored(&raw)
+}
+
+/// An animated PNG (8-bit RGBA) of `width` x `height` with these frames, an `acTL` declaring
+/// `declared` frames (normally `frames.len()`) and `plays` loops (0 = forever). With `default`,
+/// the IDAT holds that still image, outside the animation; else the first frame (which must
+/// cover the canvas) is the IDAT. Sequence numbers and CRCs are right.
+pub fn apng(
+    width: u32,
+    height: u32,
+    frames: &[ApngFrame],
+    declared: u32,
+    plays: u32,
+    default: Option<&image::RgbaImage>,
+) -> Vec<u8> {
+    let mut out = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    png_chunk(&mut out, b"IHDR", &ihdr(width, height, 8, 6));
+    let mut actl = declared.to_be_bytes().to_vec();
+    actl.extend_from_slice(&plays.to_be_bytes());
+    png_chunk(&mut out, b"acTL", &actl);
+    let mut seq = 0u32;
+    let fctl = |out: &mut Vec<u8>, f: &ApngFrame, seq: &mut u32| {
+        let mut d = seq.to_be_bytes().to_vec();
+        for v in [f.image.width(), f.image.height(), f.x, f.y] {
+            d.extend_from_slice(&v.to_be_bytes());
+        }
+        d.extend_from_slice(&f.delay.0.to_be_bytes());
+        d.extend_from_slice(&f.delay.1.to_be_bytes());
+        d.extend_from_slice(&[f.dispose, f.blend]);
+        png_chunk(out, b"fcTL", &d);
+        *seq += 1;
+    };
+    let rest = match default {
+        Some(img) => {
+            png_chunk(&mut out, b"IDAT", &rgba_idat(img));
+            frames
+        }
+        None => {
+            fctl(&mut out, &frames[0], &mut seq);
+            png_chunk(&mut out, b"IDAT", &rgba_idat(&frames[0].image));
+            &frames[1..]
+        }
+    };
+    for f in rest {
+        fctl(&mut out, f, &mut seq);
+        let mut d = seq.to_be_bytes().to_vec();
+        d.extend_from_slice(&rgba_idat(&f.image));
+        png_chunk(&mut out, b"fdAT", &d);
+        seq += 1;
+    }
+    png_chunk(&mut out, b"IEND", &[]);
+    out
+}
