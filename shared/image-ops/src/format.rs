@@ -12,12 +12,14 @@ pub enum InputFormat {
     Png,
     Webp,
     Gif,
+    /// AVIF stills (the primary image of an image sequence; see `decode`).
+    Avif,
 }
 
 impl InputFormat {
     /// Every accepted input format.
-    pub const ALL: [InputFormat; 4] =
-        [InputFormat::Jpeg, InputFormat::Png, InputFormat::Webp, InputFormat::Gif];
+    pub const ALL: [InputFormat; 5] =
+        [InputFormat::Jpeg, InputFormat::Png, InputFormat::Webp, InputFormat::Gif, InputFormat::Avif];
 
     /// The content type an upload of this format declares.
     pub fn content_type(self) -> &'static str {
@@ -45,7 +47,6 @@ pub enum OutputFormat {
     Png,
     Webp,
     Gif,
-    /// Output only: AVIF input is refused (see `decode`).
     Avif,
 }
 
@@ -131,6 +132,7 @@ impl OutputFormat {
             InputFormat::Png => OutputFormat::Png,
             InputFormat::Webp => OutputFormat::Webp,
             InputFormat::Gif => OutputFormat::Gif,
+            InputFormat::Avif => OutputFormat::Avif,
         }
     }
 
@@ -141,7 +143,7 @@ impl OutputFormat {
             OutputFormat::Png => Some(InputFormat::Png),
             OutputFormat::Webp => Some(InputFormat::Webp),
             OutputFormat::Gif => Some(InputFormat::Gif),
-            OutputFormat::Avif => None,
+            OutputFormat::Avif => Some(InputFormat::Avif),
         }
     }
 }
@@ -166,8 +168,8 @@ mod tests {
         assert_eq!(OutputFormat::from_extension("tiff"), None);
         let avif = OutputFormat::Avif;
         assert_eq!((avif.name(), avif.extension(), avif.content_type()), ("avif", "avif", "image/avif"));
-        // An output format only: uploads of AVIF are not accepted.
-        assert_eq!(InputFormat::from_content_type("image/avif"), None);
+        assert_eq!(InputFormat::from_content_type("image/avif"), Some(InputFormat::Avif));
+        assert_eq!(InputFormat::from_content_type("image/heic"), None);
         assert!(avif.has_alpha() && !avif.can_animate());
     }
 

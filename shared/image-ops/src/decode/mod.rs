@@ -6,15 +6,20 @@
 //! checks pass, in this order:
 //!
 //! 1. **Byte length** against [`Limits::max_input_bytes`] ([`Error::InputTooLarge`]).
-//! 2. **Magic bytes** against an allowlist: JPEG, PNG, GIF, WebP ([`sniff`]). Everything else is
-//!    [`Error::UnsupportedFormat`]; AVIF/HEIC, SVG/XML, TIFF, BMP and PDF are named in the message.
+//! 2. **Magic bytes** against an allowlist: JPEG, PNG, GIF, WebP, AVIF ([`sniff`]). Everything
+//!    else is [`Error::UnsupportedFormat`]; HEIC/HEIF, SVG/XML, TIFF, BMP and PDF are named in
+//!    the message.
 //! 3. **Header** ([`probe`]): dimensions and frame count are read by hand-written, bounded parsers
 //!    (JPEG: marker walk to the first SOFn; PNG: IHDR, and the `acTL` frame count of an animated
 //!    PNG, found by skipping the chunks before IDAT; GIF: logical screen and every image
 //!    descriptor, counting frames by skipping data sub-blocks without LZW decoding, stopping once
 //!    over the limit; WebP: VP8/VP8L/VP8X canvas, counting ANMF chunks, and every VP8/VP8L
 //!    bitstream header, which must give the size of its canvas or ANMF frame, since the decoder
-//!    allocates by it). A zero, inconsistent or
+//!    allocates by it; AVIF: the container's boxes, each of which must lie inside its parent, with
+//!    fixed caps on the items, extents, references and properties kept, then the `ispe` of the
+//!    primary item, or a grid's output size and every tile's `ispe`, and of the alpha item, and
+//!    every sequence header of every AV1 item to be decoded, which must give its item's `ispe`).
+//!    A zero, inconsistent or
 //!    cut-short header is [`Error::CorruptImage`]; a side over `max_side`, more than `max_pixels`
 //!    per frame, more than `max_frames`, or more than `max_total_pixels` over all frames is
 //!    [`Error::TooManyPixels`].
@@ -23,6 +28,10 @@
 //!    second guard. PNG metadata (compressed text, ICC, Exif) gets a fixed 8 MiB budget, so an
 //!    `iCCP` bomb stops there; compressed text chunks are never inflated. An `image` limit error is
 //!    [`Error::TooManyPixels`]; any other decoder error is [`Error::CorruptImage`].
+//!
+//! AVIF's AV1 items are decoded by rav1d, told the item's size as its frame size limit (a frame
+//! header that overrides the size upwards is refused before the frame is allocated), one
+//! thread, film grain applied. Each decoded picture must have its item's size.
 //!
 //! JPEG is decoded by libjpeg-turbo (mozjpeg). Its fatal errors unwind; every call runs inside
 //! `catch_unwind` and becomes [`Error::CorruptImage`]. libjpeg only *warns* on premature end of
@@ -39,18 +48,33 @@
 //!
 //! The EXIF orientation (all eight values) is applied to the pixels, so the result is upright:
 //! JPEG from the first APP1 `Exif\0\0` segment, PNG from `eXIf`, WebP from its `EXIF` chunk.
-//! GIF has no orientation. [`Probe`] reports the stored (not upright) size.
+//! GIF has no orientation. AVIF's `irot` (anti-clockwise quarter turns) then `imir` (axis 0: top
+//! and bottom exchanged, 1: left and right, as libavif reads ISO/IEC 23008-12:2022) are applied;
+//! an AVIF's Exif orientation is not: HEIF makes `irot`/`imir` the normative transforms and
+//! Exif informative, and libavif writes both from one orientation, so applying both would turn
+//! the image twice (browsers and libavif apply `irot`/`imir` only). [`Probe`] reports the stored
+//! (not upright) size.
 //!
 //! # Colour: ICC profiles and CMYK
 //!
 //! Outputs are always sRGB and carry no profile. An embedded ICC profile (JPEG APP2
 //! `ICC_PROFILE` segments reassembled by sequence number, PNG `iCCP`, WebP `ICCP`, GIF
-//! `ICCRGBG1`) is parsed with moxcms and, unless it behaves as sRGB (checked by converting a
+//! `ICCRGBG1`, AVIF `colr` of type `prof` or `rICC`) is parsed with moxcms and, unless it behaves as sRGB (checked by converting a
 //! grid of test colours), the pixels are converted to sRGB with relative colorimetric intent:
 //! RGB and RGBA pixels with an RGB profile, grey pixels with a grey profile. A profile that
 //! cannot be parsed, does not match the pixels' colour model, or for which moxcms cannot build
 //! a transform is ignored and the pixels are kept as they are: decoding never fails because
 //! of a profile.
+//!
+//! AVIF's YUV is converted to RGB with the matrix of the `colr` `nclx` box, else of the AV1
+//! sequence header (BT.601 when unspecified; BT.709, BT.2020, SMPTE 240, FCC, YCgCo and
+//! identity too; chroma-derived and ICtCp matrices fall back to BT.601), full or limited range
+//! as signalled; 4:2:0 and 4:2:2 chroma is upsampled bilinearly (libavif's weights). 10- and
+//! 12-bit samples are reduced to 8 bits with rounding. The alpha auxiliary image (`auxC`
+//! `urn:mpeg:mpegB:cicp:systems:auxiliary:alpha`) becomes alpha (full range, as libavif reads
+//! it), made straight when the file says it is premultiplied (`prem`). The `nclx` primaries
+//! and transfer are not converted (sRGB is assumed unless an ICC profile says otherwise), nor
+//! is `clap` (clean aperture) applied.
 //!
 //! CMYK and YCCK JPEGs are converted to RGB with the naive formula
 //! `R = (1 - C)(1 - K)` (likewise G from M, B from Y). When an Adobe APP14 marker is present the
@@ -73,7 +97,10 @@
 //! [`Pixels::Rgb`] or [`Pixels::Rgba`] without losing alpha. Sources without alpha, and
 //! animations whose every pixel is opaque, become [`Pixels::Rgb`]. Animated GIF, WebP and PNG
 //! (APNG, 8-bit; 16-bit APNG is refused as unsupported) decode to full-canvas frames with their
-//! delays and loop count.
+//! delays and loop count. An AVIF image sequence (`avis`) decodes to its still primary image (the
+//! track is ignored; one with no still image is refused as unsupported); an AVIF item holding
+//! more than one AV1 frame (a layered, progressive image) is refused as unsupported. AVIF grids
+//! are assembled from their tiles, decoded one at a time.
 //!
 //! # Where things are
 //!
@@ -83,9 +110,14 @@
 //! - `jpeg` — the JPEG marker walk (header, EXIF, ICC, Adobe), DCT-scaled decoding by
 //!   libjpeg-turbo;
 //! - `codecs` — PNG, GIF and WebP (stills and animations) through the `image` crate;
+//! - `avif` — the bounded AVIF container parser, the sequence header check, YUV to RGB;
+//! - `av1` — AV1 decoding by rav1d (the one module with `unsafe` code: rav1d's API is dav1d's
+//!   C API);
 //! - `colour` — ICC profiles to sRGB, grey and CMYK to RGB;
 //! - `orient` — EXIF orientation.
 
+mod av1;
+mod avif;
 mod codecs;
 mod colour;
 mod header;
@@ -153,6 +185,10 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe> {
         InputFormat::Png => header::png(bytes)?,
         InputFormat::Gif => header::gif(bytes, limits)?,
         InputFormat::Webp => header::webp(bytes, limits)?,
+        InputFormat::Avif => {
+            let avif = avif::parse(bytes, limits)?;
+            (avif.width, avif.height, 1)
+        }
     };
     if width == 0 || height == 0 {
         return Err(corrupt(format!("header gives a zero dimension ({width}x{height})")));
@@ -210,6 +246,7 @@ pub fn decode_probed(
         InputFormat::Png => codecs::png(bytes, limits, options),
         InputFormat::Gif => codecs::gif(bytes, limits, options),
         InputFormat::Webp => codecs::webp(bytes, limits, options),
+        InputFormat::Avif => avif::decode(bytes, limits),
     }
 }
 
