@@ -5,7 +5,7 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The bytes are not an image format we accept (unknown magic, SVG/XML, AVIF/HEIC, ...).
+    /// The bytes are not an image format we accept (unknown magic, SVG/XML, HEIC, animated-only AVIF, ...).
     #[error("unsupported format: {0}")]
     UnsupportedFormat(String),
     /// The input (or an asset) is larger than the byte limit; nothing was decoded.

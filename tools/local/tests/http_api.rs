@@ -222,6 +222,13 @@ async fn every_error_code_from_real_requests() {
         "unsupported_format",
         None,
     );
+    // HEIC stays refused; AVIF is accepted.
+    uploads(r#"{"content_type":"image/heic","content_length":10}"#).await.assert_error(
+        415,
+        "unsupported_format",
+        None,
+    );
+    assert_eq!(uploads(r#"{"content_type":"image/avif","content_length":10}"#).await.status, 201);
     uploads(r#"{"content_type":"image/png","content_length":0}"#).await.assert_error(
         415,
         "unsupported_format",
