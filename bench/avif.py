@@ -40,7 +40,7 @@ def main():
                RAYON_NUM_THREADS="1", UV_THREADPOOL_SIZE="1",
                NODE_PATH=os.path.join(kit.HOME, "node", "node_modules"))
     sharp_js = os.path.abspath(os.path.join(os.path.dirname(__file__), "sharp_avif.js"))
-    imgfn = os.path.abspath(os.path.join("target", "release", "imgfn"))
+    imgfn = os.path.abspath(os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "imgfn"))
 
     def imgfn_cmd(width, q, out, repeat):
         op = "convert" if width == "full" else f"thumbnail --width {width}"

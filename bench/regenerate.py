@@ -24,7 +24,8 @@ import platform
 import subprocess
 import sys
 
-OUT_DIR = os.path.join("target", "bench")
+TARGET = os.environ.get("CARGO_TARGET_DIR", "target")
+OUT_DIR = os.path.join(TARGET, "bench")
 
 
 def sh(cmd, **kw):
@@ -125,7 +126,7 @@ def costs(one):
 
 
 def artifact_sizes():
-    root = os.path.join("target", "lambda")
+    root = os.path.join(TARGET, "lambda")
     if not os.path.isdir(root):
         return None
     lines = ["| function | bytes (stripped) | MB | architecture |", "|---|---:|---:|---|"]
@@ -158,14 +159,18 @@ def main():
     if a.build_lambda:
         sh("bash scripts/ci-deploy-checks.sh build")
 
+    # bench/imgfn.json names target/release/imgfn; point it at this target directory.
+    spec = open(os.path.join("bench", "imgfn.json")).read()
+    extra = os.path.join(OUT_DIR, "imgfn.json")
+    open(extra, "w").write(spec.replace("target/release/imgfn", os.path.abspath(os.path.join(TARGET, "release", "imgfn"))))
     runs = {}
     for threads in ("1", "all"):
         out = os.path.join(OUT_DIR, f"kit-{threads}.json")
-        sh(f"{sys.executable} {kit_run} --extra bench/imgfn.json --threads {threads} "
+        sh(f"{sys.executable} {kit_run} --extra {extra} --threads {threads} "
            f"--repeat {a.repeat} --cold {a.cold} --json {out}", stdout=subprocess.DEVNULL)
         runs[threads] = json.load(open(out))["rows"]
     avif = capture(f"{sys.executable} bench/avif.py --kit {a.kit} --json {OUT_DIR}/avif.json")
-    edge = capture(os.path.join("target", "release", "examples", "edge_bench"))
+    edge = capture(os.path.join(TARGET, "release", "examples", "edge_bench"))
 
     commit = capture("git rev-parse --short HEAD").strip()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
