@@ -71,8 +71,8 @@ if [ -z "$arch" ]; then
   fi
 fi
 case "$arch" in
-  arm64) arch_flag=--arm64 elf_machine=b700 ;;   # e_machine EM_AARCH64
-  x86_64) arch_flag=--x86-64 elf_machine=3e00 ;; # e_machine EM_X86_64
+  arm64) arch_flag=--arm64 elf_machine=b700 triple=aarch64-unknown-linux-gnu simd=neon ;;   # e_machine EM_AARCH64
+  x86_64) arch_flag=--x86-64 elf_machine=3e00 triple=x86_64-unknown-linux-gnu simd=avx2 ;; # e_machine EM_X86_64
   *) echo "IMGFN_CI_ARCH must be arm64 or x86_64, not $arch" >&2; exit 2 ;;
 esac
 
@@ -114,3 +114,25 @@ for b in "${bins[@]}"; do
   fi
   echo "$b: $(du -h "$f" | cut -f1) $arch"
 done
+
+# The artifacts are stripped, so the SIMD code is checked in the static libraries they were
+# linked from: libjpeg-turbo (mozjpeg-sys) must hold its Neon (arm64) or AVX2 (x86_64) IDCT,
+# colour conversion and Huffman encoder, and rav1e its Neon/AVX2 assembly. mozjpeg-sys builds
+# plain C without a word when it cannot assemble them (JPEG tasks ~1.5x slower).
+step "check SIMD code ($simd) in the linked codecs"
+build_dir="$target/$triple/release/build"
+# The newest build of each (a target directory may hold older ones).
+newest_out() { ls -td "$build_dir"/$1-*/out 2>/dev/null | head -n 1; }
+jpeg_out=$(newest_out mozjpeg-sys)
+rav1e_out=$(newest_out rav1e)
+[ -n "$jpeg_out" ] && [ -n "$rav1e_out" ] || { echo "no mozjpeg-sys or rav1e build under $build_dir" >&2; exit 1; }
+functions() { nm --defined-only "$1"/*.a 2>/dev/null | awk '$2 ~ /^[Tt]$/ {print $3}'; }
+if [ "$simd" = neon ]; then huff=neon; else huff=sse2; fi # libjpeg-turbo's x86 Huffman encoder is SSE2
+for sym in jsimd_idct_islow_$simd jsimd_extrgb_ycc_convert_$simd jsimd_huff_encode_one_block_$huff; do
+  functions "$jpeg_out" | grep -qx "$sym" ||
+    { echo "$jpeg_out lacks $sym: libjpeg-turbo was built without its SIMD code" >&2; exit 1; }
+done
+jpeg_n=$(functions "$jpeg_out" | grep -c "^jsimd_.*_$simd\$" || true)
+rav1e_n=$(functions "$rav1e_out" | grep -c "_$simd\$" || true)
+[ "$rav1e_n" -gt 0 ] || { echo "$rav1e_out holds no *_$simd functions: rav1e was built without its assembly" >&2; exit 1; }
+echo "libjpeg-turbo: $jpeg_n jsimd_*_$simd functions; rav1e: $rav1e_n *_$simd functions"

@@ -112,7 +112,8 @@ pub fn operations() -> impl Iterator<Item = &'static OpSpec> {
 
 /// The default value of each param of step `name` (an operation's or [`OUTPUT_STEP`]), as a
 /// URL writes it: what the normal form drops. Taken from the registry: the params a step gets
-/// when only its required ones are given.
+/// when only its required ones are given, and those it leaves unset that still mean one value
+/// (`OpSpec::implied`: a text watermark's size, colour and alignment).
 pub fn defaults(name: &str) -> BTreeMap<String, String> {
     let (value, given) = if name == OUTPUT_STEP {
         (serde_json::to_value(OutputParams::default()).ok(), Value::Object(Default::default()))
@@ -127,6 +128,11 @@ pub fn defaults(name: &str) -> BTreeMap<String, String> {
         (op.and_then(|op| serde_json::to_value(op).ok()), example)
     };
     let mut out = BTreeMap::new();
+    // What the params leave unset but still means one value (the registry's `implied`).
+    let implied = ops::find(name).map_or("{}", |spec| spec.implied);
+    if let Ok(Value::Object(implied)) = serde_json::from_str::<Value>(implied) {
+        out.extend(implied.iter().filter_map(|(param, v)| Some((param.clone(), url_value(v)?))));
+    }
     if let Some(Value::Object(all)) = value {
         for (param, v) in all {
             if param == "op" || given.get(&param).is_some() {
@@ -589,6 +595,9 @@ mod tests {
             [("color".to_owned(), "#000000".to_owned()), ("text".to_owned(), "© ACME".to_owned())]
         );
         assert_eq!(w[0].encoded(), "watermark,color=%23000000,text=%C2%A9%20ACME");
+        // A text watermark's size, colour and alignment spelled at their defaults.
+        let spelled = parse_steps("watermark,text=x,color=%23ffffff,size=4%25,align=center").unwrap();
+        assert_eq!(spelled, parse_steps("watermark,text=x").unwrap());
     }
 
     #[test]
@@ -601,6 +610,8 @@ mod tests {
         assert_eq!(o.get("quality").map(String::as_str), Some("80"));
         assert!(!o.contains_key("format"));
         assert_eq!(defaults("watermark").get("opacity").map(String::as_str), Some("0.6"));
+        assert_eq!(defaults("watermark").get("color").map(String::as_str), Some("#ffffff"), "implied");
+        assert_eq!(defaults("watermark").get("size").map(String::as_str), Some("4%"), "implied");
         assert!(defaults("slice").is_empty() || !operations().any(|s| s.name == "slice"));
     }
 

@@ -237,10 +237,11 @@ fn cases() -> Vec<Case> {
         Case::v1("a text watermark", photo, "watermark,text=%C2%A9%20ACME,color=%23000000,size=5%25", None, n),
         Case::v1("the same watermark, other spellings", photo, "watermark,size=5%25,COLOR=%23000000,text=%c2%a9%20ACME", None, n)
             .same_as("a text watermark"),
-        // An optional param (colour: its default depends on the mode) has no URL default: given,
-        // it stays in the normal form even at the value the operation would pick.
-        Case::v1("an optional colour given", photo, "watermark,text=hi,color=%23ffffff", None, n),
+        // A text watermark's size, colour and alignment are unset in its params but mean one
+        // value each (the registry's `implied`): spelled out, they are dropped.
         Case::v1("the optional colour left out", photo, "watermark,text=hi", None, n),
+        Case::v1("a text watermark's defaults spelled out", photo, "watermark,text=hi,color=%23ffffff,size=4%25,align=center", None, n)
+            .same_as("the optional colour left out"),
         Case::v1("+ in a value is a plus", photo, "watermark,text=a+b", None, n),
         Case::v1("%2B is the same plus", photo, "watermark,text=a%2Bb", None, n).same_as("+ in a value is a plus"),
         Case::v1("= in a value", photo, "qr,data=https:%2F%2Fexample.com%2F%3Fa=1", None, n),

@@ -52,6 +52,11 @@ pub struct OpSpec {
     /// slice's grid or tile size): when per-object params name a field of one group, the
     /// defaults' fields of the other groups are dropped instead of merged.
     pub alternatives: &'static [&'static [&'static str]],
+    /// Params left unset in [`OpSpec::example`]'s serialisation whose unset value still means
+    /// one fixed value (a text watermark's size, colour and alignment), as a JSON object: the
+    /// defaults a rendition URL may also leave out. Each op's tests check that spelling them
+    /// out changes nothing.
+    pub implied: &'static str,
 }
 
 /// What an operation's params configure.
@@ -169,7 +174,8 @@ macro_rules! operations {
             example: $example:expr,
             trigger: $trigger:expr,
             rendition: $rendition:expr,
-            alternatives: $alternatives:expr $(,)?
+            alternatives: $alternatives:expr,
+            implied: $implied:expr $(,)?
         }
     )*) => {
         /// One step of a pipeline, tagged by `op` (the registry's name or an alias).
@@ -198,6 +204,7 @@ macro_rules! operations {
                     trigger: $trigger,
                     rendition: $rendition,
                     alternatives: $alternatives,
+                    implied: $implied,
                 };
             )*
         }
@@ -253,6 +260,7 @@ operations! {
         }),
         rendition: true,
         alternatives: &[],
+        implied: "{}",
     }
     /// A text or image watermark.
     Watermark(watermark::WatermarkParams) {
@@ -264,6 +272,7 @@ operations! {
         trigger: Some(Trigger { params: r#"{"text":"imgfn","size":"5%"}"#, output: "" }),
         rendition: true,
         alternatives: &[&["text", "font", "size", "color", "align"], &["image", "scale"]],
+        implied: watermark::IMPLIED,
     }
     /// Round the corners.
     RoundCorner(round_corners::RoundCornersParams) {
@@ -275,6 +284,7 @@ operations! {
         trigger: Some(Trigger { params: r#"{"radius":"8%"}"#, output: r#"{"format":"png"}"# }),
         rendition: true,
         alternatives: &[],
+        implied: "{}",
     }
     /// Overlay a QR code.
     QrOverlay(qr::QrParams) {
@@ -286,6 +296,7 @@ operations! {
         trigger: Some(Trigger { params: r#"{"data":"https://example.com/imgfn","size":300}"#, output: "" }),
         rendition: true,
         alternatives: &[],
+        implied: "{}",
     }
     /// Cut into tiles (the last operation).
     Slice(slice::SliceParams) {
@@ -297,6 +308,7 @@ operations! {
         trigger: Some(Trigger { params: r#"{"rows":2,"cols":2}"#, output: "" }),
         rendition: false,
         alternatives: &[&["rows", "cols"], &["tile_width", "tile_height"]],
+        implied: "{}",
     }
 }
 
@@ -311,6 +323,7 @@ pub const CONVERT: OpSpec = OpSpec {
     trigger: Some(Trigger { params: r#"{"format":"webp","quality":80}"#, output: "" }),
     rendition: false,
     alternatives: &[],
+    implied: "{}",
 };
 
 /// Every operation, in documentation order: the pixel operations, then `convert`.

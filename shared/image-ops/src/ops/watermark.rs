@@ -12,6 +12,11 @@ use crate::geometry::{Color, Gravity, Length};
 use crate::{Error, Image, Limits, Result, Validate};
 
 /// The registry's one-line summary.
+/// A text watermark's size, colour and alignment at their defaults, spelled out: unset, these
+/// params still mean exactly this, so a rendition URL may leave them out (the registry's
+/// `implied`). The test below checks that giving them changes nothing.
+pub const IMPLIED: &str = r##"{"size":"4%","color":"#ffffff","align":"center"}"##;
+
 pub const SUMMARY: &str = "Draw a text watermark, or overlay an image (a logo).";
 /// The registry's params doc.
 pub const PARAMS: &str = "Either `text` (UTF-8, `\\n` for lines, at most 1,000 characters; a character the font \
@@ -182,5 +187,21 @@ impl Operation for WatermarkParams {
             out.push(AssetRef { field: "image", name: image, kind: AssetKind::Image });
         }
         out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_implied_params_change_nothing() {
+        let bare: WatermarkParams = serde_json::from_str(r#"{"text":"x"}"#).unwrap();
+        let mut spelled: serde_json::Value = serde_json::from_str(IMPLIED).unwrap();
+        spelled["text"] = "x".into();
+        let spelled: WatermarkParams = serde_json::from_value(spelled).unwrap();
+        assert_ne!(bare, spelled, "the params differ as written");
+        assert_eq!(bare.kind("w").unwrap(), spelled.kind("w").unwrap(), "and mean the same watermark");
     }
 }

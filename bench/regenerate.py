@@ -1,0 +1,233 @@
+"""Regenerates BENCHMARKS.md in one run, from a fresh clone.
+
+    ~/.cache/imgbench/venv/bin/python bench/regenerate.py [--kit ../shared/bench] [--lambda]
+
+Needs the shared bench kit set up (`<kit>/setup.sh`: sharp, Pillow, vips, ImageMagick and the
+corpus under ~/.cache/imgbench) and is run with its venv's python from the repository root.
+It builds `imgfn` (release), then, all in this one run:
+
+1. the kit's tasks, imgfn beside every peer, on one core (`--threads 1`) and on all cores;
+2. AVIF output beside sharp's at equal SSIM (bench/avif.py);
+3. the local CDN edge's hit and miss path (tools/local/examples/edge_bench.rs);
+4. the Lambda artifacts' sizes: those in target/lambda (from `scripts/ci-deploy-checks.sh
+   build`; `--lambda` runs it first, which takes a while with fat LTO);
+5. a summary of imgfn against sharp per task, next to the targets in issue "Performance".
+
+Ratios within one run hold; absolute times drift between runs on shared machines.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+TARGET = os.environ.get("CARGO_TARGET_DIR", "target")
+OUT_DIR = os.path.join(TARGET, "bench")
+
+
+def sh(cmd, **kw):
+    print(f"+ {cmd}", file=sys.stderr)
+    return subprocess.run(cmd, shell=True, check=True, text=True, **kw)
+
+
+def capture(cmd):
+    return sh(cmd, stdout=subprocess.PIPE).stdout
+
+
+def kit_table(rows):
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    lines = ["| task | input | tool | warm_ms | proc_ms | rss_mb | bytes | ssim | x_sharp warm | x_sharp proc |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        tool = f"**{r['tool']}**" if r["tool"] == "imgfn" else r["tool"]
+        if "error" in r:
+            lines.append(f"| {r['task']} | {r['input']} | {tool} | error: {r['error']} |||||||")
+            continue
+        lines.append(f"| {r['task']} | {r['input']} | {tool} | {f(r['warm_ms'], '.1f')} | {r['proc_ms']:.1f} | "
+                     f"{r['rss_mb']:.0f} | {r['bytes']} | {f(r['ssim'], '.4f')} | "
+                     f"{f(r.get('x_sharp_warm'), '.2f')} | {f(r.get('x_sharp_proc'), '.2f')} |")
+    return "\n".join(lines)
+
+
+# The targets of issue "Performance" per task: (speed × sharp, bytes ≤ × sharp, SSIM ≥ sharp − d).
+TARGETS = {
+    "watermark": (2.0, 1.05, None), "text": (2.0, 1.05, None), "qr": (2.0, 1.05, None),
+    "slice": (2.0, 1.05, None), "roundcorners": (2.0, 1.0, None), "thumb256": (1.3, None, 0.001),
+    "resize1024": (1.3, None, 0.001), "sharpbench": (1.3, None, 0.001), "webp": (1.0, None, None),
+}
+
+
+def summary(one, alln):
+    lines = ["| task | input | × sharp, 1 core | × sharp, all cores | × Pillow, 1 core | RSS / sharp's | "
+             "bytes / sharp's | SSIM − sharp's | target |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    by = lambda rows, tool: {(r["task"], r["input"]): r for r in rows if r["tool"] == tool and "error" not in r}
+    mine, sharp, pillow = by(one, "imgfn"), by(one, "sharp"), by(one, "pillow")
+    mine_all, sharp_all = by(alln, "imgfn"), by(alln, "sharp")
+    for key, m in mine.items():
+        s, p = sharp.get(key), pillow.get(key)
+        if not s:
+            continue
+        ratio = lambda a, b: f"{a / b:.2f}" if a and b else "-"
+        xs = ratio(s["warm_ms"], m["warm_ms"])
+        xa = ratio(sharp_all.get(key, {}).get("warm_ms"), mine_all.get(key, {}).get("warm_ms"))
+        xp = ratio(p["warm_ms"], m["warm_ms"]) if p else "-"
+        rss = f"{m['rss_mb'] / s['rss_mb']:.2f}"
+        b = f"{m['bytes'] / s['bytes']:.2f}"
+        d = f"{m['ssim'] - s['ssim']:+.4f}" if m.get("ssim") is not None and s.get("ssim") is not None else "-"
+        speed, max_bytes, ssim_tol = TARGETS.get(key[0], (None, None, None))
+        want = []
+        if speed:
+            want.append(f"≥ {speed}×")
+        if max_bytes:
+            want.append(f"bytes ≤ {max_bytes}×")
+        if ssim_tol is not None:
+            want.append(f"SSIM ≥ −{ssim_tol}")
+        want.append("RSS ≤ 0.5×")
+        lines.append(f"| {key[0]} | {key[1]} | {xs} | {xa} | {xp} | {rss} | {b} | {d} | {', '.join(want)} |")
+    return "\n".join(lines)
+
+
+# us-east-1 arm64 list prices: Lambda per GB-s and per request; S3 PUT and GET/HEAD per request.
+GB_S, LAMBDA_REQ, S3_PUT, S3_GET = 0.0000133334, 0.20e-6, 0.005e-3, 0.0004e-3
+# The S3-triggered tasks the README prices: (label, kit task, input, objects written).
+COSTED = [
+    ("thumbnail 256 px", "thumb256", "photo-12mp.jpg", 1),
+    ("resize to 1024 px wide", "resize1024", "photo-12mp.jpg", 1),
+    ("text watermark, JPEG q80", "text", "photo-12mp.jpg", 1),
+    ("image watermark, JPEG q80", "watermark", "photo-12mp.jpg", 1),
+    ("QR overlay, JPEG q80", "qr", "photo-12mp.jpg", 1),
+    ("convert to WebP q80", "webp", "photo-12mp.jpg", 1),
+    ("slice 4x4 (17 objects written)", "slice", "photo-12mp.jpg", 17),
+]
+
+
+def costs(one):
+    """Per million images, from the one-core warm time: single-threaded work is billed the same
+    at any memory up to 1,769 MB (one vCPU), so CPU seconds × 1.769 GB; plus the Lambda request,
+    a HEAD and a GET of the source, a PUT per object written, and 40 ms of S3 round trips at
+    1,024 MB."""
+    lines = ["| S3-triggered, 12 MP JPEG in | CPU ms | compute per million | per million with Lambda and S3 requests |",
+             "|---|---:|---:|---:|"]
+    for label, task, name, objects in COSTED:
+        r = next((r for r in one if r["tool"] == "imgfn" and r["task"] == task and r["input"] == name
+                  and r.get("warm_ms")), None)
+        if not r:
+            continue
+        compute = r["warm_ms"] / 1000 * 1.769 * GB_S
+        total = compute + LAMBDA_REQ + 2 * S3_GET + objects * S3_PUT + 0.040 * 1.024 * GB_S
+        lines.append(f"| {label} | {r['warm_ms']:.0f} | ${compute * 1e6:.2f} | ${total * 1e6:.2f} |")
+    return "\n".join(lines)
+
+
+def artifact_sizes():
+    root = os.path.join(TARGET, "lambda")
+    if not os.path.isdir(root):
+        return None
+    lines = ["| function | bytes (stripped) | MB | architecture |", "|---|---:|---:|---|"]
+    for name in sorted(os.listdir(root)):
+        f = os.path.join(root, name, "bootstrap")
+        if not os.path.isfile(f):
+            continue
+        with open(f, "rb") as fh:
+            head = fh.read(20)
+        arch = {b"\xb7\x00": "arm64", b"\x3e\x00": "x86_64"}.get(head[18:20], "?")
+        size = os.path.getsize(f)
+        lines.append(f"| {name} | {size} | {size / 1e6:.1f} | {arch} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kit", default=os.path.join("..", "shared", "bench"))
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--cold", type=int, default=3)
+    ap.add_argument("--lambda", dest="build_lambda", action="store_true")
+    ap.add_argument("--out", default="BENCHMARKS.md")
+    a = ap.parse_args()
+    os.makedirs(OUT_DIR, exist_ok=True)
+    kit_run = os.path.join(a.kit, "run.py")
+    if not os.path.exists(kit_run):
+        sys.exit(f"no bench kit at {a.kit} (--kit)")
+
+    sh("cargo build --release --locked -p imgfn-cli -p imgfn-local --bin imgfn --example edge_bench")
+    if a.build_lambda:
+        sh("bash scripts/ci-deploy-checks.sh build")
+
+    # bench/imgfn.json names target/release/imgfn; point it at this target directory.
+    spec = open(os.path.join("bench", "imgfn.json")).read()
+    extra = os.path.join(OUT_DIR, "imgfn.json")
+    open(extra, "w").write(spec.replace("target/release/imgfn", os.path.abspath(os.path.join(TARGET, "release", "imgfn"))))
+    runs = {}
+    for threads in ("1", "all"):
+        out = os.path.join(OUT_DIR, f"kit-{threads}.json")
+        sh(f"{sys.executable} {kit_run} --extra {extra} --threads {threads} "
+           f"--repeat {a.repeat} --cold {a.cold} --json {out}", stdout=subprocess.DEVNULL)
+        runs[threads] = json.load(open(out))["rows"]
+    avif = capture(f"{sys.executable} bench/avif.py --kit {a.kit} --json {OUT_DIR}/avif.json")
+    edge = capture(os.path.join(TARGET, "release", "examples", "edge_bench"))
+
+    commit = capture("git rev-parse --short HEAD").strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    sizes = artifact_sizes()
+    doc = f"""# Benchmarks
+
+Regenerated by `bench/regenerate.py` (see its header for how to run it) on
+{datetime.date.today().isoformat()} at commit `{commit}`, {platform.machine()}, {os.cpu_count()} cores ({cpu}).
+Every table comes from this one run; ratios within it hold, absolute times drift between runs on
+shared machines. Peers and tasks: the shared bench kit (sharp 0.35 / libvips 8.18, Pillow 13,
+vips 8.14, ImageMagick 6.9); imgfn runs `target/release/imgfn` with the commands in
+`bench/imgfn.json`. Columns: `warm_ms` median per image in a warm process, `proc_ms` a fresh
+process doing one image, `rss_mb` peak memory, `ssim` luma SSIM against a float Lanczos
+reference, `x_sharp` sharp's time over the tool's (above 1 is faster).
+
+## imgfn against sharp, per task
+
+{summary(runs["1"], runs["all"])}
+
+## One core (what a Lambda function up to 1,769 MB gets)
+
+{kit_table(runs["1"])}
+
+## All cores (`--threads all`)
+
+{kit_table(runs["all"])}
+
+## AVIF output at equal SSIM
+
+sharp at its defaults (quality 50, effort 4; libheif + aom), imgfn at the lowest quality that
+reaches sharp's SSIM, at its default effort (4: rav1e speed 9). One core each.
+
+{avif.strip()}
+
+## The CDN edge, locally
+
+`tools/local/examples/edge_bench.rs`: signed rendition URLs over HTTP on 127.0.0.1 against the
+local S3 endpoint. A miss checks the URL, misses in S3, renders (source GET, decode, thumbnail,
+WebP encode) and stores; a hit checks the URL and serves the stored object.
+
+{edge.strip()}
+
+## What an image costs
+
+{costs(runs["1"])}
+
+{costs.__doc__.strip()} Prices: us-east-1 arm64 list prices (Lambda $0.0000133334 per GB-s and
+$0.20 per million requests; S3 PUT $0.005 and GET/HEAD $0.0004 per 1,000). The README quotes
+this table.
+
+## Lambda artifacts
+
+{sizes or "No artifacts in target/lambda: run with `--lambda` (or `bash scripts/ci-deploy-checks.sh build`)."}
+"""
+    open(a.out, "w").write(doc)
+    print(f"wrote {a.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
