@@ -217,7 +217,7 @@ WebP encode) and stores; a hit checks the URL and serves the stored object.
 
 {costs(runs["1"])}
 
-{costs.__doc__.strip()} Prices: us-east-1 arm64 list prices (Lambda $0.0000133334 per GB-s and
+{" ".join(costs.__doc__.split())} Prices: us-east-1 arm64 list prices (Lambda $0.0000133334 per GB-s and
 $0.20 per million requests; S3 PUT $0.005 and GET/HEAD $0.0004 per 1,000). The README quotes
 this table.
 
