@@ -82,6 +82,8 @@ pub async fn serve(api: Api, listener: TcpListener) {
             Ok(conn) => conn,
             Err(_) => continue,
         };
+        // As API Gateway answers: no 40 ms delayed-ACK stall between headers and body.
+        let _ = socket.set_nodelay(true);
         let api = api.clone();
         let service = hyper::service::service_fn(move |req| {
             let api = api.clone();

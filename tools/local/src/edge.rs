@@ -100,6 +100,9 @@ async fn serve(config: Arc<EdgeConfig>, listener: TcpListener, stats: Arc<EdgeSt
     let http = ConnBuilder::new(TokioExecutor::new());
     loop {
         let Ok((socket, peer)) = listener.accept().await else { continue };
+        // Without it a small response waits out the client's 40 ms delayed ACK (measured by
+        // tools/local/examples/edge_bench.rs: 42 ms per stored hit, 1.5 ms with it).
+        let _ = socket.set_nodelay(true);
         let (config, stats) = (config.clone(), stats.clone());
         let service = hyper::service::service_fn(move |req| {
             let (config, stats) = (config.clone(), stats.clone());

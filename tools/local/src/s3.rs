@@ -131,6 +131,8 @@ impl LocalS3 {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
+                // No 40 ms delayed-ACK stall between a response's headers and its body.
+                let _ = socket.set_nodelay(true);
                 let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
                 tokio::spawn(conn);
             }
