@@ -5,7 +5,6 @@
 //! cargo run --release -p imgfn-local --example edge_bench -- [IMAGE ...]
 //! (default: the shared bench corpus's photo-1mp.jpg and photo-12mp.jpg in ~/.cache/imgbench)
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use imgfn_lambda::rendition::{parse_steps, Rendition};
@@ -24,12 +23,7 @@ async fn main() {
         images = vec![corpus.join("photo-1mp.jpg"), corpus.join("photo-12mp.jpg")];
     }
     let data = std::env::temp_dir().join(format!("imgfn-edge-bench-{}", std::process::id()));
-    let mut config = StackConfig::new();
-    config.data_dir = data.clone();
-    for addr in [&mut config.s3_addr, &mut config.api_addr, &mut config.edge_addr] {
-        *addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    }
-    let stack = LocalStack::start(config).await.expect("the stack starts");
+    let stack = LocalStack::start(StackConfig::ephemeral(data.clone())).await.expect("the stack starts");
     let base = stack.edge.url().trim_end_matches('/').to_owned();
     let client = reqwest_like::Client::new();
 

@@ -74,6 +74,20 @@ impl StackConfig {
         }
     }
 
+    /// The defaults with data in `data_dir` and every server on a free port of 127.0.0.1 (the
+    /// OS picks it; read the addresses from the started [`LocalStack`]): for tests and
+    /// benchmarks that run beside each other.
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> StackConfig {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        StackConfig {
+            data_dir: data_dir.into(),
+            s3_addr: any,
+            api_addr: any,
+            edge_addr: any,
+            ..StackConfig::new()
+        }
+    }
+
     /// The configuration of the function of `op`: the buckets, [`function_vars`], then
     /// [`StackConfig::vars`].
     pub fn function_config(&self, op: &'static OpSpec) -> Result<Config, ConfigError> {

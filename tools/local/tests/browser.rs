@@ -7,7 +7,6 @@
 //! each rendition was rendered once.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -31,12 +30,7 @@ async fn the_demo_page_uploads_and_shows_renditions_in_chromium() {
 
     let data = scratch().join(format!("browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let mut config = StackConfig::new();
-    config.data_dir = data.clone();
-    config.s3_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.api_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.edge_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let stack = LocalStack::start(config).await.unwrap();
+    let stack = LocalStack::start(StackConfig::ephemeral(data.clone())).await.unwrap();
     let photo = root().join("samples/photo.jpg");
     let screenshot = data.join("demo.png");
 

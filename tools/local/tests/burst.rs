@@ -3,7 +3,6 @@
 //! lost, nothing duplicated, no error record. Prints the throughput and the stack's peak memory.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use imgfn_local::{LocalStack, StackConfig};
@@ -32,12 +31,7 @@ fn peak_rss_mb() -> Option<f64> {
 async fn a_thousand_uploads_at_once_are_each_processed_exactly_once() {
     let data = imgfn_test_support::tools::scratch().join(format!("burst-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let mut config = StackConfig::new();
-    config.data_dir = data.clone();
-    config.s3_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.api_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.edge_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let stack = LocalStack::start(config).await.unwrap();
+    let stack = LocalStack::start(StackConfig::ephemeral(data.clone())).await.unwrap();
     let store = s3::store_for(&stack.s3.url(), s3::fast_options()).await;
     let photo = fixtures::jpeg(320, 240);
 

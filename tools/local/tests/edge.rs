@@ -6,7 +6,6 @@
 //! deleted. Every image is decoded back and compared with the source.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -28,11 +27,7 @@ impl Edge {
     async fn start(name: &str, vars: &[(&str, &str)]) -> Edge {
         let data = imgfn_test_support::tools::scratch().join(format!("edge-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
-        let mut config = StackConfig::new();
-        config.data_dir = data;
-        config.s3_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.api_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.edge_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut config = StackConfig::ephemeral(data);
         config.vars.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let stack = LocalStack::start(config).await.unwrap();
         let store = s3::store_for(&stack.s3.url(), s3::fast_options()).await;
