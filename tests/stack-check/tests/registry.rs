@@ -39,12 +39,7 @@ fn a_registry_change_shows_as_stale() {
     let readme = std::fs::read_to_string(scratch.join("README.md")).unwrap();
     std::fs::write(scratch.join("README.md"), readme.replace("| `slice` |", "| `slice2` |")).unwrap();
     std::fs::write(scratch.join("events/s3-no-such-op.json"), "{}").unwrap();
-    let stale: Vec<String> = xtask::derived(&scratch)
-        .unwrap()
-        .into_iter()
-        .filter(|d| d.is_stale())
-        .map(|d| d.path.display().to_string())
-        .collect();
+    let stale = stale_paths(&scratch);
     assert_eq!(stale, ["README.md", "events/s3-no-such-op.json"]);
     assert_eq!(xtask::sync(&scratch).unwrap().len(), 2);
     assert!(xtask::derived(&scratch).unwrap().iter().all(|d| !d.is_stale()));
@@ -89,12 +84,7 @@ fn the_edge_falls_behind_visibly() {
     edit(xtask::cdn::VIEWER_REQUEST, "\"resize\":\"thumbnail\"", "\"resize\":\"watermark\"");
     edit(xtask::cdn::VECTORS, "\"status\":403", "\"status\":200");
     edit(xtask::cdn::RENDER_EVENT, "x-imgfn-request", "x-imgfn-requests");
-    let stale: Vec<String> = xtask::derived(&scratch)
-        .unwrap()
-        .into_iter()
-        .filter(|d| d.is_stale())
-        .map(|d| d.path.display().to_string())
-        .collect();
+    let stale = stale_paths(&scratch);
     let expected =
         [xtask::cdn::VIEWER_REQUEST, xtask::cdn::VECTORS, xtask::cdn::RENDER_EVENT, "template.yaml"];
     assert_eq!(stale, expected);
@@ -106,4 +96,14 @@ fn the_edge_falls_behind_visibly() {
     let template = std::fs::read_to_string(scratch.join("template.yaml")).unwrap();
     assert!(template.contains("        const OUT = 'output2';"));
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// The derived files under `root` that `cargo xtask check` would call stale.
+fn stale_paths(root: &std::path::Path) -> Vec<String> {
+    xtask::derived(root)
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.is_stale())
+        .map(|d| d.path.display().to_string())
+        .collect()
 }
