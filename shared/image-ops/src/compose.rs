@@ -6,6 +6,7 @@
 use image::{GrayImage, RgbaImage};
 
 use crate::geometry::Gravity;
+use crate::ops::{Area, Canvas};
 use crate::Pixels;
 
 /// What a [`Layer`] paints.
@@ -50,6 +51,24 @@ impl<'a> Layer<'a> {
             Source::Rgba(img) => img.dimensions(),
             Source::Mask { mask, .. } => mask.dimensions(),
         }
+    }
+
+    /// Draws the source with its top-left corner at each of `positions` (frame coordinates)
+    /// onto every frame of `canvas`.
+    pub(crate) fn draw_on(&self, canvas: &mut dyn Canvas, positions: &[(i64, i64)]) -> crate::Result<()> {
+        if self.is_invisible() {
+            return Ok(());
+        }
+        let Some(area) = covered(canvas.dimensions(), self.dimensions(), positions) else {
+            return Ok(());
+        };
+        for w in canvas.windows(area)? {
+            let (ox, oy) = (i64::from(w.origin.0), i64::from(w.origin.1));
+            for &(x, y) in positions {
+                self.draw(w.pixels, x - ox, y - oy);
+            }
+        }
+        Ok(())
     }
 
     /// Blends the source onto `dst` with its top-left corner at (`x`, `y`), which may be
@@ -122,6 +141,16 @@ fn clip(frame: (u32, u32), src: (u32, u32), x: i64, y: i64) -> Option<Rect> {
     let (dx, sx, w) = axis(frame.0, src.0, x)?;
     let (dy, sy, h) = axis(frame.1, src.1, y)?;
     Some(Rect { dx, dy, sx, sy, w, h })
+}
+
+/// The part of a `frame` that a `block` drawn at each of `positions` covers: the union of the
+/// clipped rectangles, `None` when nothing is inside the frame.
+pub(crate) fn covered(frame: (u32, u32), block: (u32, u32), positions: &[(i64, i64)]) -> Option<Area> {
+    positions
+        .iter()
+        .filter_map(|&(x, y)| clip(frame, block, x, y))
+        .map(|r| Area { x: r.dx as u32, y: r.dy as u32, width: r.w as u32, height: r.h as u32 })
+        .reduce(Area::union)
 }
 
 /// Blends rows of a source with `SC` bytes per pixel onto a destination with `DC` (3 or 4)

@@ -22,6 +22,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod pixels;
 pub mod smartcrop;
+mod transcode;
 
 pub use crate::encode::{Encoded, OutputParams};
 pub use crate::error::{Category, Error, Result};

@@ -13,6 +13,12 @@
 //! glyphs), then probes the input once, decodes it once (shrunk on load for a
 //! first `thumbnail`), applies the operations and encodes once, and reports what the probe
 //! learned about the input beside the output.
+//!
+//! One shortcut: a JPEG that becomes a JPEG through overlays only (watermarks, QR codes, or no
+//! operation at all) is not decoded to pixels. Its DCT coefficients are read, the overlays are
+//! painted on the few blocks they cover and written back, and the rest is requantised
+//! (`crate::transcode`): the same image at the same quality and size for a fraction of the
+//! work. Anything else decodes in full.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::decode::{self, DecodeOptions, Probe};
 use crate::encode::{self, Encoded, OutputParams};
 use crate::ops::slice::{self, Manifest, SliceParams};
-use crate::ops::{AssetKind, Context, Loaded, Op};
+use crate::ops::{AssetKind, Context, Loaded, Op, Overlay};
 use crate::{Error, Image, InputFormat, Limits, OutputFormat, Result, Validate};
 
 /// Most operations in one pipeline.
@@ -149,6 +155,17 @@ impl Pipeline {
     /// Decodes `input` under the limits, applies the operations and encodes once. `assets`
     /// holds every asset [`Pipeline::assets`] names.
     pub fn run(&self, input: &[u8], assets: &Assets) -> Result<Rendered> {
+        self.run_with(input, assets, true)
+    }
+
+    /// [`Pipeline::run`] that always decodes the image in full, never transcoding a JPEG's
+    /// coefficients: for tests and benchmarks that compare the two paths.
+    #[doc(hidden)]
+    pub fn run_decoded(&self, input: &[u8], assets: &Assets) -> Result<Rendered> {
+        self.run_with(input, assets, false)
+    }
+
+    fn run_with(&self, input: &[u8], assets: &Assets, transcode: bool) -> Result<Rendered> {
         let loaded = self.load(assets)?;
         let cx = Context { limits: &self.limits, assets: &loaded };
         for (i, op) in self.spec.ops.iter().enumerate() {
@@ -156,6 +173,11 @@ impl Pipeline {
         }
         let probe = decode::probe(input, &self.limits)?;
         let format = self.output_format(probe.format);
+        if transcode {
+            if let Some(encoded) = self.transcode(input, probe.format, format, &cx) {
+                return Ok(Rendered { input: probe, output: Output::Image(encoded) });
+            }
+        }
         let shrink =
             |w: u32, h: u32| self.spec.ops.first().map_or(1.0, |op| op.operation().shrink_factor(w, h));
         let options = DecodeOptions {
@@ -175,6 +197,24 @@ impl Pipeline {
         let format = self.final_format(&image, format);
         let output = Output::Image(encode::encode_limited(&image, format, &self.spec.output, &self.limits)?);
         Ok(Rendered { input: probe, output })
+    }
+
+    /// The result without decoding the image, when it is a JPEG, the output is one and every
+    /// operation is an overlay (see `transcode`); `None` when that does not apply, and the
+    /// image is then decoded in full (which also reports any error the overlays met).
+    fn transcode(
+        &self,
+        input: &[u8],
+        from: InputFormat,
+        to: OutputFormat,
+        cx: &Context<'_>,
+    ) -> Option<Encoded> {
+        if from != InputFormat::Jpeg || to != OutputFormat::Jpeg {
+            return None;
+        }
+        let overlays: Vec<&dyn Overlay> =
+            self.spec.ops.iter().map(|op| op.operation().as_overlay()).collect::<Option<_>>()?;
+        crate::transcode::render(input, &overlays, cx, &self.spec.output).ok()
     }
 
     /// Checks and prepares the assets: each present and within the asset limit, fonts

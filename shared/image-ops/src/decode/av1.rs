@@ -1,6 +1,6 @@
 //! One AV1 still image decoded by rav1d (the Rust port of dav1d), through its dav1d API.
 //!
-//! This is the only module of image-ops with `unsafe` code: rav1d's public interface is the C
+//! One of the two modules of image-ops with `unsafe` code (with `transcode::ffi`): rav1d's public interface is the C
 //! API of dav1d (`dav1d_open`, `dav1d_send_data`, `dav1d_get_picture`, ...). Everything unsafe
 //! stays here, behind [`decode`] and [`Picture`], which hand out bounds-checked rows only.
 //!

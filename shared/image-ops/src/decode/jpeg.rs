@@ -127,6 +127,18 @@ fn scan(bytes: &[u8], header_only: bool) -> Result<JpegInfo> {
     Ok(info)
 }
 
+/// Whether the JPEG's pixels need nothing but decoding: complete (an EOI after the scans), upright
+/// (no EXIF rotation or mirroring), without an ICC profile to convert from or an Adobe marker
+/// (which may mean RGB or YCCK samples). The transcode path takes only such files.
+pub(crate) fn is_plain(bytes: &[u8]) -> bool {
+    scan(bytes, false).is_ok_and(|info| {
+        info.complete
+            && matches!(info.orientation, None | Some(Orientation::NoTransforms))
+            && info.icc.is_none()
+            && !info.adobe
+    })
+}
+
 /// Joins APP2 ICC_PROFILE segments in sequence order (1..=count); `None` if any is missing or
 /// they disagree.
 fn assemble_icc(parts: &mut [(u8, u8, &[u8])]) -> Option<Vec<u8>> {

@@ -111,7 +111,7 @@
 //!   libjpeg-turbo;
 //! - `codecs` — PNG, GIF and WebP (stills and animations) through the `image` crate;
 //! - `avif` — the bounded AVIF container parser, the sequence header check, YUV to RGB;
-//! - `av1` — AV1 decoding by rav1d (the one module with `unsafe` code: rav1d's API is dav1d's
+//! - `av1` — AV1 decoding by rav1d (one of the two modules with `unsafe` code, with `transcode::ffi`: rav1d's API is dav1d's
 //!   C API);
 //! - `colour` — ICC profiles to sRGB, grey and CMYK to RGB;
 //! - `orient` — EXIF orientation.
@@ -121,7 +121,7 @@ mod avif;
 mod codecs;
 mod colour;
 mod header;
-mod jpeg;
+pub(crate) mod jpeg;
 mod orient;
 mod sniff;
 

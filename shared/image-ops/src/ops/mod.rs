@@ -23,7 +23,7 @@ use std::fmt;
 use image::RgbaImage;
 use serde::{Deserialize, Serialize};
 
-use crate::{Image, Limits, Result, Validate};
+use crate::{Image, Limits, Pixels, Result, Validate};
 
 /// Everything imgfn knows about an operation besides its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,11 +130,75 @@ pub struct Context<'a> {
     pub assets: &'a Loaded,
 }
 
+/// A rectangle of a frame, in pixels: top-left corner and size (both sides > 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Area {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Area {
+    /// The smallest area holding both.
+    pub fn union(self, other: Area) -> Area {
+        let x = self.x.min(other.x);
+        let y = self.y.min(other.y);
+        let right = (self.x + self.width).max(other.x + other.width);
+        let bottom = (self.y + self.height).max(other.y + other.height);
+        Area { x, y, width: right - x, height: bottom - y }
+    }
+}
+
+/// Pixels an overlay operation paints on: a frame's, or a part of one. `origin` is the frame
+/// position of `pixels`' top-left pixel; painting is clipped to `pixels`.
+#[derive(Debug)]
+pub struct Window<'a> {
+    pub pixels: &'a mut Pixels,
+    pub origin: (u32, u32),
+}
+
+/// Where an overlay operation (one that paints over part of the image and changes nothing
+/// else: the watermarks, the QR code) paints: every frame of a decoded [`Image`], or a JPEG's
+/// DCT coefficients decoded only around the overlay (`crate::transcode`), so that the rest of
+/// the image is never decoded to pixels.
+pub trait Canvas {
+    /// The size of the frame the overlay is placed in.
+    fn dimensions(&self) -> (u32, u32);
+
+    /// The pixels of every frame covering `area` (inside the frame), to paint on. A canvas that
+    /// cannot hold that much (a transcode asked for most of the image) fails; the caller then
+    /// decodes the image in full.
+    fn windows(&mut self, area: Area) -> Result<Vec<Window<'_>>>;
+}
+
+/// An operation that only paints over part of the image: it can paint on any [`Canvas`], and
+/// its `apply` is `paint` on the image.
+pub trait Overlay {
+    /// Paints onto `canvas`. Errors name the param relative to the operation, as `apply`'s do.
+    fn paint(&self, canvas: &mut dyn Canvas, cx: &Context<'_>) -> Result<()>;
+}
+
+impl Canvas for Image {
+    fn dimensions(&self) -> (u32, u32) {
+        self.frames.first().map_or((0, 0), |f| f.pixels.dimensions())
+    }
+
+    fn windows(&mut self, _area: Area) -> Result<Vec<Window<'_>>> {
+        Ok(self.frames.iter_mut().map(|f| Window { pixels: &mut f.pixels, origin: (0, 0) }).collect())
+    }
+}
+
 /// An operation: validated params that transform a decoded image.
 pub trait Operation: Validate + fmt::Debug + Send + Sync {
     /// Applies the operation to every frame of `image`. Errors that depend on the image name
     /// the param relative to the operation (`size`); the pipeline puts them under `ops[i]`.
     fn apply(&self, image: &mut Image, cx: &Context<'_>) -> Result<()>;
+
+    /// `Some` for an overlay operation (see [`Canvas`]).
+    fn as_overlay(&self) -> Option<&dyn Overlay> {
+        None
+    }
 
     /// The assets the params name.
     fn assets(&self) -> Vec<AssetRef<'_>> {

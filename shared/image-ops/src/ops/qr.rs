@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::geometry::{check_range, Color, Gravity};
+use crate::ops::{Area, Canvas, Overlay};
 use crate::{Error, Image, Pixels, Result};
 
 /// Longest payload, in bytes.
@@ -28,6 +29,16 @@ pub const PARAMS: &str = "`data` (at most 1,000 bytes), `size` (200 px, quiet zo
 impl crate::ops::Operation for QrParams {
     fn apply(&self, image: &mut Image, _cx: &crate::ops::Context<'_>) -> Result<()> {
         qr_overlay(image, self)
+    }
+
+    fn as_overlay(&self) -> Option<&dyn Overlay> {
+        Some(self)
+    }
+}
+
+impl Overlay for QrParams {
+    fn paint(&self, canvas: &mut dyn Canvas, _cx: &crate::ops::Context<'_>) -> Result<()> {
+        qr_overlay(canvas, self)
     }
 }
 
@@ -197,9 +208,9 @@ impl crate::Validate for QrParams {
 /// `gravity` and the offsets. Fails with [`Error::InvalidParams`] on `size` if the square does
 /// not lie entirely inside the image (and on `data`/`size` for params that would not pass
 /// [`crate::Validate`]).
-pub fn qr_overlay(image: &mut Image, p: &QrParams) -> Result<()> {
+pub fn qr_overlay(canvas: &mut dyn Canvas, p: &QrParams) -> Result<()> {
     let layout = layout(p, "")?;
-    let (w, h) = (image.width(), image.height());
+    let (w, h) = canvas.dimensions();
     let (x, y) = p.gravity.place((w, h), (p.size, p.size), (p.offset_x, p.offset_y));
     let fits =
         x >= 0 && y >= 0 && x + i64::from(p.size) <= i64::from(w) && y + i64::from(p.size) <= i64::from(h);
@@ -213,22 +224,27 @@ pub fn qr_overlay(image: &mut Image, p: &QrParams) -> Result<()> {
             ),
         ));
     }
-    // Checked above: 0 <= x, y and x + size <= w, y + size <= h.
-    let (x, y) = (x as usize, y as usize);
-    image.try_map_frames(|pixels| {
-        if pixels.dimensions() != (w, h) {
-            return Err(Error::invalid("size", "animation frames differ in size"));
+    // Checked above: 0 <= x, y and x + size <= w, y + size <= h (so size >= 1 and the area is
+    // inside the frame).
+    let (x, y) = (x as u32, y as u32);
+    let area = Area { x, y, width: p.size, height: p.size };
+    for window in canvas.windows(area)? {
+        let (wx, wy) = window.origin;
+        let (ww, wh) = window.pixels.dimensions();
+        if x < wx || y < wy || x + p.size > wx + ww || y + p.size > wy + wh {
+            return Err(Error::Encode(format!("a {ww}x{wh} window at {wx},{wy} does not hold the QR code")));
         }
-        match pixels {
+        let at = ((x - wx) as usize, (y - wy) as usize);
+        match window.pixels {
             Pixels::Rgb(img) => {
                 let [r, g, b, _] = p.dark.0;
                 let [lr, lg, lb, _] = p.light.0;
-                draw(img, w as usize, (x, y), &layout, p, [r, g, b], [lr, lg, lb]);
+                draw(img, ww as usize, at, &layout, p, [r, g, b], [lr, lg, lb]);
             }
-            Pixels::Rgba(img) => draw(img, w as usize, (x, y), &layout, p, p.dark.0, p.light.0),
+            Pixels::Rgba(img) => draw(img, ww as usize, at, &layout, p, p.dark.0, p.light.0),
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// Paints the square into a row-major buffer of `N`-byte pixels, `width` px per row. Per band

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::watermark_image::{self, ImageWatermarkParams};
 use super::watermark_text::{self, Align, TextWatermarkParams, Tile};
-use super::{AssetKind, AssetRef, Context, Operation};
+use super::{AssetKind, AssetRef, Canvas, Context, Operation, Overlay};
 use crate::geometry::{Color, Gravity, Length};
 use crate::{Error, Image, Limits, Result, Validate};
 
@@ -155,18 +155,28 @@ impl Validate for WatermarkParams {
     }
 }
 
-impl Operation for WatermarkParams {
-    fn apply(&self, image: &mut Image, cx: &Context<'_>) -> Result<()> {
+impl Overlay for WatermarkParams {
+    fn paint(&self, canvas: &mut dyn Canvas, cx: &Context<'_>) -> Result<()> {
         match self.kind("")? {
             Kind::Text(p) => {
                 let font = p.font.as_ref().and_then(|name| cx.assets.fonts.get(name)).map(Vec::as_slice);
-                watermark_text::watermark_text(image, &p, font)
+                watermark_text::watermark_text(canvas, &p, font)
             }
             Kind::Image(p) => match cx.assets.overlays.get(&p.image) {
-                Some(overlay) => watermark_image::watermark_image(image, &p, overlay),
+                Some(overlay) => watermark_image::watermark_image(canvas, &p, overlay),
                 None => Err(Error::invalid("image", format!("asset {:?} was not loaded", p.image))),
             },
         }
+    }
+}
+
+impl Operation for WatermarkParams {
+    fn apply(&self, image: &mut Image, cx: &Context<'_>) -> Result<()> {
+        self.paint(image, cx)
+    }
+
+    fn as_overlay(&self) -> Option<&dyn Overlay> {
+        Some(self)
     }
 
     fn check_assets(&self, cx: &Context<'_>) -> Result<()> {

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::compose::{self, Layer, Source};
 use crate::geometry::Gravity;
 use crate::ops::watermark_text::{default_gravity, default_opacity, validate_common, Tile};
-use crate::{Error, Image, Limits, Pixels, Result};
+use crate::ops::Canvas;
+use crate::{Error, Limits, Pixels, Result};
 
 /// Params of `watermark_image`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -53,19 +54,16 @@ impl crate::Validate for ImageWatermarkParams {
     }
 }
 
-/// Composites `overlay` onto every frame.
+/// Composites `overlay` onto every frame of `canvas` (an [`crate::Image`], or part of one).
 ///
 /// Errors: `image` for an empty overlay; `offset_x`/`offset_y` when the offsets leave no room
 /// on this image.
-pub fn watermark_image(image: &mut Image, p: &ImageWatermarkParams, overlay: &RgbaImage) -> Result<()> {
+pub fn watermark_image(canvas: &mut dyn Canvas, p: &ImageWatermarkParams, overlay: &RgbaImage) -> Result<()> {
     let (ow, oh) = overlay.dimensions();
     if ow == 0 || oh == 0 {
         return Err(Error::invalid("image", "the overlay image is empty"));
     }
-    let Some(first) = image.frames.first() else {
-        return Ok(());
-    };
-    let frame = first.pixels.dimensions();
+    let frame = canvas.dimensions();
     if p.opacity.is_nan() || p.opacity <= 0.0 || frame.0 == 0 || frame.1 == 0 {
         return Ok(());
     }
@@ -84,12 +82,7 @@ pub fn watermark_image(image: &mut Image, p: &ImageWatermarkParams, overlay: &Rg
         Some(t) => compose::tile_positions(frame, (w, h), t.spacing),
         None => vec![compose::place_inside(frame, (w, h), p.gravity, offset)],
     };
-    for f in &mut image.frames {
-        for &(x, y) in &positions {
-            layer.draw(&mut f.pixels, x, y);
-        }
-    }
-    Ok(())
+    layer.draw_on(canvas, &positions)
 }
 
 /// The overlay's drawn size: `scale` times the frame width (aspect kept) or its natural size,

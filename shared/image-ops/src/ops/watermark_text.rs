@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::compose::{self, Layer, Source};
 use crate::geometry::{check_range, Color, Gravity, Length};
-use crate::{Error, Image, Limits, Result};
+use crate::ops::Canvas;
+use crate::{Error, Limits, Result};
 
 /// Horizontal alignment of the lines of a multi-line text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -190,16 +191,13 @@ pub(crate) fn validate_common(
 /// Errors: `font` when the bytes are not a usable font; `text` when the font has no glyph for
 /// a character (see the module docs); `offset_x`/`offset_y` when the offsets leave no room on
 /// this image; `size` when the text cannot be made to fit at any size.
-pub fn watermark_text(image: &mut Image, p: &TextWatermarkParams, font: Option<&[u8]>) -> Result<()> {
+pub fn watermark_text(canvas: &mut dyn Canvas, p: &TextWatermarkParams, font: Option<&[u8]>) -> Result<()> {
     let bytes = font.unwrap_or(crate::fonts::DEFAULT_FONT);
     let font = FontRef::try_from_slice_and_index(bytes, 0)
         .map_err(|_| Error::invalid("font", "not a TrueType/OpenType font"))?;
     let metrics =
         Metrics::of(&font).ok_or_else(|| Error::invalid("font", "the font has unusable metrics"))?;
-    let Some(first) = image.frames.first() else {
-        return Ok(());
-    };
-    let frame = first.pixels.dimensions();
+    let frame = canvas.dimensions();
     let layer_visible = p.opacity > 0.0 && p.color.0[3] > 0;
     if !layer_visible || frame.0 == 0 || frame.1 == 0 {
         return Ok(());
@@ -222,12 +220,7 @@ pub fn watermark_text(image: &mut Image, p: &TextWatermarkParams, font: Option<&
         Some(t) => compose::tile_positions(frame, mask.dimensions(), t.spacing),
         None => vec![compose::place_inside(frame, mask.dimensions(), p.gravity, offset)],
     };
-    for f in &mut image.frames {
-        for &(x, y) in &positions {
-            layer.draw(&mut f.pixels, x, y);
-        }
-    }
-    Ok(())
+    layer.draw_on(canvas, &positions)
 }
 
 /// Checks that the font `bytes` (the asset `name`, or the bundled font) has a glyph for every
@@ -662,7 +655,8 @@ mod tests {
 
     #[test]
     fn bad_fonts_are_rejected_not_panicking() {
-        let mut img = Image::still(crate::Pixels::Rgb(image::RgbImage::new(20, 20)), crate::InputFormat::Png);
+        let mut img =
+            crate::Image::still(crate::Pixels::Rgb(image::RgbImage::new(20, 20)), crate::InputFormat::Png);
         let p: TextWatermarkParams = TextWatermarkParams {
             text: "x".into(),
             font: Some("f".into()),

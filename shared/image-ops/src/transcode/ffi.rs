@@ -1,0 +1,335 @@
+//! libjpeg's transcoding API (`jpeg_read_coefficients` / `jpeg_write_coefficients`), which the
+//! `mozjpeg` crate does not wrap: a JPEG's quantised DCT coefficients read without decoding
+//! pixels, changed in place, and written as a new JPEG with new quantisation tables.
+//!
+//! This is the crate's second `unsafe` module (with `decode::av1`). The invariants:
+//! - The libjpeg structs and their error managers are boxed, so the pointers libjpeg keeps to
+//!   them stay put; the destination manager (a `Vec` that grows) is a raw pointer from
+//!   `Box::into_raw` that only libjpeg's callbacks touch until `Drop` takes it back.
+//! - libjpeg reports errors through `error_exit`, which must not return: ours unwinds (the
+//!   `mozjpeg-sys` `unwinding` feature builds libjpeg with unwind tables and declares every
+//!   function `C-unwind`), and every call into libjpeg runs inside `catch_unwind`, which turns
+//!   the unwind into an `Err`. Warnings (corrupt data that libjpeg would paper over) are
+//!   counted, and the caller treats any as a failure.
+//! - Coefficient rows are borrowed mutably from `&mut self`, so no two rows alias, and the
+//!   arrays live until the decompressor is destroyed in `Drop`, after the compressor.
+
+#![allow(unsafe_code)]
+
+use std::mem;
+use std::os::raw::{c_int, c_ulong};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use mozjpeg_sys as sys;
+
+/// A DCT block: 64 quantised coefficients in natural (row-major) order.
+pub(crate) type Block = [i16; 64];
+
+/// What a component of the source looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Component {
+    pub h_samp: u32,
+    pub v_samp: u32,
+    pub width_in_blocks: u32,
+    pub height_in_blocks: u32,
+    /// The source's quantisation table, natural order.
+    pub quant: [u16; 64],
+}
+
+/// The source's header, as libjpeg read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub width: u32,
+    pub height: u32,
+    /// The colour space libjpeg decoded (YCbCr for a normal colour JPEG).
+    pub ycbcr: bool,
+    pub components: Vec<Component>,
+}
+
+/// libjpeg's destination manager writing into a growing `Vec` (`mgr` first, so that libjpeg's
+/// `cinfo.dest` pointer is also a pointer to this).
+#[repr(C)]
+struct VecDest {
+    mgr: sys::jpeg_destination_mgr,
+    buf: Vec<u8>,
+}
+
+unsafe extern "C-unwind" fn dest_init(cinfo: &mut sys::jpeg_compress_struct) {
+    // SAFETY (these three): `cinfo.dest` is the VecDest set in `prepare`, alive until Drop.
+    let d = unsafe { &mut *cinfo.dest.cast::<VecDest>() };
+    let len = d.buf.capacity().max(4096);
+    d.buf.resize(len, 0);
+    d.mgr.next_output_byte = d.buf.as_mut_ptr();
+    d.mgr.free_in_buffer = d.buf.len();
+}
+
+unsafe extern "C-unwind" fn dest_grow(cinfo: &mut sys::jpeg_compress_struct) -> sys::boolean {
+    let d = unsafe { &mut *cinfo.dest.cast::<VecDest>() };
+    // libjpeg calls this with the whole buffer written, and its documentation says to ignore
+    // next_output_byte and free_in_buffer here (not every caller updates them first).
+    let used = d.buf.len();
+    d.buf.resize(d.buf.len() * 2, 0);
+    // SAFETY: used <= len.
+    d.mgr.next_output_byte = unsafe { d.buf.as_mut_ptr().add(used) };
+    d.mgr.free_in_buffer = d.buf.len() - used;
+    1
+}
+
+unsafe extern "C-unwind" fn dest_term(cinfo: &mut sys::jpeg_compress_struct) {
+    let d = unsafe { &mut *cinfo.dest.cast::<VecDest>() };
+    let used = d.buf.len() - d.mgr.free_in_buffer;
+    d.buf.truncate(used);
+    d.mgr.next_output_byte = std::ptr::null_mut();
+    d.mgr.free_in_buffer = 0;
+}
+
+/// A source JPEG's coefficients and, once [`Transcoder::prepare`] ran, the compressor that
+/// writes them.
+pub(crate) struct Transcoder<'a> {
+    /// The source, which libjpeg's memory source points into.
+    _source: std::marker::PhantomData<&'a [u8]>,
+    d: Box<sys::jpeg_decompress_struct>,
+    _d_err: Box<sys::jpeg_error_mgr>,
+    c: Option<(Box<sys::jpeg_compress_struct>, Box<sys::jpeg_error_mgr>)>,
+    /// The destination manager, from `Box::into_raw` (null until `prepare`).
+    dest: *mut VecDest,
+    coefs: *mut *mut sys::jvirt_barray_control,
+    header: Header,
+}
+
+fn error_mgr() -> Box<sys::jpeg_error_mgr> {
+    // SAFETY: jpeg_error_mgr is plain data (integers, pointers, options of fn pointers), for
+    // which all-zero is valid; jpeg_std_error fills it in.
+    let mut err: Box<sys::jpeg_error_mgr> = Box::new(unsafe { mem::zeroed() });
+    unsafe { sys::jpeg_std_error(&mut err) };
+    err.error_exit = Some(error_exit);
+    err.emit_message = Some(count_warning);
+    err
+}
+
+extern "C-unwind" fn error_exit(cinfo: &mut sys::jpeg_common_struct) {
+    let mut message = String::from("libjpeg error");
+    // SAFETY: `err` points at our boxed error manager; format_message writes at most
+    // JMSG_LENGTH_MAX (200) bytes into the buffer, which we give 200 bytes (the binding's
+    // type says 80).
+    unsafe {
+        if let Some(err) = cinfo.err.as_ref() {
+            if let Some(format) = err.format_message {
+                let mut buf = [0u8; 200];
+                format(cinfo, &*(buf.as_mut_ptr() as *const [u8; 80]));
+                let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+                message = format!("libjpeg: {}", String::from_utf8_lossy(&buf[..end]));
+            }
+        }
+    }
+    std::panic::resume_unwind(Box::new(message));
+}
+
+extern "C-unwind" fn count_warning(cinfo: &mut sys::jpeg_common_struct, level: c_int) {
+    if level < 0 {
+        // SAFETY: `err` points at our boxed error manager.
+        if let Some(err) = unsafe { cinfo.err.as_mut() } {
+            err.num_warnings += 1;
+        }
+    }
+}
+
+/// Runs `f` (calls into libjpeg), turning libjpeg's unwinding errors into `Err`.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        payload.downcast_ref::<String>().cloned().unwrap_or_else(|| "libjpeg failed".to_owned())
+    })
+}
+
+impl<'a> Transcoder<'a> {
+    /// Reads the header and every coefficient of `jpeg` (entropy decoding only). Fails on any
+    /// libjpeg error or warning.
+    pub(crate) fn read(jpeg: &'a [u8]) -> Result<Transcoder<'a>, String> {
+        let len = c_ulong::try_from(jpeg.len()).map_err(|_| "JPEG too large".to_owned())?;
+        let mut d_err = error_mgr();
+        // SAFETY: zeroed is the state jpeg_CreateDecompress expects to fill in.
+        let mut d: Box<sys::jpeg_decompress_struct> = Box::new(unsafe { mem::zeroed() });
+        d.common.err = &mut *d_err;
+        guarded(|| unsafe { sys::jpeg_create_decompress(&mut *d) })?;
+        let mut t = Transcoder {
+            _source: std::marker::PhantomData,
+            d,
+            _d_err: d_err,
+            c: None,
+            dest: std::ptr::null_mut(),
+            coefs: std::ptr::null_mut(),
+            header: Header { width: 0, height: 0, ycbcr: false, components: Vec::new() },
+        };
+        let d = &mut *t.d;
+        // SAFETY: `jpeg` outlives the decompressor's use of it: every read happens in this
+        // function (jpeg_read_coefficients consumes the whole input).
+        let coefs = guarded(|| unsafe {
+            sys::jpeg_mem_src(d, jpeg.as_ptr(), len);
+            sys::jpeg_read_header(d, 1);
+            sys::jpeg_read_coefficients(d)
+        })?;
+        if coefs.is_null() {
+            return Err("libjpeg returned no coefficients".into());
+        }
+        t.coefs = coefs;
+        let d = &*t.d;
+        // SAFETY: after jpeg_read_coefficients, comp_info holds num_components entries, each
+        // with its quantisation table saved (quant_table).
+        let components = unsafe {
+            let n = usize::try_from(d.num_components).unwrap_or(0);
+            std::slice::from_raw_parts(d.comp_info, n)
+                .iter()
+                .map(|ci| {
+                    let quant = ci.quant_table.as_ref().map_or([0; 64], |q| q.quantval);
+                    Component {
+                        h_samp: ci.h_samp_factor as u32,
+                        v_samp: ci.v_samp_factor as u32,
+                        width_in_blocks: ci.width_in_blocks,
+                        height_in_blocks: ci.height_in_blocks,
+                        quant,
+                    }
+                })
+                .collect()
+        };
+        t.header = Header {
+            width: d.image_width,
+            height: d.image_height,
+            ycbcr: d.jpeg_color_space == sys::J_COLOR_SPACE::JCS_YCbCr,
+            components,
+        };
+        if t._d_err.num_warnings > 0 {
+            return Err("the JPEG data is corrupt (libjpeg warned)".into());
+        }
+        Ok(t)
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Sets up the compressor as `encode` sets up a pixel encode (libjpeg-turbo's profile,
+    /// the Annex K tables at `quality`, optimised Huffman tables, progressive on request) for
+    /// these coefficients' geometry, and returns each component's new quantisation table
+    /// (natural order). Luma uses table 0, both chroma components table 1, as in a pixel
+    /// encode.
+    /// `capacity` is a guess at the output's size.
+    pub(crate) fn prepare(
+        &mut self,
+        quality: u8,
+        progressive: bool,
+        capacity: usize,
+    ) -> Result<Vec<[u16; 64]>, String> {
+        if !self.dest.is_null() {
+            return Err("prepare was called twice".into());
+        }
+        self.dest = Box::into_raw(Box::new(VecDest {
+            mgr: sys::jpeg_destination_mgr {
+                next_output_byte: std::ptr::null_mut(),
+                free_in_buffer: 0,
+                init_destination: Some(dest_init),
+                empty_output_buffer: Some(dest_grow),
+                term_destination: Some(dest_term),
+            },
+            buf: Vec::with_capacity(capacity),
+        }));
+        let mut c_err = error_mgr();
+        // SAFETY: zeroed is the state jpeg_CreateCompress expects to fill in.
+        let mut c: Box<sys::jpeg_compress_struct> = Box::new(unsafe { mem::zeroed() });
+        c.common.err = &mut *c_err;
+        guarded(|| unsafe { sys::jpeg_create_compress(&mut *c) })?;
+        let d = &*self.d;
+        let dest = self.dest;
+        let n = self.header.components.len();
+        let tables = guarded(|| unsafe {
+            let cinfo = &mut *c;
+            sys::jpeg_c_set_int_param(
+                cinfo,
+                sys::J_INT_PARAM::JINT_COMPRESS_PROFILE,
+                sys::JINT_COMPRESS_PROFILE_VALUE::JCP_FASTEST as c_int,
+            );
+            sys::jpeg_copy_critical_parameters(d, cinfo);
+            sys::jpeg_set_quality(cinfo, c_int::from(quality), 0);
+            cinfo.optimize_coding = 1;
+            // The pixel encoder's JFIF header: no density from the source.
+            cinfo.density_unit = 0;
+            cinfo.X_density = 1;
+            cinfo.Y_density = 1;
+            if progressive {
+                sys::jpeg_simple_progression(cinfo);
+            }
+            let comps = std::slice::from_raw_parts_mut(cinfo.comp_info, n);
+            let mut tables = Vec::with_capacity(n);
+            for (i, ci) in comps.iter_mut().enumerate() {
+                ci.quant_tbl_no = if i == 0 { 0 } else { 1 };
+                let q = cinfo.quant_tbl_ptrs[ci.quant_tbl_no as usize];
+                tables.push(q.as_ref().map_or([0; 64], |q| q.quantval));
+            }
+            cinfo.dest = dest.cast();
+            tables
+        });
+        self.c = Some((c, c_err));
+        let tables = tables?;
+        if tables.iter().any(|t| t.contains(&0)) {
+            return Err("libjpeg made no quantisation table".into());
+        }
+        Ok(tables)
+    }
+
+    /// Row `row` (in blocks) of component `comp`'s coefficients, `width_in_blocks` long.
+    pub(crate) fn row(&mut self, comp: usize, row: u32) -> Result<&mut [Block], String> {
+        let component = self.header.components.get(comp).ok_or("no such component")?;
+        if row >= component.height_in_blocks {
+            return Err("row out of range".into());
+        }
+        let width = component.width_in_blocks as usize;
+        let d = &mut *self.d;
+        // SAFETY: `coefs` has num_components arrays (comp < that); access_virt_barray checks
+        // the row and returns a pointer to row pointers, whose first row holds at least
+        // width_in_blocks blocks; the arrays live as long as the decompressor, which `self`
+        // owns, and the result borrows `self` mutably.
+        unsafe {
+            let array = *self.coefs.add(comp);
+            let access = (*d.common.mem).access_virt_barray.ok_or("no access_virt_barray")?;
+            let rows = guarded(|| access(&mut d.common, array, row, 1, 1))?;
+            if rows.is_null() || (*rows).is_null() {
+                return Err("libjpeg returned no row".into());
+            }
+            Ok(std::slice::from_raw_parts_mut((*rows).cast::<Block>(), width))
+        }
+    }
+
+    /// Writes the (changed) coefficients as a new JPEG with the tables from [`Self::prepare`].
+    pub(crate) fn finish(mut self) -> Result<Vec<u8>, String> {
+        let coefs = self.coefs;
+        let Some((c, c_err)) = self.c.as_mut() else {
+            return Err("prepare was not called".into());
+        };
+        let c = &mut **c;
+        guarded(|| unsafe {
+            sys::jpeg_write_coefficients(c, coefs);
+            sys::jpeg_finish_compress(c);
+        })?;
+        if c_err.num_warnings > 0 {
+            return Err("libjpeg warned while writing".into());
+        }
+        // SAFETY: libjpeg is done with the destination (finish_compress ran term_destination).
+        Ok(std::mem::take(unsafe { &mut (*self.dest).buf }))
+    }
+}
+
+impl Drop for Transcoder<'_> {
+    fn drop(&mut self) {
+        // SAFETY: destroying is valid in any state, also after an error; the compressor goes
+        // first (it may refer to the decompressor's coefficient arrays); then nothing refers to
+        // the destination manager any more.
+        unsafe {
+            if let Some((c, _)) = self.c.as_mut() {
+                let _ = guarded(|| sys::jpeg_destroy_compress(c));
+            }
+            let _ = guarded(|| sys::jpeg_destroy_decompress(&mut self.d));
+            if !self.dest.is_null() {
+                drop(Box::from_raw(self.dest));
+            }
+        }
+    }
+}

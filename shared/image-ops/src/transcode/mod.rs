@@ -1,0 +1,544 @@
+//! Overlays on a JPEG that becomes a JPEG, without decoding the image: the watermarks and the
+//! QR code touch a small part of a photo, so this path reads the source's quantised DCT
+//! coefficients (entropy decoding only: no inverse DCT, upsampling or colour conversion for
+//! the whole image), decodes to pixels only the 16x16 blocks (MCUs) around the overlay, paints
+//! there exactly as on a decoded image, and writes the change back into those blocks'
+//! coefficients. Every other block is only requantised to the output's tables, and when the
+//! tables are the source's it is copied as it is. The file is then entropy coded as a pixel
+//! encode would be (libjpeg-turbo's profile, optimised Huffman tables, 4:2:0).
+//!
+//! The change is written as a difference: a painted pixel's new colour minus its decoded
+//! colour, in YCbCr, added to its block's coefficients through a forward DCT (chroma averaged
+//! over each 2x2 cell, as the encoder's downsampling does). Pixels the overlay leaves alone add
+//! nothing, so the blocks the overlay does not reach are untouched and the ones it does keep
+//! the rest of their content without a decode-encode round trip.
+//!
+//! It applies when the source is an 8-bit YCbCr JPEG with 4:2:0 sampling (what a pixel encode
+//! writes), upright (no EXIF rotation), without an ICC profile or Adobe marker, complete and
+//! free of libjpeg warnings, the output is a JPEG of the same size and every operation is an
+//! overlay ([`Overlay`]) that paints at most a quarter of the image. Anything else, and any
+//! error on the way, falls back to the full decode, which also reports the errors.
+
+mod ffi;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use image::RgbImage;
+
+use crate::encode::Encoded;
+use crate::ops::{Area, Canvas, Context, Overlay, Window};
+use crate::{OutputFormat, OutputParams, Pixels};
+use ffi::{Block, Transcoder};
+
+/// Why the transcode did not apply (the pipeline then decodes in full).
+pub(crate) type Skip = String;
+
+/// The MCU of 4:2:0: 16x16 pixels, four luma blocks and one block of each chroma component.
+const MCU: u32 = 16;
+
+/// Largest share of the image a transcode decodes to pixels: one part in this many. Beyond a
+/// quarter, a full decode with libjpeg's SIMD code costs less than our DCTs.
+const MAX_WINDOW_PARTS: u64 = 4;
+
+/// Largest JPEG side the encoder writes (as `encode`).
+const MAX_SIDE: u32 = 65_500;
+
+/// Applies `overlays` to the JPEG `input` and encodes the result as a JPEG with `out`'s
+/// quality and progressive setting; see the module docs for when it applies.
+pub(crate) fn render(
+    input: &[u8],
+    overlays: &[&dyn Overlay],
+    cx: &Context<'_>,
+    out: &OutputParams,
+) -> Result<Encoded, Skip> {
+    if !crate::decode::jpeg::is_plain(input) {
+        return Err("not a plain JPEG (rotation, ICC profile, Adobe marker or truncated)".into());
+    }
+    let mut t = Transcoder::read(input)?;
+    let header = t.header().clone();
+    let sampling: Vec<(u32, u32)> = header.components.iter().map(|c| (c.h_samp, c.v_samp)).collect();
+    // (This libjpeg is built for 8-bit samples: it refuses 12-bit files while reading.)
+    if !header.ycbcr || sampling != [(2, 2), (1, 1), (1, 1)] {
+        return Err(format!("not YCbCr 4:2:0 (sampling {sampling:?})"));
+    }
+    let (width, height) = (header.width, header.height);
+    if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
+        return Err(format!("{width}x{height} is out of range"));
+    }
+    let tables = t.prepare(out.quality.clamp(1, 100), out.progressive, input.len())?;
+    let source: Vec<[u16; 64]> = header.components.iter().map(|c| c.quant).collect();
+
+    let mut canvas = DctCanvas { t: &mut t, size: (width, height), window: None, source: &source };
+    for overlay in overlays {
+        overlay.paint(&mut canvas, cx).map_err(|e| format!("overlay: {e}"))?;
+    }
+    let changes = match canvas.window.take() {
+        Some(w) => w.changes(&header.components),
+        None => BTreeMap::new(),
+    };
+    requantise(&mut t, &source, &tables, &changes)?;
+    let bytes = t.finish()?;
+    Ok(Encoded { bytes, format: OutputFormat::Jpeg, width, height, frames: 1 })
+}
+
+/// The orthonormal 8-point DCT-II basis: `basis()[u][x] = c(u) cos((2x + 1) u pi / 16)`, the
+/// JPEG DCT (libjpeg's coefficients are this transform of the level-shifted samples).
+fn basis() -> &'static [[f32; 8]; 8] {
+    static BASIS: OnceLock<[[f32; 8]; 8]> = OnceLock::new();
+    BASIS.get_or_init(|| {
+        let mut m = [[0f32; 8]; 8];
+        for (u, row) in m.iter_mut().enumerate() {
+            let c = if u == 0 { (1.0f64 / 8.0).sqrt() } else { 0.5 };
+            for (x, v) in row.iter_mut().enumerate() {
+                *v = (c * ((2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / 16.0).cos()) as f32;
+            }
+        }
+        m
+    })
+}
+
+/// Samples (level-shifted, row-major) of the dequantised coefficients `f` (natural order).
+fn idct(f: &[f32; 64]) -> [f32; 64] {
+    let m = basis();
+    let mut tmp = [0f32; 64]; // tmp[v][x] = sum_u f[v][u] m[u][x]
+    for v in 0..8 {
+        for u in 0..8 {
+            let c = f[v * 8 + u];
+            if c != 0.0 {
+                for x in 0..8 {
+                    tmp[v * 8 + x] += c * m[u][x];
+                }
+            }
+        }
+    }
+    let mut out = [0f32; 64]; // out[y][x] = sum_v m[v][y] tmp[v][x]
+    for v in 0..8 {
+        for y in 0..8 {
+            let w = m[v][y];
+            for x in 0..8 {
+                out[y * 8 + x] += w * tmp[v * 8 + x];
+            }
+        }
+    }
+    out
+}
+
+/// Dequantised coefficients (natural order) of the samples `s` (row-major).
+fn fdct(s: &[f32; 64]) -> [f32; 64] {
+    let m = basis();
+    let mut tmp = [0f32; 64]; // tmp[y][u] = sum_x s[y][x] m[u][x]
+    for y in 0..8 {
+        for u in 0..8 {
+            let mut acc = 0.0;
+            for x in 0..8 {
+                acc += s[y * 8 + x] * m[u][x];
+            }
+            tmp[y * 8 + u] = acc;
+        }
+    }
+    let mut out = [0f32; 64]; // out[v][u] = sum_y m[v][y] tmp[y][u]
+    for v in 0..8 {
+        for y in 0..8 {
+            let w = m[v][y];
+            for u in 0..8 {
+                out[v * 8 + u] += w * tmp[y * 8 + u];
+            }
+        }
+    }
+    out
+}
+
+/// JFIF's YCbCr to RGB, unclamped.
+#[inline]
+fn to_rgb(y: f32, cb: f32, cr: f32) -> [f32; 3] {
+    let (cb, cr) = (cb - 128.0, cr - 128.0);
+    [y + 1.402 * cr, y - 0.344_136 * cb - 0.714_136 * cr, y + 1.772 * cb]
+}
+
+/// JFIF's RGB to YCbCr for a difference (no offsets).
+#[inline]
+fn delta_ycc(d: [f32; 3]) -> [f32; 3] {
+    [
+        0.299 * d[0] + 0.587 * d[1] + 0.114 * d[2],
+        -0.168_736 * d[0] - 0.331_264 * d[1] + 0.5 * d[2],
+        0.5 * d[0] - 0.418_688 * d[1] - 0.081_312 * d[2],
+    ]
+}
+
+/// A canvas over a JPEG's coefficients: one window of decoded MCUs, grown to hold every area an
+/// overlay asks for.
+struct DctCanvas<'t, 'a> {
+    t: &'t mut Transcoder<'a>,
+    size: (u32, u32),
+    window: Option<DecodedWindow>,
+    source: &'t [[u16; 64]],
+}
+
+/// MCUs decoded to pixels: `mcus` (columns, rows) of them from MCU (`mx`, `my`).
+struct DecodedWindow {
+    mx: u32,
+    my: u32,
+    mcus: (u32, u32),
+    /// Luma samples, `16 * mcus.0` per row, and chroma samples, `8 * mcus.0` per row.
+    planes: [Vec<f32>; 3],
+    /// The visible part as RGB: what the overlays paint on.
+    pixels: Pixels,
+    /// `pixels` as decoded, before painting.
+    decoded: Vec<u8>,
+}
+
+impl Canvas for DctCanvas<'_, '_> {
+    fn dimensions(&self) -> (u32, u32) {
+        self.size
+    }
+
+    fn windows(&mut self, area: Area) -> crate::Result<Vec<Window<'_>>> {
+        let fail = |m: String| crate::Error::Encode(format!("transcode: {m}"));
+        let (w, h) = self.size;
+        if area.width == 0 || area.height == 0 || area.x + area.width > w || area.y + area.height > h {
+            return Err(fail(format!("area {area:?} is not inside {w}x{h}")));
+        }
+        // The MCUs covering the area, and the ones already decoded.
+        let mut want = (
+            area.x / MCU,
+            area.y / MCU,
+            (area.x + area.width).div_ceil(MCU),
+            (area.y + area.height).div_ceil(MCU),
+        );
+        if let Some(win) = &self.window {
+            want = (
+                want.0.min(win.mx),
+                want.1.min(win.my),
+                want.2.max(win.mx + win.mcus.0),
+                want.3.max(win.my + win.mcus.1),
+            );
+        }
+        let mcus = (want.2 - want.0, want.3 - want.1);
+        let covers =
+            self.window.as_ref().is_some_and(|win| (win.mx, win.my, win.mcus) == (want.0, want.1, mcus));
+        if !covers {
+            let pixels = u64::from(mcus.0 * MCU) * u64::from(mcus.1 * MCU);
+            if pixels * MAX_WINDOW_PARTS > u64::from(w) * u64::from(h) {
+                return Err(fail("the overlays cover too much of the image".into()));
+            }
+            let mut grown = DecodedWindow::decode(self.t, self.source, (want.0, want.1), mcus, self.size)
+                .map_err(fail)?;
+            if let Some(old) = self.window.take() {
+                grown.take_paint(&old);
+            }
+            self.window = Some(grown);
+        }
+        let win = self.window.as_mut().ok_or_else(|| fail("no window".into()))?;
+        Ok(vec![Window { pixels: &mut win.pixels, origin: (win.mx * MCU, win.my * MCU) }])
+    }
+}
+
+impl DecodedWindow {
+    /// Decodes `mcus` MCUs from MCU `at` (the visible part of them, in an image of `size`).
+    fn decode(
+        t: &mut Transcoder<'_>,
+        source: &[[u16; 64]],
+        at: (u32, u32),
+        mcus: (u32, u32),
+        size: (u32, u32),
+    ) -> Result<DecodedWindow, String> {
+        let mut planes: [Vec<f32>; 3] = Default::default();
+        for (comp, plane) in planes.iter_mut().enumerate() {
+            let scale = if comp == 0 { 2 } else { 1 }; // blocks per MCU side
+            let (bw, bh) = (mcus.0 * scale, mcus.1 * scale);
+            let stride = (bw * 8) as usize;
+            *plane = vec![128.0; stride * (bh * 8) as usize];
+            let q = source[comp].map(f32::from);
+            let (wib, hib) = {
+                let c = &t.header().components[comp];
+                (c.width_in_blocks, c.height_in_blocks)
+            };
+            for j in 0..bh {
+                let by = at.1 * scale + j;
+                if by >= hib {
+                    break;
+                }
+                let row = t.row(comp, by)?;
+                for i in 0..bw {
+                    let bx = at.0 * scale + i;
+                    if bx >= wib {
+                        break;
+                    }
+                    let block = &row[bx as usize];
+                    let mut f = [0f32; 64];
+                    for k in 0..64 {
+                        f[k] = f32::from(block[k]) * q[k];
+                    }
+                    let s = idct(&f);
+                    for y in 0..8usize {
+                        let o = ((j * 8) as usize + y) * stride + (i * 8) as usize;
+                        for x in 0..8 {
+                            plane[o + x] = s[y * 8 + x] + 128.0;
+                        }
+                    }
+                }
+            }
+        }
+        let (x0, y0) = (at.0 * MCU, at.1 * MCU);
+        let vw = (mcus.0 * MCU).min(size.0 - x0);
+        let vh = (mcus.1 * MCU).min(size.1 - y0);
+        let mut rgb = RgbImage::new(vw, vh);
+        let (ls, cs) = ((mcus.0 * MCU) as usize, (mcus.0 * MCU / 2) as usize);
+        for (x, y, px) in rgb.enumerate_pixels_mut() {
+            let (x, y) = (x as usize, y as usize);
+            let c = (y / 2) * cs + x / 2;
+            let v = to_rgb(planes[0][y * ls + x], planes[1][c], planes[2][c]);
+            px.0 = v.map(|c| c.round().clamp(0.0, 255.0) as u8);
+        }
+        let decoded = rgb.as_raw().clone();
+        Ok(DecodedWindow { mx: at.0, my: at.1, mcus, planes, pixels: Pixels::Rgb(rgb), decoded })
+    }
+
+    /// Copies what was painted on `old` (a window inside this one) into this one.
+    fn take_paint(&mut self, old: &DecodedWindow) {
+        let (Pixels::Rgb(new), Pixels::Rgb(prev)) = (&mut self.pixels, &old.pixels) else {
+            return;
+        };
+        let dx = (old.mx - self.mx) * MCU;
+        let dy = (old.my - self.my) * MCU;
+        for (x, y, px) in prev.enumerate_pixels() {
+            new.put_pixel(x + dx, y + dy, *px);
+        }
+    }
+
+    /// The change painted, per block: the dequantised coefficients to add, keyed by
+    /// (component, block row, block column). Blocks without a change are left out.
+    fn changes(&self, components: &[ffi::Component]) -> BTreeMap<(usize, u32, u32), [f32; 64]> {
+        let Pixels::Rgb(rgb) = &self.pixels else {
+            return BTreeMap::new();
+        };
+        let (ls, cs) = ((self.mcus.0 * MCU) as usize, (self.mcus.0 * MCU / 2) as usize);
+        let mut deltas: [Vec<f32>; 3] = [
+            vec![0.0; self.planes[0].len()],
+            vec![0.0; self.planes[1].len()],
+            vec![0.0; self.planes[2].len()],
+        ];
+        let mut cell_pixels = vec![0u8; self.planes[1].len()];
+        for (x, y, px) in rgb.enumerate_pixels() {
+            let (x, y) = (x as usize, y as usize);
+            let c = (y / 2) * cs + x / 2;
+            cell_pixels[c] += 1;
+            let i = (y * rgb.width() as usize + x) * 3;
+            if px.0 == self.decoded[i..i + 3] {
+                continue;
+            }
+            // The difference from the decoded colour before clamping, so that what the
+            // decoder would clamp stays as it was.
+            let src = to_rgb(self.planes[0][y * ls + x], self.planes[1][c], self.planes[2][c]);
+            let d = delta_ycc([0, 1, 2].map(|k| f32::from(px.0[k]) - src[k]));
+            deltas[0][y * ls + x] = d[0];
+            deltas[1][c] += d[1];
+            deltas[2][c] += d[2];
+        }
+        for chroma in &mut deltas[1..] {
+            for (d, &n) in chroma.iter_mut().zip(&cell_pixels) {
+                if n > 0 {
+                    *d /= f32::from(n);
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        for (comp, delta) in deltas.iter().enumerate() {
+            let scale = if comp == 0 { 2 } else { 1 };
+            let stride = (self.mcus.0 * scale * 8) as usize;
+            let (wib, hib) = (components[comp].width_in_blocks, components[comp].height_in_blocks);
+            for j in 0..self.mcus.1 * scale {
+                for i in 0..self.mcus.0 * scale {
+                    let (bx, by) = (self.mx * scale + i, self.my * scale + j);
+                    if bx >= wib || by >= hib {
+                        continue;
+                    }
+                    let mut s = [0f32; 64];
+                    for y in 0..8usize {
+                        let o = ((j * 8) as usize + y) * stride + (i * 8) as usize;
+                        s[y * 8..y * 8 + 8].copy_from_slice(&delta[o..o + 8]);
+                    }
+                    if s.iter().any(|&v| v != 0.0) {
+                        out.insert((comp, by, bx), fdct(&s));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Rewrites every block for the new tables: `round((c * source + change) / target)`, clamped to
+/// what an 8-bit JPEG holds. Components whose tables are equal keep their unchanged blocks
+/// as they are.
+fn requantise(
+    t: &mut Transcoder<'_>,
+    source: &[[u16; 64]],
+    target: &[[u16; 64]],
+    changes: &BTreeMap<(usize, u32, u32), [f32; 64]>,
+) -> Result<(), String> {
+    let components = t.header().components.clone();
+    for (comp, c) in components.iter().enumerate() {
+        let (q1, q2) = (source[comp], target[comp]);
+        let same = q1 == q2;
+        let scale = Requantiser::new(comp, &q1, &q2);
+        let q1f = q1.map(f32::from);
+        let q2f = q2.map(f32::from);
+        let lo = scale.lo.map(|v| v as f32);
+        let hi = scale.hi.map(|v| v as f32);
+        for by in 0..c.height_in_blocks {
+            let mut row_changes = changes.range((comp, by, 0)..=(comp, by, u32::MAX)).peekable();
+            if same && row_changes.peek().is_none() {
+                continue;
+            }
+            let row = t.row(comp, by)?;
+            // Changed blocks from the source's coefficients, before requantising rounds them.
+            let changed: Vec<(usize, Block)> = row_changes
+                .map(|(&(_, _, bx), change)| {
+                    let block = &row[bx as usize];
+                    let new = std::array::from_fn(|k| {
+                        let v = (f32::from(block[k]) * q1f[k] + change[k]) / q2f[k];
+                        v.clamp(lo[k], hi[k]).round() as i16
+                    });
+                    (bx as usize, new)
+                })
+                .collect();
+            if !same {
+                for (bx, block) in row.iter_mut().enumerate() {
+                    scale.block(block, hash(2, by, bx as u32));
+                }
+            }
+            for (bx, block) in changed {
+                row[bx] = block;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `c * source / target` for every coefficient of a component, rounded to the nearest integer
+/// and clamped to what an 8-bit JPEG holds (DC: 8 x the mean sample, -1024..=1016 before
+/// quantisation; AC: 10 bits), in 16.16 fixed point: a branch-free integer loop the compiler
+/// vectorises (a float version with saturating casts ran 2.5x slower; skipping zeros helps
+/// little on photos, where about 40% of the coefficients are not zero).
+///
+/// Exact ties go away from zero for the coefficients set in one of four fixed masks, picked
+/// per block by a hash of its position: three in four of luma's ties, none of chroma's. Ties
+/// are common: a q90 table is about half a q80 one, so every odd coefficient lands on one,
+/// and most of them are +-1. A decode and re-encode sees each tie plus rounding noise and also
+/// blurs chroma (upsampling, then downsampling). Measured on the bench's 12 MP photo, q90 to
+/// q80, against that re-encode (luma SSIM to the source 0.9433, PSNR 37.99 dB): every tie away
+/// from zero: 1.19x its bytes, SSIM 0.9447; every tie toward zero (or to even): 0.72x, SSIM
+/// 0.9356; half and half: 1.00x, SSIM 0.9397; three in four of luma's and none of chroma's:
+/// 1.04x, SSIM 0.9421, PSNR 38.11 dB. Chroma's ties cost bytes and no luma SSIM.
+struct Requantiser {
+    /// `source / target` in 16.16.
+    mult: [i32; 64],
+    /// Largest magnitude read (beyond it the result clamps anyway; keeps the product in i32).
+    max_in: [i32; 64],
+    /// Rounding terms in 16.16: one half for ties away from zero, just under for toward.
+    bias: [[i32; 64]; 4],
+    lo: [i32; 64],
+    hi: [i32; 64],
+}
+
+impl Requantiser {
+    fn new(comp: usize, q1: &[u16; 64], q2: &[u16; 64]) -> Requantiser {
+        let mult = std::array::from_fn(|k| {
+            ((u64::from(q1[k]) << 16) + u64::from(q2[k]) / 2) as i32 / i32::from(q2[k])
+        });
+        let max_in = std::array::from_fn(|k| 2048 / i32::from(q1[k]) + 1);
+        let bias = std::array::from_fn(|m| {
+            let away = if comp == 0 { hash(0, m as u32, 0) | hash(1, m as u32, 0) } else { 0 };
+            std::array::from_fn(|k| 0x7FFF + ((away >> k) & 1) as i32)
+        });
+        let q0 = i32::from(q2[0]);
+        let hi = std::array::from_fn(|k| if k == 0 { 1016 / q0 } else { 1023 });
+        let lo = std::array::from_fn(|k| if k == 0 { -(1024 / q0) } else { -1023 });
+        Requantiser { mult, max_in, bias, lo, hi }
+    }
+
+    /// Requantises `block`; `hash` picks its mask of ties.
+    #[inline]
+    fn block(&self, block: &mut Block, hash: u64) {
+        let bias = &self.bias[(hash >> 62) as usize];
+        for k in 0..64 {
+            let c = i32::from(block[k]);
+            let sign = c >> 31;
+            let a = ((c ^ sign) - sign).min(self.max_in[k]);
+            let r = ((a * self.mult[k] + bias[k]) >> 16).min(self.hi[k].max(-self.lo[k]));
+            block[k] = ((r ^ sign) - sign).clamp(self.lo[k], self.hi[k]) as i16;
+        }
+    }
+}
+
+/// A fixed hash (splitmix64's finaliser) of a block position and a salt.
+fn hash(salt: u64, by: u32, bx: u32) -> u64 {
+    let mut z = salt << 56 ^ u64::from(by) << 28 ^ u64::from(bx);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dct_round_trips_and_matches_the_jpeg_definition() {
+        let s: [f32; 64] = std::array::from_fn(|i| ((i * 37 % 255) as f32) - 128.0);
+        let f = fdct(&s);
+        // DC of the orthonormal JPEG DCT: 8 x the mean.
+        let mean = s.iter().sum::<f32>() / 64.0;
+        assert!((f[0] - 8.0 * mean).abs() < 1e-3, "{} vs {}", f[0], 8.0 * mean);
+        // One AC term against the textbook formula F(u, v) = 1/4 C(u) C(v) sum ... .
+        let (u, v) = (3usize, 5usize);
+        let mut want = 0.0f64;
+        for y in 0..8 {
+            for x in 0..8 {
+                want += f64::from(s[y * 8 + x])
+                    * ((2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / 16.0).cos()
+                    * ((2 * y + 1) as f64 * v as f64 * std::f64::consts::PI / 16.0).cos();
+            }
+        }
+        want *= 0.25;
+        assert!((f64::from(f[v * 8 + u]) - want).abs() < 1e-2, "{} vs {want}", f[v * 8 + u]);
+        let back = idct(&f);
+        for (a, b) in back.iter().zip(&s) {
+            assert!((a - b).abs() < 1e-3);
+        }
+    }
+
+    #[test]
+    fn requantising_rounds_splits_ties_and_clamps() {
+        let (q1, q2) = ([3u16; 64], [6u16; 64]);
+        let r = Requantiser::new(1, &q1, &q2); // chroma: every tie toward zero
+        let mut b: Block = [0; 64];
+        b[..6].copy_from_slice(&[100, -3, 3, 2000, 4, -5]);
+        r.block(&mut b, 0);
+        // 100*3/6 = 50; ties -1.5 and 1.5 -> -1, 1; 2000 is beyond any DCT (|c*q| <= 2048):
+        // read as 683, so 341.
+        assert_eq!(&b[..6], &[50, -1, 1, 341, 2, -2]);
+        let r = Requantiser::new(1, &[6; 64], &[1; 64]);
+        b[..2].copy_from_slice(&[200, 300]);
+        r.block(&mut b, 0);
+        assert_eq!(&b[..4], &[1016, 1023, 6, 1023]); // clamped (DC 1016, AC 1023)
+                                                     // Luma: about three in four ties away from zero over many blocks.
+        let r = Requantiser::new(0, &q1, &q2);
+        let mut away = 0;
+        for i in 0..4000u32 {
+            let mut b: Block = [1; 64];
+            r.block(&mut b, hash(2, i / 64, i % 64));
+            away += b.iter().filter(|&&v| v == 1).count();
+        }
+        let share = away as f64 / (4000.0 * 64.0);
+        assert!((0.70..0.80).contains(&share), "{share}");
+        // Chroma: none.
+        let r = Requantiser::new(2, &q1, &q2);
+        let mut b: Block = [1; 64];
+        r.block(&mut b, u64::MAX);
+        assert_eq!(b, [0; 64]);
+    }
+}

@@ -1,0 +1,227 @@
+//! Overlays on a JPEG written back into its DCT coefficients (the transcode path) against the
+//! full decode-paint-encode path (`Pipeline::run_decoded`), both read by an independent decoder:
+//! the transcode leaves every block the overlay does not reach exactly as it was, paints the
+//! same overlay, matches the full path's quality and size when it requantises, and every input
+//! it does not take gives the full path's bytes or error.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod craft;
+
+use image::{GrayImage, RgbaImage};
+use image_ops::encode::{encode, OutputParams};
+use image_ops::{Assets, Image, InputFormat, Limits, Output, OutputFormat, Pipeline, Pixels};
+
+const W: u32 = 1200;
+const H: u32 = 800;
+
+/// The test photo as a 4:2:0 JPEG at `quality` (what phones and most encoders write).
+fn source(quality: u8, progressive: bool) -> Vec<u8> {
+    let image = Image::still(Pixels::Rgb(common::photo(W, H)), InputFormat::Png);
+    let out = OutputParams { quality, progressive, ..OutputParams::default() };
+    encode(&image, OutputFormat::Jpeg, &out).unwrap().bytes
+}
+
+fn pipeline(json: &str) -> Pipeline {
+    Pipeline::new(serde_json::from_str(json).unwrap(), Limits::default()).unwrap()
+}
+
+fn bytes(out: Output) -> Vec<u8> {
+    match out {
+        Output::Image(e) => {
+            assert_eq!(e.format, OutputFormat::Jpeg);
+            e.bytes
+        }
+        Output::Tiles { .. } => panic!("expected one image"),
+    }
+}
+
+/// Both paths' outputs: (transcoded, fully decoded).
+fn both(json: &str, input: &[u8], assets: &Assets) -> (Vec<u8>, Vec<u8>) {
+    let p = pipeline(json);
+    (bytes(p.run(input, assets).unwrap().output), bytes(p.run_decoded(input, assets).unwrap().output))
+}
+
+fn psnr(a: &RgbaImage, b: &RgbaImage, keep: impl Fn(u32, u32) -> bool) -> f64 {
+    let (mut sum, mut n) = (0f64, 0f64);
+    for (x, y, p) in a.enumerate_pixels() {
+        if !keep(x, y) {
+            continue;
+        }
+        let q = b.get_pixel(x, y);
+        for c in 0..3 {
+            let d = f64::from(p[c]) - f64::from(q[c]);
+            sum += d * d;
+            n += 1.0;
+        }
+    }
+    10.0 * (255.0 * 255.0 / (sum / n)).log10()
+}
+
+/// Mean and largest channel difference inside the box (x0, y0, x1, y1).
+fn diff_in(a: &RgbaImage, b: &RgbaImage, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> (f64, u8) {
+    let (mut sum, mut n, mut max) = (0f64, 0f64, 0u8);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let (p, q) = (a.get_pixel(x, y), b.get_pixel(x, y));
+            for c in 0..3 {
+                let d = p[c].abs_diff(q[c]);
+                max = max.max(d);
+                sum += f64::from(d);
+                n += 1.0;
+            }
+        }
+    }
+    (sum / n, max)
+}
+
+fn read_qr(img: &RgbaImage) -> Vec<String> {
+    let grey = GrayImage::from_fn(img.width(), img.height(), |x, y| {
+        let p = img.get_pixel(x, y);
+        image::Luma([((299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2])) / 1000) as u8])
+    });
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(grey.width() as usize, grey.height() as usize, |x, y| {
+            grey.get_pixel(x as u32, y as u32)[0]
+        });
+    prepared.detect_grids().into_iter().map(|g| g.decode().unwrap().1).collect()
+}
+
+#[test]
+fn a_qr_code_changes_only_the_blocks_it_covers() {
+    // Output quality = source quality: the same tables, so untouched blocks are copied.
+    let input = source(80, false);
+    let json = r#"{"ops": [{"op": "qr-overlay", "data": "https://example.com/t/1", "size": 200,
+                             "offset_x": 30, "offset_y": 20}],
+                   "output": {"quality": 80}}"#;
+    let (fast, full) = both(json, &input, &Assets::new());
+    assert_ne!(fast, full, "the transcode path was not taken");
+    let (fast, full, src) = (
+        common::decode_independent(&fast),
+        common::decode_independent(&full),
+        common::decode_independent(&input),
+    );
+    assert_eq!(read_qr(&fast), ["https://example.com/t/1"]);
+    // The code's square (bottom right, 30/20 px in) in whole 16 px MCUs, and 16 px more for
+    // the decoder's chroma upsampling, which reads neighbouring blocks.
+    let (qx, qy) = (W - 30 - 200, H - 20 - 200);
+    let near = |x: u32, y: u32| x + 32 >= qx / 16 * 16 && y + 32 >= qy / 16 * 16;
+    for (x, y, p) in fast.enumerate_pixels() {
+        if !near(x, y) {
+            assert_eq!(p, src.get_pixel(x, y), "pixel {x},{y} outside the code changed");
+        }
+    }
+    // Inside, the same code as the full path paints.
+    let (mean, max) = diff_in(&fast, &full, (qx, qy, qx + 200, qy + 200));
+    assert!(mean < 2.0 && max < 40, "code area differs from the full path: mean {mean:.2}, max {max}");
+}
+
+#[test]
+fn requantised_output_matches_the_full_path_in_quality_and_size() {
+    // Source q92, output q80: every block is requantised.
+    let input = source(92, false);
+    let json = r##"{"ops": [{"op": "watermark", "text": "© imgfn 2026", "size": 48, "color": "#ffffff",
+                              "gravity": "bottom_right", "offset_x": 24, "offset_y": 24}],
+                    "output": {"quality": 80}}"##;
+    let (fast_bytes, full_bytes) = both(json, &input, &Assets::new());
+    let ratio = fast_bytes.len() as f64 / full_bytes.len() as f64;
+    assert!((0.9..=1.05).contains(&ratio), "bytes {} vs {} ({ratio:.3})", fast_bytes.len(), full_bytes.len());
+    let (fast, full) = (common::decode_independent(&fast_bytes), common::decode_independent(&full_bytes));
+    let src = common::decode_independent(&input);
+    let away = |x: u32, y: u32| x < W / 2 || y < H / 2;
+    let (pf, pp) = (psnr(&fast, &src, away), psnr(&full, &src, away));
+    assert!(pf > pp - 0.5, "transcode PSNR {pf:.2} dB vs full path {pp:.2} dB");
+    // The text: same as the full path's within JPEG noise.
+    let all = |_: u32, _: u32| true;
+    let between = psnr(&fast, &full, all);
+    assert!(between > 38.0, "transcode vs full path: {between:.2} dB");
+    let (mean, _) = diff_in(&fast, &full, (W / 2, H - 120, W, H));
+    assert!(mean < 3.0, "text area mean difference {mean:.2}");
+}
+
+#[test]
+fn a_translucent_logo_blends_like_the_full_path() {
+    let input = source(85, true); // progressive source
+    let logo = RgbaImage::from_fn(160, 60, |x, y| {
+        image::Rgba([(x * 3) as u8, 40, (y * 4) as u8, if (x / 10 + y / 10) % 2 == 0 { 255 } else { 90 }])
+    });
+    let mut assets = Assets::new();
+    assets.insert("logo".into(), common::png_bytes(&logo));
+    let json = r#"{"ops": [{"op": "watermark", "image": "logo", "opacity": 0.7, "gravity": "top_left",
+                             "offset_x": 37, "offset_y": 21}],
+                   "output": {"quality": 85, "progressive": true}}"#;
+    let (fast_bytes, full_bytes) = both(json, &input, &assets);
+    assert_ne!(fast_bytes, full_bytes, "the transcode path was not taken");
+    let (fast, full) = (common::decode_independent(&fast_bytes), common::decode_independent(&full_bytes));
+    let (mean, max) = diff_in(&fast, &full, (37, 21, 37 + 160, 21 + 60));
+    assert!(mean < 2.5 && max < 48, "logo area: mean {mean:.2}, max {max}");
+    assert!(psnr(&fast, &full, |_, _| true) > 40.0);
+}
+
+#[test]
+fn a_jpeg_to_jpeg_conversion_is_requantised_without_decoding() {
+    let input = source(95, false);
+    let (fast_bytes, full_bytes) =
+        both(r#"{"output": {"format": "jpeg", "quality": 75}}"#, &input, &Assets::new());
+    assert_ne!(fast_bytes, full_bytes, "the transcode path was not taken");
+    let ratio = fast_bytes.len() as f64 / full_bytes.len() as f64;
+    assert!((0.9..=1.05).contains(&ratio), "bytes ratio {ratio:.3}");
+    let src = common::decode_independent(&input);
+    let (fast, full) = (common::decode_independent(&fast_bytes), common::decode_independent(&full_bytes));
+    let (pf, pp) = (psnr(&fast, &src, |_, _| true), psnr(&full, &src, |_, _| true));
+    assert!(pf > pp - 0.5, "transcode {pf:.2} dB vs full path {pp:.2} dB");
+}
+
+#[test]
+fn inputs_the_transcode_does_not_take_get_the_full_paths_bytes() {
+    let plain = source(80, false);
+    let qr = r#"{"ops": [{"op": "qr-overlay", "data": "x"}]}"#;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        // A tiled watermark covers the whole image.
+        ("tiled", plain.clone(), r#"{"ops": [{"op": "watermark", "text": "imgfn", "tile": 64}]}"#),
+        // A rotated photo.
+        ("rotated", craft::jpeg_insert_after_soi(&plain, &craft::exif_app1(6)), qr),
+        // Not only overlays.
+        (
+            "resized",
+            plain.clone(),
+            r#"{"ops": [{"op": "thumbnail", "width": 600}, {"op": "qr-overlay", "data": "x"}]}"#,
+        ),
+        // Another output format.
+        (
+            "webp",
+            plain.clone(),
+            r#"{"ops": [{"op": "qr-overlay", "data": "x"}], "output": {"format": "png"}}"#,
+        ),
+        // 4:4:4 (written by the `image` crate's encoder).
+        ("444", common::jpeg_bytes(&common::photo(W, H)), qr),
+    ];
+    for (name, input, json) in cases {
+        let p = pipeline(json);
+        let a = p.run(&input, &Assets::new()).unwrap().output;
+        let b = p.run_decoded(&input, &Assets::new()).unwrap().output;
+        assert!(a == b, "{name}: the outputs differ");
+    }
+}
+
+#[test]
+fn broken_jpegs_fail_as_the_full_path_fails() {
+    let input = source(80, false);
+    let qr = r#"{"ops": [{"op": "qr-overlay", "data": "x"}]}"#;
+    let truncated = &input[..input.len() / 2];
+    let mut corrupt = input.clone();
+    let mid = corrupt.len() / 2;
+    for b in &mut corrupt[mid..mid + 64] {
+        *b = 0xA5;
+    }
+    for (name, bytes) in [("truncated", truncated.to_vec()), ("corrupt", corrupt)] {
+        let p = pipeline(qr);
+        let a = p.run(&bytes, &Assets::new()).map(|r| r.output).map_err(|e| e.to_string());
+        let b = p.run_decoded(&bytes, &Assets::new()).map(|r| r.output).map_err(|e| e.to_string());
+        assert!(a == b, "{name}: {:?} vs {:?}", a.as_ref().err(), b.as_ref().err());
+    }
+    // A code that does not fit: the full path's error, naming the field.
+    let big = r#"{"ops": [{"op": "qr-overlay", "data": "x", "size": 4000}]}"#;
+    let err = pipeline(big).run(&input, &Assets::new()).unwrap_err();
+    assert_eq!(err.field(), Some("ops[0].size"), "{err}");
+}
