@@ -174,7 +174,7 @@ impl Pipeline {
         let probe = decode::probe(input, &self.limits)?;
         let format = self.output_format(probe.format);
         if transcode {
-            if let Some(encoded) = self.transcode(input, probe.format, format, &cx) {
+            if let Some(encoded) = self.transcode(input, &probe, format, &cx) {
                 return Ok(Rendered { input: probe, output: Output::Image(encoded) });
             }
         }
@@ -202,19 +202,13 @@ impl Pipeline {
     /// The result without decoding the image, when it is a JPEG, the output is one and every
     /// operation is an overlay (see `transcode`); `None` when that does not apply, and the
     /// image is then decoded in full (which also reports any error the overlays met).
-    fn transcode(
-        &self,
-        input: &[u8],
-        from: InputFormat,
-        to: OutputFormat,
-        cx: &Context<'_>,
-    ) -> Option<Encoded> {
-        if from != InputFormat::Jpeg || to != OutputFormat::Jpeg {
+    fn transcode(&self, input: &[u8], probe: &Probe, to: OutputFormat, cx: &Context<'_>) -> Option<Encoded> {
+        if probe.format != InputFormat::Jpeg || to != OutputFormat::Jpeg {
             return None;
         }
         let overlays: Vec<&dyn Overlay> =
             self.spec.ops.iter().map(|op| op.operation().as_overlay()).collect::<Option<_>>()?;
-        crate::transcode::render(input, &overlays, cx, &self.spec.output).ok()
+        crate::transcode::render(input, (probe.width, probe.height), &overlays, cx, &self.spec.output).ok()
     }
 
     /// Checks and prepares the assets: each present and within the asset limit, fonts

@@ -44,10 +44,12 @@ const MAX_WINDOW_PARTS: u64 = 4;
 /// Largest JPEG side the encoder writes (as `encode`).
 const MAX_SIDE: u32 = 65_500;
 
-/// Applies `overlays` to the JPEG `input` and encodes the result as a JPEG with `out`'s
+/// Applies `overlays` to the JPEG `input` (`probed`: its size as the probe read it, checked
+/// against the limits) and encodes the result as a JPEG with `out`'s
 /// quality and progressive setting; see the module docs for when it applies.
 pub(crate) fn render(
     input: &[u8],
+    probed: (u32, u32),
     overlays: &[&dyn Overlay],
     cx: &Context<'_>,
     out: &OutputParams,
@@ -63,7 +65,7 @@ pub(crate) fn render(
         return Err(format!("not YCbCr 4:2:0 (sampling {sampling:?})"));
     }
     let (width, height) = (header.width, header.height);
-    if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
+    if (width, height) != probed || width > MAX_SIDE || height > MAX_SIDE {
         return Err(format!("{width}x{height} is out of range"));
     }
     let tables = t.prepare(out.quality.clamp(1, 100), out.progressive, input.len())?;
