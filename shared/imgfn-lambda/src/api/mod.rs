@@ -112,7 +112,7 @@ impl Api {
     /// selects a local S3 server); reads the URL keys from their secret when one is named.
     pub async fn from_env() -> Result<Api, crate::ConfigError> {
         let mut config = ApiConfig::from_env()?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = crate::sdk::defaults().load().await;
         if let Some(id) = config.url_keys_secret.clone() {
             config.url_keys = crate::url_keys::UrlKeys::from_secret(&sdk, &id).await?;
         }
