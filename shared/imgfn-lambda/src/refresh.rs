@@ -18,8 +18,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use image_ops::ops;
-use lambda_runtime::tracing::{info, warn};
 use serde_json::Value;
+use tracing::{info, warn};
 
 use crate::api::ApiConfig;
 use crate::rendition::{self, encode};
