@@ -1,6 +1,7 @@
 """Regenerates BENCHMARKS.md in one run, from a fresh clone.
 
     ~/.cache/imgbench/venv/bin/python bench/regenerate.py [--kit ../shared/bench] [--lambda]
+    python3 bench/regenerate.py --only init    # the function table alone, into BENCHMARKS.md
 
 Needs the shared bench kit set up (`<kit>/setup.sh`: sharp, Pillow, vips, ImageMagick and the
 corpus under ~/.cache/imgbench) and is run with its venv's python from the repository root.
@@ -9,9 +10,12 @@ It builds `imgfn` (release), then, all in this one run:
 1. the kit's tasks, imgfn beside every peer, on one core (`--threads 1`) and on all cores;
 2. AVIF output beside sharp's at equal SSIM (bench/avif.py);
 3. the local CDN edge's hit and miss path (tools/local/examples/edge_bench.rs);
-4. the Lambda artifacts' sizes: those in target/lambda (from `scripts/ci-deploy-checks.sh
+4. every function's size and init time under a local Lambda runtime API, next to a Node + sharp
+   function's (bench/init_time.py, on the x86_64 release builds of the functions, which it
+   builds: fat LTO, a few minutes per function);
+5. the Lambda artifacts' sizes: those in target/lambda (from `scripts/ci-deploy-checks.sh
    build`; `--lambda` runs it first, which takes a while with fat LTO);
-5. a summary of imgfn against sharp per task, next to the targets in issue "Performance".
+6. a summary of imgfn against sharp per task, next to the targets in issue "Performance".
 
 Ratios within one run hold; absolute times drift between runs on shared machines.
 """
@@ -142,6 +146,47 @@ def artifact_sizes():
     return "\n".join(lines)
 
 
+FUNCTIONS = sorted(os.listdir("functions"))
+INIT_HEADING = "## Function size and init time"
+
+
+def init_section(functions=FUNCTIONS):
+    """Builds the functions (x86_64 release) and measures their init under a local runtime API."""
+    sh("cargo build --release --locked " + " ".join(f"-p {f}" for f in functions))
+    table = capture(f"{sys.executable} bench/init_time.py --functions {','.join(functions)} "
+                    f"--json {OUT_DIR}/init.json")
+    return f"""{INIT_HEADING}
+
+`bench/init_time.py`: each function's x86_64 release binary (the profile Lambda gets, stripped),
+started fresh as Lambda starts it, against a Lambda runtime API emulated on 127.0.0.1; init is
+from the spawn to its first `GET /runtime/invocation/next`, the first invocation from that
+event handed out to the response posted (the S3-triggered functions and the Node function get
+their sample event; S3 is a stub on 127.0.0.1 serving a 1224x816 JPEG). Node + sharp is a
+Node function that loads sharp at init and makes the `thumbnail` function's 256 px WebP
+(without an AWS SDK: a lower bound); its size is the sharp and libvips packages it deploys.
+The targets (issue "Performance"): every function at most 10 MB stripped and its init at most
+20 ms. The arm64 artifacts Lambda runs are in "Lambda artifacts" below.
+
+{table.strip()}
+"""
+
+
+def replace_section(path, heading, section):
+    """Replaces the section under `heading` (up to the next `## `) in `path`, or inserts it
+    before "## Lambda artifacts"."""
+    doc = open(path).read()
+    if heading in doc:
+        start = doc.index(heading)
+        end = doc.find("\n## ", start + len(heading))
+        end = len(doc) if end < 0 else end + 1
+        doc = doc[:start] + section.rstrip() + "\n\n" + doc[end:]
+    else:
+        at = doc.find("## Lambda artifacts")
+        at = len(doc) if at < 0 else at
+        doc = doc[:at] + section.rstrip() + "\n\n" + doc[at:]
+    open(path, "w").write(doc.rstrip() + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kit", default=os.path.join("..", "shared", "bench"))
@@ -149,8 +194,17 @@ def main():
     ap.add_argument("--cold", type=int, default=3)
     ap.add_argument("--lambda", dest="build_lambda", action="store_true")
     ap.add_argument("--out", default="BENCHMARKS.md")
+    ap.add_argument("--only", choices=["init"],
+                    help="init: rebuild and measure the functions' sizes and init times only, and "
+                         "replace that section of --out (the rest of it stays as it is)")
+    ap.add_argument("--functions", help="with --only init: these (comma-separated) instead of all")
     a = ap.parse_args()
     os.makedirs(OUT_DIR, exist_ok=True)
+    if a.only == "init":
+        fns = a.functions.split(",") if a.functions else FUNCTIONS
+        replace_section(a.out, INIT_HEADING, init_section(fns))
+        print(f"updated {a.out}", file=sys.stderr)
+        return
     kit_run = os.path.join(a.kit, "run.py")
     if not os.path.exists(kit_run):
         sys.exit(f"no bench kit at {a.kit} (--kit)")
@@ -172,6 +226,7 @@ def main():
     avif = capture(f"{sys.executable} bench/avif.py --kit {a.kit} --json {OUT_DIR}/avif.json")
     edge = capture(os.path.join(TARGET, "release", "examples", "edge_bench"))
 
+    init = init_section()
     commit = capture("git rev-parse --short HEAD").strip()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     sizes = artifact_sizes()
@@ -220,6 +275,8 @@ WebP encode) and stores; a hit checks the URL and serves the stored object.
 {" ".join(costs.__doc__.split())} Prices: us-east-1 arm64 list prices (Lambda $0.0000133334 per GB-s and
 $0.20 per million requests; S3 PUT $0.005 and GET/HEAD $0.0004 per 1,000). The README quotes
 this table.
+
+{init.strip()}
 
 ## Lambda artifacts
 

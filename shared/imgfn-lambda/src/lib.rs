@@ -81,6 +81,7 @@ pub mod refresh;
 pub mod rendition;
 pub mod runner;
 pub mod s3;
+pub mod sdk;
 pub mod url_keys;
 
 pub use crate::config::{Config, ConfigError};

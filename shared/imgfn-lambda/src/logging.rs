@@ -8,10 +8,34 @@
 
 use std::fmt::{self, Display, Write};
 
-/// Initialises logging: plain text, or JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`; the level from
-/// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` (default INFO).
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Initialises logging as `lambda_runtime::tracing::init_default_subscriber` does, without its
+/// regex-based EnvFilter (see the workspace Cargo.toml): lines on stdout without time or target,
+/// plain text, or JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`; the level from `AWS_LAMBDA_LOG_LEVEL`
+/// (Lambda's log-level setting), else `RUST_LOG`, default INFO. `RUST_LOG` may also hold
+/// per-target directives (`info,aws_config=warn`).
 pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+    let var = |name| std::env::var(name).ok();
+    let filter = log_filter(var("AWS_LAMBDA_LOG_LEVEL").as_deref(), var("RUST_LOG").as_deref());
+    let fmt = tracing_subscriber::fmt().with_target(false).without_time().with_writer(std::io::stdout);
+    let json = var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    // A subscriber set earlier (a test, a host program) stays.
+    let _ =
+        if json { fmt.json().finish().with(filter).try_init() } else { fmt.finish().with(filter).try_init() };
+}
+
+/// The filter [`init_tracing`] sets: `RUST_LOG`'s directives (a malformed value is ignored),
+/// under the default level of `lambda_level`, else `RUST_LOG`'s own, else INFO.
+fn log_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> Targets {
+    let directives = rust_log.and_then(|v| v.trim().parse::<Targets>().ok()).unwrap_or_default();
+    let default = lambda_level
+        .and_then(|l| l.trim().parse::<LevelFilter>().ok())
+        .or(directives.default_level())
+        .unwrap_or(LevelFilter::INFO);
+    directives.with_default(default)
 }
 
 /// `value` for a log field, control characters escaped (`\n` as `\n`, ESC as `\u{1b}`).
@@ -59,5 +83,26 @@ mod tests {
         assert!(!out.chars().any(char::is_control));
         assert_eq!(safe("plain/key ü.jpg").to_string(), "plain/key ü.jpg");
         assert_eq!(safe(format_args!("{}\n", 3)).to_string(), "3\\n");
+    }
+
+    #[test]
+    fn the_log_level_comes_from_lambda_then_rust_log_then_info() {
+        use tracing::Level;
+        let on = |f: &Targets, target: &str, level: Level| f.would_enable(target, &level);
+        let f = log_filter(None, None);
+        assert!(on(&f, "imgfn_lambda::runner", Level::INFO) && !on(&f, "imgfn_lambda::runner", Level::DEBUG));
+        let f = log_filter(Some("WARN"), None);
+        assert!(on(&f, "x", Level::WARN) && !on(&f, "x", Level::INFO));
+        let f = log_filter(None, Some("debug"));
+        assert!(on(&f, "x", Level::DEBUG) && !on(&f, "x", Level::TRACE));
+        // Per-target directives, as the local stack sets them.
+        let f = log_filter(None, Some("info,aws_config=warn,s3s=warn"));
+        assert!(on(&f, "imgfn_lambda", Level::INFO));
+        assert!(!on(&f, "aws_config::loader", Level::INFO) && on(&f, "aws_config::loader", Level::WARN));
+        let f = log_filter(Some("error"), Some("aws_config=warn"));
+        assert!(!on(&f, "x", Level::WARN) && on(&f, "aws_config", Level::WARN));
+        // Malformed values fall back rather than failing init.
+        let f = log_filter(Some("loud"), Some("=,=x"));
+        assert!(on(&f, "x", Level::INFO) && !on(&f, "x", Level::DEBUG));
     }
 }

@@ -18,8 +18,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use image_ops::ops;
-use lambda_runtime::tracing::{info, warn};
 use serde_json::Value;
+use tracing::{info, warn};
 
 use crate::api::ApiConfig;
 use crate::rendition::{self, encode};
@@ -73,7 +73,7 @@ impl Refresh {
     /// paths are invalidated; unset: none) from the environment.
     pub async fn from_env() -> Result<Refresh, crate::ConfigError> {
         let config = ApiConfig::from_env()?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = crate::sdk::defaults().load().await;
         let mut refresh = Refresh::new(&config, S3Store::new(&sdk, crate::s3::ClientOptions::default()));
         if let Some(id) = std::env::var("IMGFN_CDN_DISTRIBUTION_ID").ok().filter(|v| !v.trim().is_empty()) {
             refresh.cdn = Some(Cdn { client: aws_sdk_cloudfront::Client::new(&sdk), distribution_id: id });

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use lambda_runtime::tracing::{self, error, info, warn, Instrument};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
+use tracing::{error, info, warn, Instrument};
 
 use crate::event::{self, ObjectRef};
 use crate::job::{self, Destination, Source, Stored};

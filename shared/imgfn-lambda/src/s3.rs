@@ -53,7 +53,7 @@ impl Default for ClientOptions {
 /// Loads the AWS configuration from the environment (credentials, region, `AWS_ENDPOINT_URL`
 /// for a local S3 server) and builds the S3 store with the default [`ClientOptions`].
 pub async fn load_from_env() -> S3Store {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = crate::sdk::defaults().load().await;
     S3Store::new(&sdk, ClientOptions::default())
 }
 

@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use lambda_runtime::tracing::warn;
+use tracing::warn;
 
 use crate::ConfigError;
 

@@ -136,7 +136,7 @@ pub fn fast_options() -> ClientOptions {
 
 /// An S3 store for `endpoint` with the test credentials.
 pub async fn store_for(endpoint: &str, options: ClientOptions) -> S3Store {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let sdk = imgfn_lambda::sdk::defaults()
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
             ACCESS_KEY, SECRET_KEY, None, None, "test",
         ))

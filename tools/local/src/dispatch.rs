@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use imgfn_lambda::logging::safe;
 use imgfn_lambda::s3::S3Store;
 use imgfn_lambda::Function;
-use lambda_runtime::tracing::{error, info, warn};
 use lambda_runtime::{Context, LambdaEvent};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinSet;
+use tracing::{error, info, warn};
 
 use crate::notification::{eventbridge, notification};
 use crate::s3::{Changed, REGION};

@@ -280,7 +280,7 @@ impl LocalStack {
 
 /// An S3 store for the local endpoint with its credentials, whatever the environment holds.
 pub async fn store_for(endpoint: &str) -> S3Store {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let sdk = imgfn_lambda::sdk::defaults()
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
             ACCESS_KEY,
             SECRET_KEY,

@@ -44,9 +44,9 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
-use lambda_http::tracing::{error, info};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
+use tracing::{error, info};
 
 pub use self::config::ApiConfig;
 use crate::logging::safe;
@@ -112,7 +112,7 @@ impl Api {
     /// selects a local S3 server); reads the URL keys from their secret when one is named.
     pub async fn from_env() -> Result<Api, crate::ConfigError> {
         let mut config = ApiConfig::from_env()?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = crate::sdk::defaults().load().await;
         if let Some(id) = config.url_keys_secret.clone() {
             config.url_keys = crate::url_keys::UrlKeys::from_secret(&sdk, &id).await?;
         }
@@ -312,7 +312,7 @@ fn error_response(err: &Error, route: Route, request_id: &str, ms: u64) -> Respo
         json!({"error": {"code": code, "message": message}})
     } else {
         info!(
-            route = route.name(), status, code = err.code(), field = err.field().map(safe).map(lambda_http::tracing::field::display),
+            route = route.name(), status, code = err.code(), field = err.field().map(safe).map(tracing::field::display),
             error = %safe(err), request_id = %safe(request_id), ms, "refused"
         );
         let mut e = json!({"code": err.code(), "message": err.to_string()});
