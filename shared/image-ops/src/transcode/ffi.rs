@@ -142,9 +142,8 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 }
 
 impl<'a> Transcoder<'a> {
-    /// Reads the header and every coefficient of `jpeg` (entropy decoding only). Fails on any
-    /// libjpeg error or warning.
-    pub(crate) fn read(jpeg: &'a [u8]) -> Result<Transcoder<'a>, String> {
+    /// Reads the header of `jpeg` (up to its first scan). Fails on any libjpeg error.
+    pub(crate) fn open(jpeg: &'a [u8]) -> Result<Transcoder<'a>, String> {
         let len = c_ulong::try_from(jpeg.len()).map_err(|_| "JPEG too large".to_owned())?;
         let mut d_err = error_mgr();
         // SAFETY: zeroed is the state jpeg_CreateDecompress expects to fill in.
@@ -161,46 +160,58 @@ impl<'a> Transcoder<'a> {
             header: Header { width: 0, height: 0, ycbcr: false, components: Vec::new() },
         };
         let d = &mut *t.d;
-        // SAFETY: `jpeg` outlives the decompressor's use of it: every read happens in this
-        // function (jpeg_read_coefficients consumes the whole input).
-        let coefs = guarded(|| unsafe {
+        // SAFETY: `jpeg` outlives the decompressor's use of it (`'a`).
+        guarded(|| unsafe {
             sys::jpeg_mem_src(d, jpeg.as_ptr(), len);
             sys::jpeg_read_header(d, 1);
-            sys::jpeg_read_coefficients(d)
         })?;
-        if coefs.is_null() {
-            return Err("libjpeg returned no coefficients".into());
-        }
-        t.coefs = coefs;
-        let d = &*t.d;
-        // SAFETY: after jpeg_read_coefficients, comp_info holds num_components entries, each
-        // with its quantisation table saved (quant_table).
-        let components = unsafe {
-            let n = usize::try_from(d.num_components).unwrap_or(0);
-            std::slice::from_raw_parts(d.comp_info, n)
-                .iter()
-                .map(|ci| {
-                    let quant = ci.quant_table.as_ref().map_or([0; 64], |q| q.quantval);
-                    Component {
-                        h_samp: ci.h_samp_factor as u32,
-                        v_samp: ci.v_samp_factor as u32,
-                        width_in_blocks: ci.width_in_blocks,
-                        height_in_blocks: ci.height_in_blocks,
-                        quant,
-                    }
-                })
-                .collect()
-        };
         t.header = Header {
             width: d.image_width,
             height: d.image_height,
             ycbcr: d.jpeg_color_space == sys::J_COLOR_SPACE::JCS_YCbCr,
-            components,
+            components: t.components(),
         };
-        if t._d_err.num_warnings > 0 {
+        Ok(t)
+    }
+
+    /// Reads every coefficient (entropy decoding only) and the quantisation tables; once.
+    /// Fails on any libjpeg error or warning.
+    pub(crate) fn load(&mut self) -> Result<(), String> {
+        if !self.coefs.is_null() {
+            return Ok(());
+        }
+        let d = &mut *self.d;
+        let coefs = guarded(|| unsafe { sys::jpeg_read_coefficients(d) })?;
+        if coefs.is_null() {
+            return Err("libjpeg returned no coefficients".into());
+        }
+        self.coefs = coefs;
+        self.header.components = self.components();
+        if self._d_err.num_warnings > 0 {
             return Err("the JPEG data is corrupt (libjpeg warned)".into());
         }
-        Ok(t)
+        Ok(())
+    }
+
+    /// The components as libjpeg has them: sampling and size in blocks after the header,
+    /// quantisation tables (zero until then) after [`Self::load`].
+    fn components(&self) -> Vec<Component> {
+        let d = &*self.d;
+        // SAFETY: after jpeg_read_header, comp_info holds num_components entries; quant_table is
+        // null until jpeg_read_coefficients saved each component's table.
+        unsafe {
+            let n = usize::try_from(d.num_components).unwrap_or(0);
+            std::slice::from_raw_parts(d.comp_info, n)
+                .iter()
+                .map(|ci| Component {
+                    h_samp: ci.h_samp_factor as u32,
+                    v_samp: ci.v_samp_factor as u32,
+                    width_in_blocks: ci.width_in_blocks,
+                    height_in_blocks: ci.height_in_blocks,
+                    quant: ci.quant_table.as_ref().map_or([0; 64], |q| q.quantval),
+                })
+                .collect()
+        }
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -213,14 +224,15 @@ impl<'a> Transcoder<'a> {
     /// (natural order). Luma uses table 0, both chroma components table 1, as in a pixel
     /// encode.
     /// `capacity` is a guess at the output's size.
+    /// Needs [`Self::load`] first.
     pub(crate) fn prepare(
         &mut self,
         quality: u8,
         progressive: bool,
         capacity: usize,
     ) -> Result<Vec<[u16; 64]>, String> {
-        if !self.dest.is_null() {
-            return Err("prepare was called twice".into());
+        if !self.dest.is_null() || self.coefs.is_null() {
+            return Err("prepare needs load, and runs once".into());
         }
         self.dest = Box::into_raw(Box::new(VecDest {
             mgr: sys::jpeg_destination_mgr {
@@ -277,6 +289,9 @@ impl<'a> Transcoder<'a> {
 
     /// Row `row` (in blocks) of component `comp`'s coefficients, `width_in_blocks` long.
     pub(crate) fn row(&mut self, comp: usize, row: u32) -> Result<&mut [Block], String> {
+        if self.coefs.is_null() {
+            return Err("coefficients not loaded".into());
+        }
         let component = self.header.components.get(comp).ok_or("no such component")?;
         if row >= component.height_in_blocks {
             return Err("row out of range".into());

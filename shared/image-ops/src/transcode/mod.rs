@@ -57,7 +57,7 @@ pub(crate) fn render(
     if !crate::decode::jpeg::is_plain(input) {
         return Err("not a plain JPEG (rotation, ICC profile, Adobe marker or truncated)".into());
     }
-    let mut t = Transcoder::read(input)?;
+    let mut t = Transcoder::open(input)?;
     let header = t.header().clone();
     let sampling: Vec<(u32, u32)> = header.components.iter().map(|c| (c.h_samp, c.v_samp)).collect();
     // (This libjpeg is built for 8-bit samples: it refuses 12-bit files while reading.)
@@ -68,27 +68,28 @@ pub(crate) fn render(
     if (width, height) != probed || width > MAX_SIDE || height > MAX_SIDE {
         return Err(format!("{width}x{height} is out of range"));
     }
-    let tables = t.prepare(out.quality.clamp(1, 100), out.progressive, input.len())?;
-    let source: Vec<[u16; 64]> = header.components.iter().map(|c| c.quant).collect();
-
-    let mut canvas = DctCanvas { t: &mut t, size: (width, height), window: None, source: &source };
+    // The coefficients are read when an overlay first asks for pixels (after it checked its
+    // params and the size of what it covers), or below.
+    let mut canvas = DctCanvas { t: &mut t, size: (width, height), window: None };
     for overlay in overlays {
         overlay.paint(&mut canvas, cx).map_err(|e| format!("overlay: {e}"))?;
     }
-    let changes = match canvas.window.take() {
-        Some(w) => w.changes(&header.components),
-        None => BTreeMap::new(),
-    };
+    let window = canvas.window.take();
+    t.load()?;
+    let components = t.header().components.clone();
+    let changes = window.map_or_else(BTreeMap::new, |w| w.changes(&components));
+    let tables = t.prepare(out.quality.clamp(1, 100), out.progressive, input.len())?;
+    let source: Vec<[u16; 64]> = components.iter().map(|c| c.quant).collect();
     requantise(&mut t, &source, &tables, &changes)?;
     let bytes = t.finish()?;
     Ok(Encoded { bytes, format: OutputFormat::Jpeg, width, height, frames: 1 })
 }
 
-/// The orthonormal 8-point DCT-II basis: `basis()[u][x] = c(u) cos((2x + 1) u pi / 16)`, the
-/// JPEG DCT (libjpeg's coefficients are this transform of the level-shifted samples).
-fn basis() -> &'static [[f32; 8]; 8] {
-    static BASIS: OnceLock<[[f32; 8]; 8]> = OnceLock::new();
-    BASIS.get_or_init(|| {
+/// The orthonormal 8-point DCT-II basis `m[u][x] = c(u) cos((2x + 1) u pi / 16)` (the JPEG DCT:
+/// libjpeg's coefficients are this transform of the level-shifted samples), and its transpose.
+fn bases() -> &'static [[[f32; 8]; 8]; 2] {
+    static BASES: OnceLock<[[[f32; 8]; 8]; 2]> = OnceLock::new();
+    BASES.get_or_init(|| {
         let mut m = [[0f32; 8]; 8];
         for (u, row) in m.iter_mut().enumerate() {
             let c = if u == 0 { (1.0f64 / 8.0).sqrt() } else { 0.5 };
@@ -96,59 +97,45 @@ fn basis() -> &'static [[f32; 8]; 8] {
                 *v = (c * ((2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / 16.0).cos()) as f32;
             }
         }
-        m
+        let t = std::array::from_fn(|i| std::array::from_fn(|j| m[j][i]));
+        [m, t]
     })
 }
 
-/// Samples (level-shifted, row-major) of the dequantised coefficients `f` (natural order).
-fn idct(f: &[f32; 64]) -> [f32; 64] {
-    let m = basis();
-    let mut tmp = [0f32; 64]; // tmp[v][x] = sum_u f[v][u] m[u][x]
-    for v in 0..8 {
-        for u in 0..8 {
-            let c = f[v * 8 + u];
-            if c != 0.0 {
-                for x in 0..8 {
-                    tmp[v * 8 + x] += c * m[u][x];
+/// `out[a][b] = sum over c, d of k[c][a] k[d][b] x[c][d]` (8x8, row-major): with the basis,
+/// the inverse DCT; with its transpose, the forward one.
+fn separable(x: &[f32; 64], k: &[[f32; 8]; 8]) -> [f32; 64] {
+    let mut tmp = [0f32; 64]; // tmp[c][b] = sum_d x[c][d] k[d][b]
+    for c in 0..8 {
+        for d in 0..8 {
+            let v = x[c * 8 + d];
+            if v != 0.0 {
+                for b in 0..8 {
+                    tmp[c * 8 + b] += v * k[d][b];
                 }
             }
         }
     }
-    let mut out = [0f32; 64]; // out[y][x] = sum_v m[v][y] tmp[v][x]
-    for v in 0..8 {
-        for y in 0..8 {
-            let w = m[v][y];
-            for x in 0..8 {
-                out[y * 8 + x] += w * tmp[v * 8 + x];
+    let mut out = [0f32; 64]; // out[a][b] = sum_c k[c][a] tmp[c][b]
+    for c in 0..8 {
+        for a in 0..8 {
+            let w = k[c][a];
+            for b in 0..8 {
+                out[a * 8 + b] += w * tmp[c * 8 + b];
             }
         }
     }
     out
 }
 
+/// Samples (level-shifted, row-major) of the dequantised coefficients `f` (natural order).
+fn idct(f: &[f32; 64]) -> [f32; 64] {
+    separable(f, &bases()[0])
+}
+
 /// Dequantised coefficients (natural order) of the samples `s` (row-major).
 fn fdct(s: &[f32; 64]) -> [f32; 64] {
-    let m = basis();
-    let mut tmp = [0f32; 64]; // tmp[y][u] = sum_x s[y][x] m[u][x]
-    for y in 0..8 {
-        for u in 0..8 {
-            let mut acc = 0.0;
-            for x in 0..8 {
-                acc += s[y * 8 + x] * m[u][x];
-            }
-            tmp[y * 8 + u] = acc;
-        }
-    }
-    let mut out = [0f32; 64]; // out[v][u] = sum_y m[v][y] tmp[y][u]
-    for v in 0..8 {
-        for y in 0..8 {
-            let w = m[v][y];
-            for u in 0..8 {
-                out[v * 8 + u] += w * tmp[y * 8 + u];
-            }
-        }
-    }
-    out
+    separable(s, &bases()[1])
 }
 
 /// JFIF's YCbCr to RGB, unclamped.
@@ -174,7 +161,6 @@ struct DctCanvas<'t, 'a> {
     t: &'t mut Transcoder<'a>,
     size: (u32, u32),
     window: Option<DecodedWindow>,
-    source: &'t [[u16; 64]],
 }
 
 /// MCUs decoded to pixels: `mcus` (columns, rows) of them from MCU (`mx`, `my`).
@@ -224,8 +210,8 @@ impl Canvas for DctCanvas<'_, '_> {
             if pixels * MAX_WINDOW_PARTS > u64::from(w) * u64::from(h) {
                 return Err(fail("the overlays cover too much of the image".into()));
             }
-            let mut grown = DecodedWindow::decode(self.t, self.source, (want.0, want.1), mcus, self.size)
-                .map_err(fail)?;
+            self.t.load().map_err(fail)?;
+            let mut grown = DecodedWindow::decode(self.t, (want.0, want.1), mcus, self.size).map_err(fail)?;
             if let Some(old) = self.window.take() {
                 grown.take_paint(&old);
             }
@@ -240,7 +226,6 @@ impl DecodedWindow {
     /// Decodes `mcus` MCUs from MCU `at` (the visible part of them, in an image of `size`).
     fn decode(
         t: &mut Transcoder<'_>,
-        source: &[[u16; 64]],
         at: (u32, u32),
         mcus: (u32, u32),
         size: (u32, u32),
@@ -251,10 +236,9 @@ impl DecodedWindow {
             let (bw, bh) = (mcus.0 * scale, mcus.1 * scale);
             let stride = (bw * 8) as usize;
             *plane = vec![128.0; stride * (bh * 8) as usize];
-            let q = source[comp].map(f32::from);
-            let (wib, hib) = {
+            let (q, wib, hib) = {
                 let c = &t.header().components[comp];
-                (c.width_in_blocks, c.height_in_blocks)
+                (c.quant.map(f32::from), c.width_in_blocks, c.height_in_blocks)
             };
             for j in 0..bh {
                 let by = at.1 * scale + j;
