@@ -173,6 +173,9 @@ pub const GIF_SPEED: i32 = 10;
 /// 2.03 MB on the photo, 1-4 ms faster than adaptive; on alpha-4mp 4-5% larger than adaptive).
 pub const PNG_ZLIB_BELOW: usize = 5;
 
+/// Largest side of a JPEG written (libjpeg's limit).
+pub(crate) const JPEG_MAX_SIDE: u32 = 65_500;
+
 /// Longest frame delay written, in ms: libwebp's limit (2^24 - 1 ms, about 4.6 hours). GIF
 /// saturates earlier, at 655,350 ms.
 const MAX_DELAY_MS: u32 = (1 << 24) - 1;
@@ -214,7 +217,7 @@ pub(crate) fn encode_part(
         return Err(Error::Encode(format!("cannot encode an empty {width}x{height} image")));
     }
     let max_side = match format {
-        OutputFormat::Jpeg => 65_500,
+        OutputFormat::Jpeg => JPEG_MAX_SIDE,
         OutputFormat::Png => u32::MAX,
         OutputFormat::Webp => 16_383,
         OutputFormat::Gif => u32::from(u16::MAX),

@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 
 use image::RgbImage;
 
-use crate::encode::Encoded;
+use crate::encode::{Encoded, JPEG_MAX_SIDE};
 use crate::ops::{Area, Canvas, Context, Overlay, Window};
 use crate::{OutputFormat, OutputParams, Pixels};
 use ffi::{Block, Transcoder};
@@ -40,9 +40,6 @@ const MCU: u32 = 16;
 /// Largest share of the image a transcode decodes to pixels: one part in this many. Beyond a
 /// quarter, a full decode with libjpeg's SIMD code costs less than our DCTs.
 const MAX_WINDOW_PARTS: u64 = 4;
-
-/// Largest JPEG side the encoder writes (as `encode`).
-const MAX_SIDE: u32 = 65_500;
 
 /// Applies `overlays` to the JPEG `input` (`probed`: its size as the probe read it, checked
 /// against the limits) and encodes the result as a JPEG with `out`'s
@@ -65,7 +62,7 @@ pub(crate) fn render(
         return Err(format!("not YCbCr 4:2:0 (sampling {sampling:?})"));
     }
     let (width, height) = (header.width, header.height);
-    if (width, height) != probed || width > MAX_SIDE || height > MAX_SIDE {
+    if (width, height) != probed || width > JPEG_MAX_SIDE || height > JPEG_MAX_SIDE {
         return Err(format!("{width}x{height} is out of range"));
     }
     // The coefficients are read when an overlay first asks for pixels (after it checked its
