@@ -47,9 +47,10 @@ pub struct OutputParams {
     /// Output format; unset = the input's format.
     #[serde(default)]
     pub format: Option<OutputFormat>,
-    /// JPEG, lossy WebP and AVIF quality, 1..=100. Default 80.
-    #[serde(default = "default_quality")]
-    pub quality: u8,
+    /// JPEG, lossy WebP and AVIF quality, 1..=100, or `"source"` (see [`Quality`]). Default
+    /// 80.
+    #[serde(default)]
+    pub quality: Quality,
     /// Progressive JPEG. Default false.
     #[serde(default)]
     pub progressive: bool,
@@ -85,7 +86,7 @@ impl Default for OutputParams {
     fn default() -> Self {
         OutputParams {
             format: None,
-            quality: default_quality(),
+            quality: Quality::default(),
             progressive: false,
             lossless: false,
             background: Color::WHITE,
@@ -97,8 +98,87 @@ impl Default for OutputParams {
     }
 }
 
-fn default_quality() -> u8 {
-    80
+/// The quality of lossy output: a level from 1 (smallest) to 100 (best), or `"source"`: the
+/// source JPEG's own quantisation. With `"source"`, a JPEG that becomes a JPEG through overlays
+/// only (watermarks, QR codes: see `transcode`) keeps its quantisation tables, so every block
+/// the overlay does not touch is copied as it was, without generation loss; any other JPEG
+/// source is encoded at the level its tables come closest to (the libjpeg level whose scaled
+/// Annex K tables they are, for files that libjpeg, sharp, Pillow or ImageMagick wrote), and a
+/// source that is not a JPEG at the default level, 80.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quality {
+    Level(u8),
+    Source,
+}
+
+impl Quality {
+    /// The default level.
+    pub const DEFAULT: u8 = 80;
+
+    /// The level, for output that is not a transcoded JPEG ([`Quality::Source`] once the
+    /// pipeline resolved it, or [`Quality::DEFAULT`]).
+    pub fn level(self) -> u8 {
+        match self {
+            Quality::Level(q) => q.clamp(1, 100),
+            Quality::Source => Quality::DEFAULT,
+        }
+    }
+}
+
+impl Default for Quality {
+    fn default() -> Self {
+        Quality::Level(Quality::DEFAULT)
+    }
+}
+
+impl From<u8> for Quality {
+    fn from(q: u8) -> Self {
+        Quality::Level(q)
+    }
+}
+
+impl std::fmt::Display for Quality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quality::Level(q) => write!(f, "{q}"),
+            Quality::Source => f.write_str("source"),
+        }
+    }
+}
+
+impl Serialize for Quality {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Quality::Level(q) => s.serialize_u8(*q),
+            Quality::Source => s.serialize_str("source"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Quality {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Quality;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(r#"a quality from 1 to 100, or "source""#)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Quality, E> {
+                // Out of range stays a level for validation to name (0, 101, 255).
+                Ok(Quality::Level(u8::try_from(v).unwrap_or(u8::MAX)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Quality, E> {
+                Ok(Quality::Level(u8::try_from(v).unwrap_or(0)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Quality, E> {
+                match v {
+                    "source" => Ok(Quality::Source),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 fn default_compression_level() -> u8 {
     6
@@ -126,7 +206,9 @@ pub struct Encoded {
 
 impl crate::Validate for OutputParams {
     fn validate(&self, field: &str, _limits: &crate::Limits) -> crate::Result<()> {
-        check_range(&format!("{field}.quality"), self.quality, 1, 100)?;
+        if let Quality::Level(q) = self.quality {
+            check_range(&format!("{field}.quality"), q, 1, 100)?;
+        }
         check_range(&format!("{field}.compression_level"), self.compression_level, 0, 9)?;
         check_range(&format!("{field}.effort"), self.effort, 0, 6)?;
         if !matches!(self.depth, 8 | 10) {
@@ -249,7 +331,7 @@ pub(crate) fn encode_part(
             let own = u64::from(width) * u64::from(height);
             let total = whole.unwrap_or(own).max(own);
             let speed = avif_speed(out.effort, out.depth, (width, height), total, limits)?;
-            encode_avif(&first.pixels, out.quality, speed, out.depth)
+            encode_avif(&first.pixels, out.quality.level(), speed, out.depth)
         }
     })?;
     if bytes.is_empty() {
@@ -292,7 +374,7 @@ fn encode_jpeg(pixels: &Pixels, out: &OutputParams) -> Result<Vec<u8>> {
     // over the coefficients and save ~5-10 %. This call resets every setting, so it comes first.
     comp.set_fastest_defaults();
     comp.set_size(w as usize, h as usize);
-    comp.set_quality(f32::from(out.quality.clamp(1, 100)));
+    comp.set_quality(f32::from(out.quality.level()));
     comp.set_optimize_coding(true);
     // 4:2:0 (the libjpeg default, set explicitly): sharp's default subsampling.
     comp.set_chroma_sampling_pixel_sizes((2, 2), (2, 2));
@@ -369,7 +451,7 @@ fn webp_config(out: &OutputParams) -> Result<webp::WebPConfig> {
         config.quality = 75.0;
     } else {
         config.lossless = 0;
-        config.quality = f32::from(out.quality.clamp(1, 100));
+        config.quality = f32::from(out.quality.level());
         // Alpha, if any, is stored losslessly compressed (libwebp's default, kept explicit).
         config.alpha_compression = 1;
         config.alpha_quality = 100;

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use image::{Rgb, RgbImage, Rgba, RgbaImage};
 
 use crate::decode::{self, DecodeOptions, Probe};
-use crate::encode::{self, OutputParams};
+use crate::encode::{self, OutputParams, Quality};
 use crate::geometry::{Color, Gravity, Length};
 use crate::ops::qr::{EcLevel, QrParams};
 use crate::ops::resize::{CropGravity, Filter, Fit, ResizeParams};
@@ -513,7 +513,11 @@ fn spec(b: &mut Bytes<'_>) -> PipelineSpec {
     let rarely = |b: &mut Bytes<'_>| b.below(8) == 0;
     let output = OutputParams {
         format: b.option(|b| b.pick(&OutputFormat::ALL)),
-        quality: if rarely(b) { b.byte() } else { 1 + b.below(100) as u8 },
+        quality: match b.below(16) {
+            0 => Quality::Source,
+            1 => Quality::Level(b.byte()),
+            _ => Quality::Level(1 + b.below(100) as u8),
+        },
         progressive: b.bool(),
         lossless: b.bool(),
         background: b.color(),
@@ -540,7 +544,7 @@ fn image_file(b: &mut Bytes<'_>) -> Vec<u8> {
     let alpha = b.bool();
     let out = OutputParams {
         format: Some(format),
-        quality: 1 + b.below(100) as u8,
+        quality: Quality::Level(1 + b.below(100) as u8),
         progressive: b.bool(),
         lossless: b.bool(),
         ..OutputParams::default()

@@ -24,7 +24,7 @@ pub mod pixels;
 pub mod smartcrop;
 mod transcode;
 
-pub use crate::encode::{Encoded, OutputParams};
+pub use crate::encode::{Encoded, OutputParams, Quality};
 pub use crate::error::{Category, Error, Result};
 pub use crate::format::{InputFormat, OutputFormat};
 pub use crate::geometry::{Color, Gravity, Length};

@@ -26,7 +26,7 @@ use ab_glyph::FontRef;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::{self, DecodeOptions, Probe};
-use crate::encode::{self, Encoded, OutputParams};
+use crate::encode::{self, Encoded, OutputParams, Quality};
 use crate::ops::slice::{self, Manifest, SliceParams};
 use crate::ops::{AssetKind, Context, Loaded, Op, Overlay};
 use crate::{Error, Image, InputFormat, Limits, OutputFormat, Result, Validate};
@@ -178,6 +178,20 @@ impl Pipeline {
                 return Ok(Rendered { input: probe, output: Output::Image(encoded) });
             }
         }
+        let resolved;
+        let out = if self.spec.output.quality == Quality::Source {
+            let level = match probe.format {
+                InputFormat::Jpeg => crate::transcode::source_level(input),
+                _ => None,
+            };
+            resolved = OutputParams {
+                quality: Quality::Level(level.unwrap_or(Quality::DEFAULT)),
+                ..self.spec.output.clone()
+            };
+            &resolved
+        } else {
+            &self.spec.output
+        };
         let shrink =
             |w: u32, h: u32| self.spec.ops.first().map_or(1.0, |op| op.operation().shrink_factor(w, h));
         let options = DecodeOptions {
@@ -189,13 +203,13 @@ impl Pipeline {
         for (i, op) in self.spec.ops.iter().enumerate() {
             let under = |e: Error| e.under(&format!("ops[{i}]"));
             if let Some(p) = op.operation().tiles() {
-                let output = self.encode_tiles(&image, p, format).map_err(under)?;
+                let output = self.encode_tiles(&image, p, format, out).map_err(under)?;
                 return Ok(Rendered { input: probe, output });
             }
             op.operation().apply(&mut image, &cx).map_err(under)?;
         }
         let format = self.final_format(&image, format);
-        let output = Output::Image(encode::encode_limited(&image, format, &self.spec.output, &self.limits)?);
+        let output = Output::Image(encode::encode_limited(&image, format, out, &self.limits)?);
         Ok(Rendered { input: probe, output })
     }
 
@@ -250,7 +264,13 @@ impl Pipeline {
         }
     }
 
-    fn encode_tiles(&self, image: &Image, p: &SliceParams, format: OutputFormat) -> Result<Output> {
+    fn encode_tiles(
+        &self,
+        image: &Image,
+        p: &SliceParams,
+        format: OutputFormat,
+        out: &OutputParams,
+    ) -> Result<Output> {
         let format = self.final_format(image, format);
         let pieces = slice::slice(image, p)?;
         let mut infos = Vec::with_capacity(pieces.len());
@@ -258,7 +278,7 @@ impl Pipeline {
         // The tiles share one encode budget (AVIF's, see encode::avif_speed).
         let whole = u64::from(image.width()) * u64::from(image.height());
         for (info, tile) in pieces {
-            tiles.push(encode::encode_part(&tile, format, &self.spec.output, &self.limits, Some(whole))?);
+            tiles.push(encode::encode_part(&tile, format, out, &self.limits, Some(whole))?);
             infos.push(info);
         }
         let manifest = Manifest {

@@ -20,7 +20,7 @@ use image_ops::{
 const HOW: &str = "apt-get install libavif-bin";
 
 fn params(quality: u8) -> OutputParams {
-    OutputParams { quality, ..OutputParams::default() }
+    OutputParams { quality: quality.into(), ..OutputParams::default() }
 }
 
 /// Decodes `avif` with `avifdec` into RGBA (8-bit PNG in between), and returns what

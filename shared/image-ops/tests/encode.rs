@@ -41,7 +41,7 @@ fn rgba_with_alpha(w: u32, h: u32) -> RgbaImage {
 }
 
 fn params(quality: u8) -> OutputParams {
-    OutputParams { quality, ..OutputParams::default() }
+    OutputParams { quality: quality.into(), ..OutputParams::default() }
 }
 
 fn enc(image: &Image, format: OutputFormat, out: &OutputParams) -> Encoded {
@@ -476,7 +476,7 @@ fn output_params_validate_and_default() {
     let limits = Limits::default();
     let parsed: OutputParams = serde_json::from_str("{}").unwrap();
     assert_eq!(parsed, OutputParams::default());
-    assert_eq!((parsed.quality, parsed.compression_level, parsed.effort), (80, 6, 4));
+    assert_eq!((parsed.quality, parsed.compression_level, parsed.effort), (80.into(), 6, 4));
     parsed.validate("output", &limits).unwrap();
     let parsed: OutputParams =
         serde_json::from_str(r#"{"format":"jpg","quality":100,"compression_level":0,"effort":6}"#).unwrap();

@@ -70,7 +70,7 @@ fn json_shape_is_strict() {
     }
     let p = pipeline(r#"{"ops": [{"op": "thumbnail", "width": 10}], "output": {"format": "jpg"}}"#);
     assert_eq!(p.output().format, Some(OutputFormat::Jpeg));
-    assert_eq!(p.output().quality, 80);
+    assert_eq!(p.output().quality, image_ops::Quality::Level(80));
 }
 
 #[test]

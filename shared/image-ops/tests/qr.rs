@@ -75,7 +75,7 @@ fn qr_survives_every_output_format() {
     p.offset_y = 24;
     overlay(&mut image, &p);
     let square = (1200 - 300 - 24, 800 - 300 - 24, 300);
-    let out = |quality: u8| OutputParams { quality, ..OutputParams::default() };
+    let out = |quality: u8| OutputParams { quality: quality.into(), ..OutputParams::default() };
     let cases = [
         ("jpeg q80", OutputFormat::Jpeg, out(80)),
         ("jpeg q40", OutputFormat::Jpeg, out(40)),

@@ -18,7 +18,7 @@ const H: u32 = 800;
 /// The test photo as a 4:2:0 JPEG at `quality` (what phones and most encoders write).
 fn source(quality: u8, progressive: bool) -> Vec<u8> {
     let image = Image::still(Pixels::Rgb(common::photo(W, H)), InputFormat::Png);
-    let out = OutputParams { quality, progressive, ..OutputParams::default() };
+    let out = OutputParams { quality: quality.into(), progressive, ..OutputParams::default() };
     encode(&image, OutputFormat::Jpeg, &out).unwrap().bytes
 }
 
@@ -224,4 +224,83 @@ fn broken_jpegs_fail_as_the_full_path_fails() {
     let big = r#"{"ops": [{"op": "qr-overlay", "data": "x", "size": 4000}]}"#;
     let err = pipeline(big).run(&input, &Assets::new()).unwrap_err();
     assert_eq!(err.field(), Some("ops[0].size"), "{err}");
+}
+
+/// The file's DQT segments (quantisation tables), as written.
+fn dqt(jpeg: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut i = 2;
+    while i + 4 <= jpeg.len() && jpeg[i] == 0xFF && jpeg[i + 1] != 0xDA {
+        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+        if jpeg[i + 1] == 0xDB {
+            out.push(jpeg[i + 4..i + 2 + len].to_vec());
+        }
+        i += 2 + len;
+    }
+    out
+}
+
+#[test]
+fn quality_source_keeps_the_sources_tables_and_every_block_the_overlay_misses() {
+    let qr = |quality: &str| {
+        format!(
+            r#"{{"ops": [{{"op": "qr-overlay", "data": "https://example.com/s", "size": 180}}],
+                "output": {{"quality": {quality}}}}}"#
+        )
+    };
+    // A libjpeg-made source: "source" is its level, 85, and the transcode copies every block.
+    let input = source(85, false);
+    let (fast, full) = both(&qr(r#""source""#), &input, &Assets::new());
+    assert_ne!(fast, full, "the transcode path was not taken");
+    assert_eq!(dqt(&fast), dqt(&input));
+    assert_eq!(fast, bytes(pipeline(&qr("85")).run(&input, &Assets::new()).unwrap().output));
+    let (out, src) = (common::decode_independent(&fast), common::decode_independent(&input));
+    assert_eq!(read_qr(&out), ["https://example.com/s"]);
+    // The code sits bottom right (the default gravity, 0 offset): everything above and left
+    // of its MCUs, and of the decoder's chroma upsampling 16 px further, is the source's.
+    let (qx, qy) = ((W - 180) / 16 * 16 - 16, (H - 180) / 16 * 16 - 16);
+    for (x, y, p) in out.enumerate_pixels() {
+        if x < qx || y < qy {
+            assert_eq!(p, src.get_pixel(x, y), "pixel {x},{y} changed");
+        }
+    }
+    // A camera's tables (no libjpeg level makes them): kept as they are; a number requantises.
+    let mut camera = input.clone();
+    let at = camera.windows(2).position(|w| w == [0xFF, 0xDB]).unwrap() + 5;
+    camera[at] += 1;
+    let kept = bytes(pipeline(&qr(r#""source""#)).run(&camera, &Assets::new()).unwrap().output);
+    assert_eq!(dqt(&kept), dqt(&camera));
+    let requantised = bytes(pipeline(&qr("85")).run(&camera, &Assets::new()).unwrap().output);
+    assert_eq!(dqt(&requantised), dqt(&input));
+}
+
+#[test]
+fn quality_source_on_the_full_path_is_the_sources_level() {
+    let resize = |quality: &str| {
+        format!(r#"{{"ops": [{{"op": "thumbnail", "width": 300}}], "output": {{"quality": {quality}}}}}"#)
+    };
+    let run = |json: &str, input: &[u8]| bytes(pipeline(json).run(input, &Assets::new()).unwrap().output);
+    let input = source(62, false);
+    assert_eq!(run(&resize(r#""source""#), &input), run(&resize("62"), &input));
+    // Not a JPEG: the default level, 80.
+    let png = common::png_bytes(&image::DynamicImage::ImageRgb8(common::photo(400, 300)).to_rgba8());
+    let to_jpeg = |q: &str| resize(q).replace("}}", r#", "format": "jpeg"}}"#);
+    assert_eq!(run(&to_jpeg(r#""source""#), &png), run(&to_jpeg("80"), &png));
+    // What the params accept.
+    for (quality, ok) in [
+        (r#""source""#, true),
+        ("1", true),
+        ("100", true),
+        ("0", false),
+        ("101", false),
+        (r#""high""#, false),
+        ("80.5", false),
+    ] {
+        let json = format!(r#"{{"output": {{"quality": {quality}}}}}"#);
+        let spec = serde_json::from_str(&json).map_err(|e| e.to_string());
+        let result = spec.and_then(|s| Pipeline::new(s, Limits::default()).map_err(|e| e.to_string()));
+        assert_eq!(result.is_ok(), ok, "{quality}: {:?}", result.err());
+    }
+    let spec: image_ops::PipelineSpec = serde_json::from_str(r#"{"output": {"quality": "source"}}"#).unwrap();
+    assert_eq!(serde_json::to_value(&spec.output).unwrap()["quality"], "source");
 }

@@ -598,6 +598,16 @@ mod tests {
         // A text watermark's size, colour and alignment spelled at their defaults.
         let spelled = parse_steps("watermark,text=x,color=%23ffffff,size=4%25,align=center").unwrap();
         assert_eq!(spelled, parse_steps("watermark,text=x").unwrap());
+        // The source's quality is a word, kept as it is.
+        let source = parse_steps("watermark,text=x;output,quality=source").unwrap();
+        let r = Rendition { key: "a.jpg".into(), steps: source, expires: None };
+        assert_eq!(r.steps_segment(), "watermark,text=x;output,quality=source");
+        let p = r.pipeline(&Limits::default(), "assets/").unwrap();
+        assert_eq!(p.output().quality, image_ops::Quality::Source);
+        let bad = parse_steps("thumbnail,width=8;output,quality=best").unwrap();
+        let r = Rendition { key: "a.jpg".into(), steps: bad, expires: None };
+        let e = r.pipeline(&Limits::default(), "assets/").unwrap_err();
+        assert_eq!(e.field(), Some("steps[1].quality"), "{e}");
     }
 
     #[test]

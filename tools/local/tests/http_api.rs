@@ -509,3 +509,40 @@ async fn api_gateway_sample_events_drive_the_handlers() {
     assert_eq!(r.status(), 302);
     assert!(r.headers()["location"].to_str().unwrap().contains("/processed/sample-user/sample.webp?"));
 }
+
+/// The file's DQT segments (quantisation tables), as written.
+fn dqt(jpeg: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut i = 2;
+    while i + 4 <= jpeg.len() && jpeg[i] == 0xFF && jpeg[i + 1] != 0xDA {
+        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+        if jpeg[i + 1] == 0xDB {
+            out.push(&jpeg[i + 4..i + 2 + len]);
+        }
+        i += 2 + len;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watermark_at_the_sources_quality_keeps_its_tables() {
+    let s = Stack::start(&[]).await;
+    let key = s.upload(Some("dana"), "image/jpeg", photo()).await;
+    let request = json!({"key": key, "ops": [{"op": "qr-overlay", "data": "https://example.com/d", "size": 120}],
+                         "output": {"quality": "source"}});
+    let processed = s.post("/process", Some("dana"), &request.to_string()).await;
+    assert_eq!(processed.status, 200, "{}", processed.text());
+    let p = processed.json();
+    assert_eq!(p["format"], "jpeg");
+    let out = s.s3.get(OUTPUT, p["output_key"].as_str().unwrap()).await.unwrap().body;
+    assert_eq!(dqt(&out), dqt(photo()), "the source's quantisation tables");
+    let img = image::load_from_memory_with_format(&out, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!(img.dimensions(), (640, 480));
+    // Anything else is refused with the field named.
+    let bad = json!({"key": key, "output": {"quality": "best"}});
+    s.post("/process", Some("dana"), &bad.to_string()).await.assert_error(
+        400,
+        "invalid_params",
+        Some("output.quality"),
+    );
+}

@@ -218,16 +218,34 @@ impl<'a> Transcoder<'a> {
         &self.header
     }
 
+    /// The quantisation table each component names, as the header declared it (natural
+    /// order; `None` for a component whose table is missing).
+    pub(crate) fn declared_tables(&self) -> Vec<Option<[u16; 64]>> {
+        let d = &*self.d;
+        // SAFETY: after jpeg_read_header, comp_info holds num_components entries and each
+        // quant_tbl_ptrs slot is null or a table read from a DQT marker.
+        unsafe {
+            let n = usize::try_from(d.num_components).unwrap_or(0);
+            std::slice::from_raw_parts(d.comp_info, n)
+                .iter()
+                .map(|ci| {
+                    let slot = usize::try_from(ci.quant_tbl_no).ok()?;
+                    d.quant_tbl_ptrs.get(slot)?.as_ref().map(|q| q.quantval)
+                })
+                .collect()
+        }
+    }
+
     /// Sets up the compressor as `encode` sets up a pixel encode (libjpeg-turbo's profile,
     /// the Annex K tables at `quality`, optimised Huffman tables, progressive on request) for
     /// these coefficients' geometry, and returns each component's new quantisation table
     /// (natural order). Luma uses table 0, both chroma components table 1, as in a pixel
-    /// encode.
+    /// encode. Without `quality`, every component keeps the source's table.
     /// `capacity` is a guess at the output's size.
     /// Needs [`Self::load`] first.
     pub(crate) fn prepare(
         &mut self,
-        quality: u8,
+        quality: Option<u8>,
         progressive: bool,
         capacity: usize,
     ) -> Result<Vec<[u16; 64]>, String> {
@@ -259,8 +277,11 @@ impl<'a> Transcoder<'a> {
                 sys::J_INT_PARAM::JINT_COMPRESS_PROFILE,
                 sys::JINT_COMPRESS_PROFILE_VALUE::JCP_FASTEST as c_int,
             );
+            // (This copies the source's tables and which component uses which.)
             sys::jpeg_copy_critical_parameters(d, cinfo);
-            sys::jpeg_set_quality(cinfo, c_int::from(quality), 0);
+            if let Some(quality) = quality {
+                sys::jpeg_set_quality(cinfo, c_int::from(quality), 0);
+            }
             cinfo.optimize_coding = 1;
             // The pixel encoder's JFIF header: no density from the source.
             cinfo.density_unit = 0;
@@ -272,7 +293,9 @@ impl<'a> Transcoder<'a> {
             let comps = std::slice::from_raw_parts_mut(cinfo.comp_info, n);
             let mut tables = Vec::with_capacity(n);
             for (i, ci) in comps.iter_mut().enumerate() {
-                ci.quant_tbl_no = if i == 0 { 0 } else { 1 };
+                if quality.is_some() {
+                    ci.quant_tbl_no = if i == 0 { 0 } else { 1 };
+                }
                 let q = cinfo.quant_tbl_ptrs[ci.quant_tbl_no as usize];
                 tables.push(q.as_ref().map_or([0; 64], |q| q.quantval));
             }
@@ -311,6 +334,45 @@ impl<'a> Transcoder<'a> {
             }
             Ok(std::slice::from_raw_parts_mut((*rows).cast::<Block>(), width))
         }
+    }
+
+    /// Installs the Huffman tables (`dc[t]`, `ac[t]`: table `t`, as components use them after
+    /// [`Self::prepare`]: luma 0, chroma 1) and turns off libjpeg's statistics pass. The tables
+    /// must have a code for every symbol the coefficients will make: libjpeg-turbo's SIMD
+    /// encoder does not check. Baseline output only.
+    pub(crate) fn set_huffman(
+        &mut self,
+        dc: &[super::huffman::Table; 2],
+        ac: &[super::huffman::Table; 2],
+    ) -> Result<(), String> {
+        let Some((c, _)) = self.c.as_mut() else {
+            return Err("prepare was not called".into());
+        };
+        let c = &mut **c;
+        if c.num_scans != 0 {
+            return Err("own Huffman tables are for baseline output".into());
+        }
+        let n = self.header.components.len();
+        guarded(|| unsafe {
+            // SAFETY: after prepare, comp_info holds n entries and the table pointers are null
+            // or tables jpeg_set_defaults allocated in the compressor's pool.
+            for (i, ci) in std::slice::from_raw_parts_mut(c.comp_info, n).iter_mut().enumerate() {
+                let t = super::huffman::table_of(i) as c_int;
+                ci.dc_tbl_no = t;
+                ci.ac_tbl_no = t;
+            }
+            for (t, (dc, ac)) in dc.iter().zip(ac).enumerate() {
+                for (ptr, table) in [(&mut c.dc_huff_tbl_ptrs[t], dc), (&mut c.ac_huff_tbl_ptrs[t], ac)] {
+                    if ptr.is_null() {
+                        *ptr = sys::jpeg_alloc_huff_table(&mut c.common);
+                    }
+                    // (sent_table: jpeg_write_coefficients clears it for every table.)
+                    (**ptr).bits = table.bits;
+                    (**ptr).huffval = table.values;
+                }
+            }
+            c.optimize_coding = 0;
+        })
     }
 
     /// Writes the (changed) coefficients as a new JPEG with the tables from [`Self::prepare`].
