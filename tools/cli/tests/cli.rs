@@ -80,6 +80,7 @@ fn every_subcommand_produces_its_output() {
             (1224, 816),
         ),
         (vec!["convert", "--quality", "70"], "c.webp", (1224, 816)),
+        (vec!["watermark", "--text", "x", "--quality", "source"], "ws.jpg", (1224, 816)),
         (
             vec!["thumbnail", "--width", "100", "--upscale", "--fit", "cover", "--height", "50"],
             "t.png",
