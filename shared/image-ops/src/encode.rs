@@ -456,6 +456,10 @@ fn webp_config(out: &OutputParams) -> Result<webp::WebPConfig> {
         config.alpha_compression = 1;
         config.alpha_quality = 100;
     }
+    // With a second core (a Lambda function above 1,769 MB), libwebp compresses alpha beside the
+    // colour and tries lossless variants on a second thread; the bytes are the same. (An opaque
+    // lossy photo gains nothing measurable: its analysis pass is a small part of the encode.)
+    config.thread_level = i32::from(std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
     Ok(config)
 }
 
@@ -468,6 +472,9 @@ fn webp_input(pixels: &Pixels) -> (&[u8], webp::PixelLayout) {
 
 fn encode_webp_still(pixels: &Pixels, out: &OutputParams) -> Result<Vec<u8>> {
     let config = webp_config(out)?;
+    if !out.lossless {
+        return crate::webp_lossy::encode(pixels, &config);
+    }
     let (raw, layout) = webp_input(pixels);
     let (w, h) = pixels.dimensions();
     let memory = webp::Encoder::new(raw, layout, w, h)

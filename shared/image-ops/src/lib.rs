@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod pixels;
 pub mod smartcrop;
 mod transcode;
+mod webp_lossy;
 
 pub use crate::encode::{Encoded, OutputParams, Quality};
 pub use crate::error::{Category, Error, Result};

@@ -507,3 +507,34 @@ fn one_megapixel_gif_and_webp_frames_are_reasonably_fast() {
         assert!(elapsed.as_secs_f64() < 5.0, "{format:?} took {elapsed:?}");
     }
 }
+
+/// Lossy WebP imports the pixels straight to YUV instead of through the `webp` crate's ARGB
+/// picture (a 4-byte-a-pixel copy); the bytes must stay exactly what that path writes.
+#[test]
+fn lossy_webp_writes_the_argb_paths_bytes() {
+    let reference = |raw: &[u8], layout: webp::PixelLayout, w: u32, h: u32, quality: u8, effort: u8| {
+        let mut config = webp::WebPConfig::new().unwrap();
+        config.lossless = 0;
+        config.quality = f32::from(quality);
+        config.method = i32::from(effort);
+        config.alpha_compression = 1;
+        config.alpha_quality = 100;
+        webp::Encoder::new(raw, layout, w, h).encode_advanced(&config).unwrap().to_vec()
+    };
+    for (w, h) in [(1, 1), (3, 5), (17, 9), (640, 427), (1001, 603)] {
+        for (quality, effort) in [(80, 4), (30, 0), (95, 6)] {
+            let out = OutputParams { effort, ..params(quality) };
+            let rgb = photo(w, h);
+            let ours =
+                enc(&Image::still(Pixels::Rgb(rgb.clone()), InputFormat::Jpeg), OutputFormat::Webp, &out);
+            let theirs = reference(rgb.as_raw(), webp::PixelLayout::Rgb, w, h, quality, effort);
+            assert!(ours.bytes == theirs, "RGB {w}x{h} q{quality} m{effort}: bytes differ");
+            let rgba = rgba_with_alpha(w.max(4), h.max(4));
+            let (rw, rh) = rgba.dimensions();
+            let ours =
+                enc(&Image::still(Pixels::Rgba(rgba.clone()), InputFormat::Png), OutputFormat::Webp, &out);
+            let theirs = reference(rgba.as_raw(), webp::PixelLayout::Rgba, rw, rh, quality, effort);
+            assert!(ours.bytes == theirs, "RGBA {rw}x{rh} q{quality} m{effort}: bytes differ");
+        }
+    }
+}

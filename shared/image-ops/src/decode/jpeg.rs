@@ -41,7 +41,7 @@ fn scan(bytes: &[u8], header_only: bool) -> Result<JpegInfo> {
     let mut icc_parts: Vec<(u8, u8, &[u8])> = Vec::new();
     let mut pos = 2usize; // after SOI
                           // Find each next marker, tolerating garbage between segments as libjpeg does.
-    'markers: while let Some(off) = bytes.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) {
+    'markers: while let Some(off) = bytes.get(pos..).and_then(|rest| memchr::memchr(0xFF, rest)) {
         pos += off;
         while bytes.get(pos) == Some(&0xFF) {
             pos += 1;
@@ -102,7 +102,7 @@ fn scan(bytes: &[u8], header_only: bool) -> Result<JpegInfo> {
                 // Skip entropy-coded data: 0xFF is followed by 0x00 (stuffing), RSTn or fill
                 // bytes inside a scan; any other byte is the next marker.
                 loop {
-                    let Some(off) = bytes.get(pos..).and_then(|r| r.iter().position(|&b| b == 0xFF)) else {
+                    let Some(off) = bytes.get(pos..).and_then(|r| memchr::memchr(0xFF, r)) else {
                         break 'markers;
                     };
                     let at = pos + off;
@@ -154,6 +154,13 @@ fn assemble_icc(parts: &mut [(u8, u8, &[u8])]) -> Option<Vec<u8>> {
 }
 
 /// The DCT scale numerator (of 8) for shrink-on-load; see the module docs.
+///
+/// The smallest n ∈ {1, 2, 4} whose output leaves the resampler a reduction of at least
+/// 1 + n/8 on both axes (1.125 after a 1/8 decode, 1.25 after 1/4, 1.5 after 1/2), else 8. A
+/// DCT-scaled decode filters worse than Lanczos: one that lands just above the target (12 MP to
+/// 1,024 px at 1/4 leaves 1.035) gives up 0.002 SSIM against a full-size Lanczos reference.
+/// This is libvips's and sharp's choice (they halve the shrink-on-load factor s when the whole
+/// shrink is below s + 1), so outputs match theirs in quality.
 fn jpeg_scale(width: u32, height: u32, factor: f64) -> u8 {
     if !(factor > 0.0 && factor < 1.0) {
         return 8;
@@ -161,8 +168,9 @@ fn jpeg_scale(width: u32, height: u32, factor: f64) -> u8 {
     let target = |side: u32| (f64::from(side) * factor - 1e-9).ceil().max(1.0);
     let (tw, th) = (target(width), target(height));
     for n in [1u8, 2, 4] {
+        let headroom = 1.0 + f64::from(n) / 8.0;
         let out = |side: u32| (u64::from(side) * u64::from(n)).div_ceil(8) as f64;
-        if out(width) >= tw && out(height) >= th {
+        if out(width) >= tw * headroom && out(height) >= th * headroom {
             return n;
         }
     }
@@ -293,19 +301,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shrink_scale_follows_libjpeg_rounding() {
-        assert_eq!(jpeg_scale(1600, 1200, 0.1), 1);
-        assert_eq!(jpeg_scale(1600, 1200, 0.125), 1);
-        assert_eq!(jpeg_scale(1600, 1200, 0.126), 2);
-        assert_eq!(jpeg_scale(1600, 1200, 0.3), 4);
-        assert_eq!(jpeg_scale(1600, 1200, 0.5), 4);
-        assert_eq!(jpeg_scale(1600, 1200, 0.51), 8);
+    fn shrink_scale_leaves_headroom_and_follows_libjpeg_rounding() {
+        // 1/8 needs 1.125x the target: 200 >= 1.125 * 176 (and 150 >= 1.125 * 132).
+        assert_eq!(jpeg_scale(1600, 1200, 0.11), 1);
+        assert_eq!(jpeg_scale(1600, 1200, 0.112), 2);
+        assert_eq!(jpeg_scale(1600, 1200, 0.125), 2);
+        // 1/4 needs 1.25x, 1/2 needs 1.5x.
+        assert_eq!(jpeg_scale(1600, 1200, 0.2), 2);
+        assert_eq!(jpeg_scale(1600, 1200, 0.21), 4);
+        assert_eq!(jpeg_scale(1600, 1200, 0.33), 4);
+        assert_eq!(jpeg_scale(1600, 1200, 0.34), 8);
+        assert_eq!(jpeg_scale(1600, 1200, 0.5), 8);
         assert_eq!(jpeg_scale(1600, 1200, 1.0), 8);
         assert_eq!(jpeg_scale(1600, 1200, f64::NAN), 8);
         assert_eq!(jpeg_scale(1600, 1200, 0.0), 8);
-        // 9 px at 1/8 is ceil(9/8) = 2 >= ceil(9 * 0.2) = 2.
-        assert_eq!(jpeg_scale(9, 9, 0.2), 1);
-        assert_eq!(jpeg_scale(9, 9, 0.23), 2);
+        // Rounded up as libjpeg rounds: 9 px at 1/4 is ceil(18/8) = 3 >= 1.25 * ceil(9 * 0.2).
+        assert_eq!(jpeg_scale(9, 9, 0.2), 2);
+        assert_eq!(jpeg_scale(9, 9, 0.23), 4);
+        // The shared bench's photos, as sharp picks: 12 MP to 1,024 px at 1/2 (1/4 would leave
+        // 1.035), 24 MP at 1/4 (1.46 left); 1 MP to 256 px at 1/2; 24 MP to 256 px at 1/8.
+        assert_eq!(jpeg_scale(4240, 2832, 1024.0 / 4240.0), 4);
+        assert_eq!(jpeg_scale(6000, 4000, 1024.0 / 6000.0), 2);
+        assert_eq!(jpeg_scale(1224, 816, 256.0 / 1224.0), 4);
+        assert_eq!(jpeg_scale(6000, 4000, 256.0 / 6000.0), 1);
     }
 
     #[test]

@@ -87,9 +87,10 @@
 //! [`DecodeOptions::shrink`] is asked, with the upright size (width and height swapped for EXIF
 //! orientations 5–8), which scale factor the first operation will apply. A JPEG is then decoded
 //! at the smallest DCT scale n/8, n ∈ {1, 2, 4, 8}, whose output — `ceil(w·n/8)` ×
-//! `ceil(h·n/8)`, as libjpeg computes it — is still at least `ceil(w·factor)` ×
-//! `ceil(h·factor)`. A factor that is not in (0, 1) decodes at full size. Other formats always
-//! decode at full size.
+//! `ceil(h·n/8)`, as libjpeg computes it — is still at least (1 + n/8) × `ceil(w·factor)` ×
+//! `ceil(h·factor)`: the resampler is left a reduction of at least 1.125, 1.25 or 1.5, which
+//! keeps its Lanczos filter in charge of the quality (libvips's and sharp's choice). A factor
+//! that is not in (0, 1) decodes at full size. Other formats always decode at full size.
 //!
 //! # Pixel formats
 //!
@@ -150,8 +151,8 @@ pub struct DecodeOptions<'a> {
     /// Decode only the first frame of an animation.
     pub first_frame_only: bool,
     /// Shrink-on-load: given the upright size, the scale factor (<= 1) the first operation will
-    /// apply. A JPEG is then decoded at the smallest DCT scale (1/8..1) that stays at least that
-    /// large. `None` decodes at full size.
+    /// apply. A JPEG is then decoded at the smallest DCT scale (1/8..1) that stays comfortably
+    /// larger (see the module docs). `None` decodes at full size.
     pub shrink: Option<&'a dyn Fn(u32, u32) -> f64>,
 }
 

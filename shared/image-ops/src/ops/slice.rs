@@ -175,23 +175,27 @@ pub fn plan(width: u32, height: u32, p: &SliceParams) -> crate::Result<Vec<TileI
 ///
 /// [`Image`]: crate::Image
 pub fn slice(image: &crate::Image, p: &SliceParams) -> crate::Result<Vec<(TileInfo, crate::Image)>> {
+    let (width, height) = image.first().dimensions();
+    plan(width, height, p)?.into_iter().map(|tile| cut(image, &tile).map(|piece| (tile, piece))).collect()
+}
+
+/// One tile of [`plan`]: the `tile` rectangle of the (first frame of the) image, copied into a
+/// still [`Image`] of the same input format.
+///
+/// [`Image`]: crate::Image
+pub fn cut(image: &crate::Image, tile: &TileInfo) -> crate::Result<crate::Image> {
     let first = image.first();
-    let (width, height) = first.dimensions();
-    let tiles = plan(width, height, p)?;
-    let mut out = Vec::with_capacity(tiles.len());
-    for tile in tiles {
-        let pixels = match first {
-            Pixels::Rgb(img) => crop_rows(img.as_raw(), width, 3, &tile)
-                .and_then(|raw| RgbImage::from_raw(tile.width, tile.height, raw))
-                .map(Pixels::Rgb),
-            Pixels::Rgba(img) => crop_rows(img.as_raw(), width, 4, &tile)
-                .and_then(|raw| RgbaImage::from_raw(tile.width, tile.height, raw))
-                .map(Pixels::Rgba),
-        }
-        .ok_or_else(|| Error::invalid("slice", "tile outside the image"))?;
-        out.push((tile, crate::Image::still(pixels, image.format)));
+    let width = first.width();
+    let pixels = match first {
+        Pixels::Rgb(img) => crop_rows(img.as_raw(), width, 3, tile)
+            .and_then(|raw| RgbImage::from_raw(tile.width, tile.height, raw))
+            .map(Pixels::Rgb),
+        Pixels::Rgba(img) => crop_rows(img.as_raw(), width, 4, tile)
+            .and_then(|raw| RgbaImage::from_raw(tile.width, tile.height, raw))
+            .map(Pixels::Rgba),
     }
-    Ok(out)
+    .ok_or_else(|| Error::invalid("slice", "tile outside the image"))?;
+    Ok(crate::Image::still(pixels, image.format))
 }
 
 /// Copies the `tile` rectangle out of a row-major buffer `width` pixels wide.

@@ -2,7 +2,8 @@
 //! `mozjpeg` crate does not wrap: a JPEG's quantised DCT coefficients read without decoding
 //! pixels, changed in place, and written as a new JPEG with new quantisation tables.
 //!
-//! This is the crate's second `unsafe` module (with `decode::av1`). The invariants:
+//! This is one of the crate's three `unsafe` modules (with `decode::av1` and `webp_lossy`). The
+//! invariants:
 //! - The libjpeg structs and their error managers are boxed, so the pointers libjpeg keeps to
 //!   them stay put; the destination manager (a `Vec` that grows) is a raw pointer from
 //!   `Box::into_raw` that only libjpeg's callbacks touch until `Drop` takes it back.
