@@ -8,7 +8,8 @@ corpus under ~/.cache/imgbench) and is run with its venv's python from the repos
 It builds `imgfn` (release), then, all in this one run:
 
 1. the kit's tasks, imgfn beside every peer, on one core (`--threads 1`) and on all cores;
-2. AVIF output beside sharp's at equal SSIM (bench/avif.py);
+2. AVIF output beside sharp's at equal SSIM (bench/avif.py), and smart crops beside sharp's
+   (bench/smartcrop.py: how much of a known subject each crop keeps);
 3. the local CDN edge's hit and miss path (tools/local/examples/edge_bench.rs);
 4. every function's size and init time under a local Lambda runtime API, next to a Node + sharp
    function's (bench/init_time.py, on the x86_64 release builds of the functions, which it
@@ -230,6 +231,7 @@ def main():
            f"--repeat {a.repeat} --cold {a.cold} --json {out}", stdout=subprocess.DEVNULL)
         runs[threads] = json.load(open(out))["rows"]
     avif = capture(f"{sys.executable} bench/avif.py --kit {a.kit} --json {OUT_DIR}/avif.json")
+    smartcrop = capture(f"{sys.executable} bench/smartcrop.py --kit {a.kit} --json {OUT_DIR}/smartcrop.json")
     edge = capture(os.path.join(TARGET, "release", "examples", "edge_bench"))
 
     init = init_section()
@@ -267,6 +269,15 @@ sharp at its defaults (quality 50, effort 4; libheif + aom), imgfn at the lowest
 reaches sharp's SSIM, at its default effort (4: rav1e speed 9). One core each.
 
 {avif.strip()}
+
+## Smart crop beside sharp's
+
+`bench/smartcrop.py`: the 90 synthetic photos of `shared/image-ops/tests/smartcrop.rs` (a
+textured object, a face or a saturated flower on a plain, smooth or busy background, five
+positions, landscape and portrait), each cropped by `fit: cover` into two boxes by imgfn and by
+sharp (libvips `smartcrop`). Overlap: the fraction of the subject's pixels the crop keeps.
+
+{smartcrop.strip()}
 
 ## The CDN edge, locally
 
