@@ -509,9 +509,10 @@ fn one_megapixel_gif_and_webp_frames_are_reasonably_fast() {
 }
 
 /// Lossy WebP imports the pixels straight to YUV instead of through the `webp` crate's ARGB
-/// picture (a 4-byte-a-pixel copy); the bytes must stay exactly what that path writes.
+/// picture (a 4-byte-a-pixel copy); the bytes must stay exactly what that path writes with one
+/// thread.
 #[test]
-fn lossy_webp_writes_the_argb_paths_bytes() {
+fn webp_writes_the_webp_crates_bytes() {
     let reference = |raw: &[u8], layout: webp::PixelLayout, w: u32, h: u32, quality: u8, effort: u8| {
         let mut config = webp::WebPConfig::new().unwrap();
         config.lossless = 0;
@@ -535,6 +536,24 @@ fn lossy_webp_writes_the_argb_paths_bytes() {
                 enc(&Image::still(Pixels::Rgba(rgba.clone()), InputFormat::Png), OutputFormat::Webp, &out);
             let theirs = reference(rgba.as_raw(), webp::PixelLayout::Rgba, rw, rh, quality, effort);
             assert!(ours.bytes == theirs, "RGBA {rw}x{rh} q{quality} m{effort}: bytes differ");
+        }
+    }
+    // Lossless keeps the crate's path; with more than one core it runs libwebp on a second
+    // thread (`thread_level`), which must not change the bytes either.
+    for (w, h) in [(17, 9), (320, 213)] {
+        for effort in [0, 4, 6] {
+            let rgba = rgba_with_alpha(w, h);
+            let out = OutputParams { effort, lossless: true, ..params(80) };
+            let ours =
+                enc(&Image::still(Pixels::Rgba(rgba.clone()), InputFormat::Png), OutputFormat::Webp, &out);
+            let mut config = webp::WebPConfig::new().unwrap();
+            config.lossless = 1;
+            config.quality = 75.0;
+            config.method = i32::from(effort);
+            let theirs = webp::Encoder::new(rgba.as_raw(), webp::PixelLayout::Rgba, w, h)
+                .encode_advanced(&config)
+                .unwrap();
+            assert!(ours.bytes == theirs.to_vec(), "lossless {w}x{h} m{effort}: bytes differ");
         }
     }
 }
