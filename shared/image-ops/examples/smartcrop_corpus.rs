@@ -19,9 +19,6 @@ use image_ops::ops::resize::{cover_crop, CropGravity, Fit, ResizeParams};
 use image_ops::{Gravity, Pixels};
 use serde_json::{json, Value};
 
-/// The two cover boxes of `tests/smartcrop.rs`; the narrow one runs across the long side.
-pub const BOXES: [(&str, (u32, u32)); 2] = [("square", (200, 200)), ("narrow", (120, 200))];
-
 fn main() {
     let dir = std::env::args().nth(1).expect("usage: smartcrop_corpus DIR");
     std::fs::create_dir_all(&dir).unwrap();
@@ -42,8 +39,8 @@ fn main() {
         mask_img.save(format!("{dir}/{mask}")).unwrap();
         let pixels = Pixels::Rgb(scene.image.clone());
         let mut boxes = serde_json::Map::new();
-        for (shape, (bw, bh)) in BOXES {
-            let (bw, bh) = if w >= h { (bw, bh) } else { (bh, bw) };
+        for (shape, size) in scenes::BOXES {
+            let (bw, bh) = scenes::box_for(size, w, h);
             let mut crops = serde_json::Map::new();
             for (label, gravity) in strategies {
                 let p = ResizeParams { gravity, ..ResizeParams::new(Some(bw), Some(bh), Fit::Cover) };

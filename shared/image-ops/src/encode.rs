@@ -472,11 +472,11 @@ fn webp_input(pixels: &Pixels) -> (&[u8], webp::PixelLayout) {
 
 fn encode_webp_still(pixels: &Pixels, out: &OutputParams) -> Result<Vec<u8>> {
     let config = webp_config(out)?;
-    if !out.lossless {
-        return crate::webp_lossy::encode(pixels, &config);
-    }
     let (raw, layout) = webp_input(pixels);
     let (w, h) = pixels.dimensions();
+    if !out.lossless {
+        return crate::webp_lossy::encode(raw, layout, (w, h), &config);
+    }
     let memory = webp::Encoder::new(raw, layout, w, h)
         .encode_advanced(&config)
         .map_err(|e| encode_error("webp", format!("{e:?}")))?;

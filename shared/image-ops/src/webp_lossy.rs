@@ -8,14 +8,19 @@
 
 #![allow(unsafe_code)]
 
-use crate::{Error, Pixels, Result};
+use crate::{Error, Result};
 
 /// The `webp` crate imports every picture as ARGB (`use_argb = 1`): 4 bytes a pixel (48 MB for
 /// 12 MP) beside the RGB input, only for `WebPEncode` to convert it to YUV with the same function
 /// (`ImportYUVAFromRGBA`, no dithering) that `WebPPictureImportRGB` calls when `use_argb` is 0.
 /// The output is byte-identical and the ARGB buffer is never made. Lossless WebP encodes ARGB
 /// and keeps the crate's path.
-pub(crate) fn encode(pixels: &Pixels, config: &webp::WebPConfig) -> Result<Vec<u8>> {
+pub(crate) fn encode(
+    raw: &[u8],
+    layout: webp::PixelLayout,
+    (w, h): (u32, u32),
+    config: &webp::WebPConfig,
+) -> Result<Vec<u8>> {
     use libwebp_sys as sys;
 
     /// Frees the picture's buffers however the encode ends.
@@ -37,11 +42,7 @@ pub(crate) fn encode(pixels: &Pixels, config: &webp::WebPConfig) -> Result<Vec<u
     }
 
     let failed = |what: &str| Error::Encode(format!("webp: {what}"));
-    let (raw, channels) = match pixels {
-        Pixels::Rgb(img) => (img.as_raw().as_slice(), 3usize),
-        Pixels::Rgba(img) => (img.as_raw().as_slice(), 4usize),
-    };
-    let (w, h) = pixels.dimensions();
+    let channels = layout.bytes_per_pixel() as usize;
     let (Ok(width), Ok(height)) = (i32::try_from(w), i32::try_from(h)) else {
         return Err(failed("image too large"));
     };
@@ -65,7 +66,7 @@ pub(crate) fn encode(pixels: &Pixels, config: &webp::WebPConfig) -> Result<Vec<u
         picture.0.use_argb = 0;
         picture.0.width = width;
         picture.0.height = height;
-        let imported = if channels == 4 {
+        let imported = if layout == webp::PixelLayout::Rgba {
             sys::WebPPictureImportRGBA(&mut picture.0, raw.as_ptr(), stride)
         } else {
             sys::WebPPictureImportRGB(&mut picture.0, raw.as_ptr(), stride)

@@ -46,9 +46,9 @@ fn smart_crops_keep_the_subject() {
         _ => false,
     };
     let mut failures = Vec::new();
-    // Two crops of each scene: a square box (a 360 px window, the subject is a third of it) and
-    // a narrow one (a 216 px window: the subject, 108 px across, fits only where it is).
-    for (shape, (bw, bh)) in [("square 200x200", (200, 200)), ("narrow 120x200", (120, 200))] {
+    // Two crops of each scene (scenes::BOXES).
+    for (box_name, size) in scenes::BOXES {
+        let shape = format!("{box_name} {}x{}", size.0, size.1);
         let mut sums = vec![0.0; strategies.len()];
         let mut n = 0;
         println!(
@@ -60,8 +60,7 @@ fn smart_crops_keep_the_subject() {
         );
         for (name, subject, background, scene) in corpus() {
             let (w, h) = scene.image.dimensions();
-            // The narrow box runs across the image's long side.
-            let (bw, bh) = if w >= h { (bw, bh) } else { (bh, bw) };
+            let (bw, bh) = scenes::box_for(size, w, h);
             let mut row = format!("{name:<44}");
             for (i, (label, gravity)) in strategies.iter().enumerate() {
                 let o = overlap(&scene, crop_of(&scene, &cover(bw, bh, *gravity)));

@@ -160,3 +160,17 @@ pub fn corpus() -> Vec<(String, Subject, Background, Scene)> {
     }
     out
 }
+
+/// The two cover boxes every scene is cropped into: a square one (a 360 px window of a 640x360
+/// scene, the subject a third of it) and a narrow one (a 216 px window: the subject, 108 px
+/// across, fits only where it is).
+pub const BOXES: [(&str, (u32, u32)); 2] = [("square", (200, 200)), ("narrow", (120, 200))];
+
+/// `size` for a `w` x `h` scene: the narrow box runs across the image's long side.
+pub fn box_for((bw, bh): (u32, u32), w: u32, h: u32) -> (u32, u32) {
+    if w >= h {
+        (bw, bh)
+    } else {
+        (bh, bw)
+    }
+}
