@@ -206,7 +206,8 @@ impl std::io::BufRead for EofReader<'_> {
 }
 
 /// Decoded JPEG samples before colour handling.
-enum JpegSamples {
+#[derive(Debug, PartialEq)]
+pub(super) enum JpegSamples {
     Gray(GrayImage),
     Rgb(RgbImage),
     Cmyk { width: u32, height: u32, data: Vec<u8> },
@@ -235,8 +236,14 @@ pub(super) fn decode(bytes: &[u8], probe: &Probe, options: &DecodeOptions<'_>) -
     let keep_gray = info.icc.is_some();
     let (w, h) = (probe.width, probe.height);
 
-    let samples = catch_unwind(AssertUnwindSafe(|| jpeg_samples(bytes, w, h, scale, keep_gray)))
-        .map_err(|payload| corrupt(panic_message(payload.as_ref())))??;
+    // A 1/8-scale decode needs only DC coefficients: `jpeg_dc` gets them faster, with the same
+    // output, or leaves the file to libjpeg-turbo.
+    let dc_only = if scale == 1 { super::jpeg_dc::decode(bytes, keep_gray) } else { None };
+    let samples = match dc_only {
+        Some(samples) => samples,
+        None => catch_unwind(AssertUnwindSafe(|| jpeg_samples(bytes, w, h, scale, keep_gray)))
+            .map_err(|payload| corrupt(panic_message(payload.as_ref())))??,
+    };
 
     let pixels = match samples {
         JpegSamples::Gray(g) => gray_to_pixels(g, info.icc.as_deref()),
@@ -257,7 +264,7 @@ pub(super) fn decode(bytes: &[u8], probe: &Probe, options: &DecodeOptions<'_>) -
     Ok(image)
 }
 
-fn jpeg_samples(bytes: &[u8], w: u32, h: u32, scale: u8, keep_gray: bool) -> Result<JpegSamples> {
+pub(super) fn jpeg_samples(bytes: &[u8], w: u32, h: u32, scale: u8, keep_gray: bool) -> Result<JpegSamples> {
     use mozjpeg::ColorSpace as Cs;
     let fail = |e: std::io::Error| corrupt(format!("JPEG: {e}"));
     let reader = EofReader { data: bytes, hit_eof: false };

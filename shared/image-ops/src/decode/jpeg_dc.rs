@@ -1,0 +1,1174 @@
+//! DC-only JPEG decoding for the 1/8-scale shrink-on-load.
+//!
+//! At 1/8 scale every 8x8 block becomes one pixel, its DC coefficient (for 4:2:0 chroma,
+//! libjpeg-turbo scales the chroma IDCT up to 2x2 instead of upsampling afterwards, which takes
+//! a few AC coefficients of those blocks). libjpeg-turbo still runs every AC symbol of every
+//! block through its general Huffman decoder: that was 80% of a 24 MP thumbnail. Here one table
+//! lookup skips an AC code together with its value bits, and progressive files have only their
+//! DC scans decoded (the AC scans are stepped over by their markers).
+//!
+//! The output is libjpeg-turbo's bit for bit (its 1x1 and 2x2 scaled IDCTs, its choice of IDCT
+//! size per component, replicated upsampling, its YCbCr tables and range limiting); the tests
+//! compare the two on every sampling layout, restart intervals and progressive files. What this
+//! decoder does not handle the same way returns `None` and the caller decodes with libjpeg-turbo
+//! as before: arithmetic coding, lossless or 12-bit files, CMYK, RGB or Adobe-marked colour,
+//! fractional sampling, progressive files whose chroma needs AC coefficients, and any sign of
+//! damage (a bad Huffman table or code, a marker or the end of data inside a scan, a missing or
+//! misnumbered restart marker, bytes left over after a scan). Damaged files therefore decode
+//! exactly as they did.
+
+use image::{GrayImage, RgbImage};
+
+use super::header::be16;
+use super::jpeg::JpegSamples;
+
+/// Bits of lookahead in the Huffman tables (1,024 entries of two bytes).
+const FAST_BITS: u32 = 10;
+/// Bits of lookahead in the table that skips several AC codes and values at once (16,384
+/// entries of two bytes).
+const MULTI_BITS: u32 = 14;
+
+/// Zigzag index → natural position, with libjpeg's 16 extra 63s: a corrupt run past the end of a
+/// block stores into coefficient 63, exactly as libjpeg does.
+const NATURAL: [usize; 80] = [
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7,
+    14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39,
+    46, 53, 60, 61, 54, 47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+];
+
+/// Decodes `bytes` at 1/8 scale as libjpeg-turbo would (`keep_gray`: a one-component file stays
+/// grey instead of being expanded to RGB), or `None` when the file needs libjpeg-turbo.
+pub(super) fn decode(bytes: &[u8], keep_gray: bool) -> Option<JpegSamples> {
+    let mut dec = Decoder::default();
+    dec.run(bytes)?;
+    dec.output(keep_gray)
+}
+
+#[derive(Clone, Copy, Default)]
+struct Component {
+    id: u8,
+    h: usize,
+    v: usize,
+    /// The quantisation table slot named in the frame header.
+    tq: usize,
+    /// The table in force at the component's first scan (libjpeg latches it there).
+    quant: Option<[u16; 64]>,
+    /// libjpeg-turbo's IDCT output size for this component at 1/8 scale: 1 or 2.
+    ssize: usize,
+    /// Blocks that hold image data (libjpeg's width_in_blocks / height_in_blocks).
+    width_blocks: usize,
+    height_blocks: usize,
+    /// Blocks allocated per row and column (whole MCUs).
+    alloc_w: usize,
+    alloc_h: usize,
+}
+
+#[derive(Default)]
+struct Decoder {
+    width: usize,
+    height: usize,
+    progressive: bool,
+    seen_jfif: bool,
+    seen_adobe: bool,
+    comps: Vec<Component>,
+    hmax: usize,
+    vmax: usize,
+    quant: [Option<[u16; 64]>; 4],
+    dc_tables: [Option<Huffman>; 4],
+    ac_tables: [Option<Huffman>; 4],
+    restart_interval: usize,
+    /// Per component: the decoded samples (ssize per block side) of sequential files, or the DC
+    /// coefficients of progressive ones until `output` turns them into samples.
+    planes: Vec<Vec<u8>>,
+    dc_coefs: Vec<Vec<i16>>,
+    /// Progressive: the successive-approximation bit each component's DC is complete down to.
+    dc_al: Vec<Option<u8>>,
+    /// Sequential: which components have had their scan.
+    scanned: Vec<bool>,
+}
+
+impl Decoder {
+    /// Walks the markers and decodes every scan; `None` on anything not handled like libjpeg.
+    fn run(&mut self, bytes: &[u8]) -> Option<()> {
+        if bytes.get(..2) != Some(&[0xFF, 0xD8]) {
+            return None;
+        }
+        let mut pos = 2;
+        loop {
+            // Markers may be preceded by fill bytes (0xFF); anything else is extraneous data,
+            // which libjpeg warns about: leave such files to it.
+            if *bytes.get(pos)? != 0xFF {
+                return None;
+            }
+            while *bytes.get(pos)? == 0xFF {
+                pos += 1;
+            }
+            let marker = bytes[pos];
+            pos += 1;
+            if marker == 0xD9 {
+                let complete = self.progressive || self.scanned.iter().all(|&s| s);
+                return (!self.comps.is_empty() && complete).then_some(());
+            }
+            if matches!(marker, 0x00 | 0x01 | 0xD0..=0xD8) {
+                return None;
+            }
+            let len = usize::from(be16(bytes, pos)?);
+            let seg = bytes.get(pos + 2..pos.checked_add(len)?)?;
+            if len < 2 {
+                return None;
+            }
+            pos += len;
+            match marker {
+                0xC0 | 0xC1 => self.frame(seg, false)?,
+                0xC2 => self.frame(seg, true)?,
+                // Other SOFs: lossless, hierarchical, arithmetic; DAC (arithmetic conditioning)
+                // and DNL: libjpeg's.
+                0xC3 | 0xC5..=0xCB | 0xCC..=0xCF | 0xDC | 0xDE | 0xDF => return None,
+                0xC4 => self.huffman_tables(seg)?,
+                0xDB => self.quant_tables(seg)?,
+                0xDD => self.restart_interval = usize::from(be16(seg, 0)?),
+                0xE0 if seg.starts_with(b"JFIF\0") => self.seen_jfif = true,
+                0xEE if seg.starts_with(b"Adobe") => self.seen_adobe = true,
+                0xDA => pos = self.scan(seg, bytes, pos)?,
+                // Application segments and comments; libjpeg refuses markers it does not know.
+                0xE0..=0xEF | 0xFE => {}
+                _ => return None,
+            }
+        }
+    }
+
+    fn frame(&mut self, seg: &[u8], progressive: bool) -> Option<()> {
+        if !self.comps.is_empty() || *seg.first()? != 8 {
+            return None;
+        }
+        self.progressive = progressive;
+        self.height = usize::from(be16(seg, 1)?);
+        self.width = usize::from(be16(seg, 3)?);
+        let n = usize::from(*seg.get(5)?);
+        if self.width == 0 || self.height == 0 || !(n == 1 || n == 3) || seg.len() != 6 + 3 * n {
+            return None;
+        }
+        for c in seg[6..].chunks_exact(3) {
+            let (h, v, tq) = (usize::from(c[1] >> 4), usize::from(c[1] & 15), usize::from(c[2]));
+            if !(1..=4).contains(&h) || !(1..=4).contains(&v) || tq > 3 {
+                return None;
+            }
+            if self.comps.iter().any(|o| o.id == c[0]) {
+                return None;
+            }
+            self.comps.push(Component { id: c[0], h, v, tq, ..Component::default() });
+        }
+        self.hmax = self.comps.iter().map(|c| c.h).max()?;
+        self.vmax = self.comps.iter().map(|c| c.v).max()?;
+        let mcux = self.width.div_ceil(8 * self.hmax);
+        let mcuy = self.height.div_ceil(8 * self.vmax);
+        let (hmax, vmax, width, height) = (self.hmax, self.vmax, self.width, self.height);
+        for c in &mut self.comps {
+            // libjpeg-turbo (jdmaster.c): scale the IDCT up while that saves upsampling.
+            let mut ssize = 1;
+            while ssize < 8 && hmax % (c.h * ssize * 2) == 0 && vmax % (c.v * ssize * 2) == 0 {
+                ssize *= 2;
+            }
+            if ssize > 2 || hmax % (c.h * ssize) != 0 || vmax % (c.v * ssize) != 0 {
+                return None;
+            }
+            c.ssize = ssize;
+            c.width_blocks = (width * c.h).div_ceil(hmax * 8);
+            c.height_blocks = (height * c.v).div_ceil(vmax * 8);
+            c.alloc_w = mcux * c.h;
+            c.alloc_h = mcuy * c.v;
+        }
+        let n = self.comps.len();
+        if self.progressive {
+            if self.comps.iter().any(|c| c.ssize != 1) {
+                return None;
+            }
+            self.dc_coefs = self.comps.iter().map(|c| vec![0; c.alloc_w * c.alloc_h]).collect();
+            self.dc_al = vec![None; n];
+        } else {
+            self.planes =
+                self.comps.iter().map(|c| vec![0; c.alloc_w * c.ssize * c.alloc_h * c.ssize]).collect();
+            self.scanned = vec![false; n];
+        }
+        Some(())
+    }
+
+    fn quant_tables(&mut self, mut seg: &[u8]) -> Option<()> {
+        while let Some((&pq_tq, rest)) = seg.split_first() {
+            let (precision, slot) = (pq_tq >> 4, usize::from(pq_tq & 15));
+            if slot > 3 || precision > 1 {
+                return None;
+            }
+            let size = if precision == 0 { 64 } else { 128 };
+            let body = rest.get(..size)?;
+            let mut table = [0u16; 64];
+            for (k, &pos) in NATURAL[..64].iter().enumerate() {
+                let q = if precision == 0 {
+                    u16::from(body[k])
+                } else {
+                    u16::from_be_bytes([body[2 * k], body[2 * k + 1]])
+                };
+                // libjpeg-turbo multiplies with 16-bit signed quantisers in its SIMD builds.
+                if q > 0x7FFF {
+                    return None;
+                }
+                table[pos] = q;
+            }
+            self.quant[slot] = Some(table);
+            seg = &rest[size..];
+        }
+        Some(())
+    }
+
+    fn huffman_tables(&mut self, mut seg: &[u8]) -> Option<()> {
+        while let Some((&tc_th, rest)) = seg.split_first() {
+            let (class, slot) = (tc_th >> 4, usize::from(tc_th & 15));
+            if class > 1 || slot > 3 {
+                return None;
+            }
+            let counts = rest.get(..16)?;
+            let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+            if total > 256 {
+                return None;
+            }
+            let values = rest.get(16..16 + total)?;
+            let table = Huffman::new(counts, values, class == 1)?;
+            if class == 0 {
+                self.dc_tables[slot] = Some(table);
+            } else {
+                self.ac_tables[slot] = Some(table);
+            }
+            seg = &rest[16 + total..];
+        }
+        Some(())
+    }
+
+    /// Decodes one scan whose header is `seg` and whose entropy-coded data starts at `pos`;
+    /// returns the position of the marker after it.
+    fn scan(&mut self, seg: &[u8], bytes: &[u8], pos: usize) -> Option<usize> {
+        if self.comps.is_empty() {
+            return None;
+        }
+        let ns = usize::from(*seg.first()?);
+        if ns == 0 || ns > 4 || seg.len() != 4 + 2 * ns {
+            return None;
+        }
+        let mut members = Vec::with_capacity(ns);
+        for sel in seg[1..1 + 2 * ns].chunks_exact(2) {
+            let ci = self.comps.iter().position(|c| c.id == sel[0])?;
+            if members.iter().any(|m: &(usize, usize, usize)| m.0 == ci) {
+                return None;
+            }
+            members.push((ci, usize::from(sel[1] >> 4), usize::from(sel[1] & 15)));
+        }
+        let (ss, se) = (seg[1 + 2 * ns], seg[2 + 2 * ns]);
+        let (ah, al) = (seg[3 + 2 * ns] >> 4, seg[3 + 2 * ns] & 15);
+        let blocks: usize = members.iter().map(|m| self.comps[m.0].h * self.comps[m.0].v).sum();
+        if ns > 1 && blocks > 10 {
+            return None;
+        }
+        // libjpeg latches each component's quantisation table at its first scan.
+        for &(ci, _, _) in &members {
+            let c = &mut self.comps[ci];
+            if c.quant.is_none() {
+                c.quant = Some(self.quant[c.tq]?);
+            }
+        }
+        if self.progressive {
+            if ss != 0 {
+                // An AC scan: nothing in it reaches a 1/8-scale output. Step over its data, once
+                // its header passes libjpeg's checks (which end the decode when they fail).
+                let ta = members[0].2;
+                let refine_ok = ah == 0 || al + 1 == ah;
+                if se < ss
+                    || se > 63
+                    || ns != 1
+                    || al > 13
+                    || !refine_ok
+                    || self.ac_tables.get(ta).is_none_or(Option::is_none)
+                {
+                    return None;
+                }
+                return skip_entropy(bytes, pos);
+            }
+            if se != 0 || al > 13 {
+                return None;
+            }
+            for &(ci, _, _) in &members {
+                let expected = self.dc_al[ci].map_or(0, |prev| prev);
+                if ah != expected || (ah != 0 && al + 1 != ah) || (ah == 0 && self.dc_al[ci].is_some()) {
+                    return None;
+                }
+                self.dc_al[ci] = Some(al);
+            }
+        } else {
+            if ss != 0 || se != 63 || ah != 0 || al != 0 {
+                return None;
+            }
+            for &(ci, _, _) in &members {
+                if std::mem::replace(&mut self.scanned[ci], true) {
+                    return None;
+                }
+            }
+        }
+        let mut units: Vec<Unit<'_>> = Vec::with_capacity(blocks);
+        for (slot, &(ci, td, ta)) in members.iter().enumerate() {
+            let c = &self.comps[ci];
+            let dc = if self.progressive && ah != 0 {
+                None
+            } else {
+                // libjpeg refuses a DC table with categories past 15 when a scan uses it.
+                let table = self.dc_tables.get(td)?.as_ref()?;
+                (table.values.iter().all(|&v| v <= 15)).then_some(table)?;
+                Some(table)
+            };
+            let ac =
+                if self.progressive || c.ssize == 1 { None } else { Some(self.ac_tables.get(ta)?.as_ref()?) };
+            let skip = if self.progressive { None } else { Some(self.ac_tables.get(ta)?.as_ref()?) };
+            let (bh, bv) = if ns == 1 { (1, 1) } else { (c.h, c.v) };
+            for v in 0..bv {
+                for h in 0..bh {
+                    units.push(Unit { comp: ci, slot, dx: h, dy: v, dc, ac, skip });
+                }
+            }
+        }
+        let (mcux, mcuy) = if ns == 1 {
+            let c = &self.comps[members[0].0];
+            (c.width_blocks, c.height_blocks)
+        } else {
+            (self.width.div_ceil(8 * self.hmax), self.height.div_ceil(8 * self.vmax))
+        };
+        let mut reader = BitReader::new(bytes, pos);
+        let mut preds = [0i32; 4];
+        let mut next_rst = 0u8;
+        let mut block = [0i16; 64];
+        let total = mcux * mcuy;
+        for n in 0..total {
+            if self.restart_interval > 0 && n > 0 && n % self.restart_interval == 0 {
+                reader.restart(next_rst)?;
+                next_rst = (next_rst + 1) & 7;
+                preds = [0; 4];
+            }
+            let (mx, my) = (n % mcux, n / mcux);
+            for u in &units {
+                let c = &self.comps[u.comp];
+                let (bx, by) = if ns == 1 { (mx, my) } else { (mx * c.h + u.dx, my * c.v + u.dy) };
+                if self.progressive {
+                    let coef = &mut self.dc_coefs[u.comp][by * c.alloc_w + bx];
+                    if let Some(dc) = u.dc {
+                        let diff = reader.dc_diff(dc)?;
+                        preds[u.slot] = preds[u.slot].wrapping_add(diff);
+                        *coef = (preds[u.slot].wrapping_shl(u32::from(al))) as i16;
+                    } else if reader.bits(1) != 0 {
+                        *coef |= 1 << al;
+                    }
+                    continue;
+                }
+                let diff = reader.dc_diff(u.dc?)?;
+                preds[u.slot] = preds[u.slot].wrapping_add(diff);
+                let dc = preds[u.slot] as i16;
+                let quant = c.quant.as_ref()?;
+                let stride = c.alloc_w * c.ssize;
+                let plane = &mut self.planes[u.comp];
+                match u.ac {
+                    None => {
+                        reader.skip_ac(u.skip?)?;
+                        plane[by * stride + bx] = idct_1x1(dc, quant[0]);
+                    }
+                    Some(ac) => {
+                        block.fill(0);
+                        block[0] = dc;
+                        let px = if reader.ac(ac, &mut block)? {
+                            idct_2x2(&block, quant)
+                        } else {
+                            idct_2x2_flat(dc, quant[0])
+                        };
+                        let at = by * 2 * stride + bx * 2;
+                        plane[at..at + 2].copy_from_slice(&px[0]);
+                        plane[at + stride..at + stride + 2].copy_from_slice(&px[1]);
+                    }
+                }
+            }
+        }
+        reader.finish()
+    }
+
+    fn output(&mut self, keep_gray: bool) -> Option<JpegSamples> {
+        if self.progressive {
+            // Every component's DC must have been coded, down to its last bit.
+            if self.dc_al.iter().any(|al| *al != Some(0)) {
+                return None;
+            }
+            self.planes = self
+                .comps
+                .iter()
+                .zip(&self.dc_coefs)
+                .map(|(c, coefs)| {
+                    let q = c.quant.as_ref().map_or(0, |q| q[0]);
+                    coefs.iter().map(|&dc| idct_1x1(dc, q)).collect()
+                })
+                .collect();
+        }
+        let (ow, oh) = (self.width.div_ceil(8), self.height.div_ceil(8));
+        let (w32, h32) = (u32::try_from(ow).ok()?, u32::try_from(oh).ok()?);
+        let up: Vec<Upsample<'_>> = (0..self.comps.len()).map(|ci| self.upsample(ci, ow)).collect();
+        if let [luma] = up.as_slice() {
+            let mut grey = Vec::with_capacity(ow * oh);
+            for y in 0..oh {
+                let row = luma.row(y);
+                grey.extend(luma.cols.iter().map(|&x| row[x]));
+            }
+            return Some(if keep_gray {
+                JpegSamples::Gray(GrayImage::from_raw(w32, h32, grey)?)
+            } else {
+                let rgb = grey.iter().flat_map(|&g| [g, g, g]).collect();
+                JpegSamples::Rgb(RgbImage::from_raw(w32, h32, rgb)?)
+            });
+        }
+        // libjpeg's colour-space guess (jdapimin.c): JFIF means YCbCr; an Adobe marker or
+        // components named R, G, B may mean RGB.
+        let ids: Vec<u8> = self.comps.iter().map(|c| c.id).collect();
+        if self.seen_adobe || (!self.seen_jfif && ids == [b'R', b'G', b'B']) {
+            return None;
+        }
+        let [luma, cb, cr] = up.as_slice() else { return None };
+        let tables = YccTables::new();
+        let mut rgb = Vec::with_capacity(ow * oh * 3);
+        for y in 0..oh {
+            let (ly, lb, lr) = (luma.row(y), cb.row(y), cr.row(y));
+            for ((&xy, &xb), &xr) in luma.cols.iter().zip(&cb.cols).zip(&cr.cols) {
+                rgb.extend_from_slice(&tables.rgb(ly[xy], lb[xb], lr[xr]));
+            }
+        }
+        Some(JpegSamples::Rgb(RgbImage::from_raw(w32, h32, rgb)?))
+    }
+
+    /// How output pixels map onto component `ci`'s samples: libjpeg's replicating upsampler.
+    fn upsample(&self, ci: usize, ow: usize) -> Upsample<'_> {
+        let c = &self.comps[ci];
+        let (fh, fv) = (self.hmax / (c.h * c.ssize), self.vmax / (c.v * c.ssize));
+        let stride = c.alloc_w * c.ssize;
+        Upsample { plane: &self.planes[ci], stride, fv, cols: (0..ow).map(|x| x / fh).collect() }
+    }
+}
+
+/// A component's samples with the sample column of every output column.
+struct Upsample<'p> {
+    plane: &'p [u8],
+    stride: usize,
+    fv: usize,
+    cols: Vec<usize>,
+}
+
+impl Upsample<'_> {
+    /// The sample row output row `y` takes.
+    fn row(&self, y: usize) -> &[u8] {
+        let start = (y / self.fv) * self.stride;
+        &self.plane[start..start + self.stride]
+    }
+}
+
+/// One block position within an MCU and the tables it is decoded with.
+struct Unit<'a> {
+    comp: usize,
+    /// Index of the component within the scan (its DC predictor).
+    slot: usize,
+    dx: usize,
+    dy: usize,
+    /// `None` in progressive DC refinement scans.
+    dc: Option<&'a Huffman>,
+    /// Set when the block's AC coefficients are needed (2x2 IDCT).
+    ac: Option<&'a Huffman>,
+    /// Set when they are skipped (sequential files).
+    skip: Option<&'a Huffman>,
+}
+
+/// Steps over a progressive AC scan's entropy-coded data (stuffed bytes and restart markers)
+/// to the next marker.
+fn skip_entropy(bytes: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        let at = pos + memchr::memchr(0xFF, bytes.get(pos..)?)?;
+        match *bytes.get(at + 1)? {
+            0x00 | 0xD0..=0xD7 => pos = at + 2,
+            _ => return Some(at),
+        }
+    }
+}
+
+/// libjpeg's 1x1 scaled IDCT: the block's mean, range-limited.
+#[inline]
+fn idct_1x1(dc: i16, q: u16) -> u8 {
+    let v = i32::from(dc) * i32::from(q as i16);
+    range_limit((v + 4) >> 3)
+}
+
+/// libjpeg's IDCT range limit (`IDCT_range_limit`, indexed with `& RANGE_MASK`): clamps
+/// [-512, 511] around the centre and wraps beyond, as its table does.
+#[inline]
+fn range_limit(x: i32) -> u8 {
+    match x & 1023 {
+        i @ 0..=127 => (i + 128) as u8,
+        128..=511 => 255,
+        512..=895 => 0,
+        i => (i - 896) as u8,
+    }
+}
+
+/// libjpeg's `jpeg_idct_2x2` (jidctred.c), integer for integer: `int` where it uses `int`
+/// (wrapping), 64-bit where it uses `JLONG`.
+fn idct_2x2(block: &[i16; 64], q: &[u16; 64]) -> [[u8; 2]; 2] {
+    const CONST_BITS: u32 = 13;
+    const PASS1_BITS: u32 = 2;
+    const FIX_0_720959822: i64 = 5906;
+    const FIX_0_850430095: i64 = 6967;
+    const FIX_1_272758580: i64 = 10426;
+    const FIX_3_624509785: i64 = 29692;
+    #[inline(always)]
+    fn descale(x: i64, n: u32) -> i32 {
+        ((x + (1 << (n - 1))) >> n) as i32
+    }
+    /// The odd part of both passes: terms 1, 3, 5, 7.
+    #[inline(always)]
+    fn odd(t1: i64, t3: i64, t5: i64, t7: i64) -> i64 {
+        t7 * -FIX_0_720959822 + t5 * FIX_0_850430095 + t3 * -FIX_1_272758580 + t1 * FIX_3_624509785
+    }
+    // Pass 1: a column into two rows (columns 2, 4 and 6 do not reach a 2x2 output).
+    #[inline(always)]
+    fn column(block: &[i16; 64], q: &[u16; 64], col: usize) -> (i32, i32) {
+        let deq = |i: usize| i32::from(block[i]) * i32::from(q[i] as i16);
+        if block[8 + col] | block[24 + col] | block[40 + col] | block[56 + col] == 0 {
+            let dc = deq(col).wrapping_shl(PASS1_BITS);
+            return (dc, dc);
+        }
+        let tmp10 = i64::from(deq(col)) << (CONST_BITS + 2);
+        let tmp0 = odd(
+            i64::from(deq(8 + col)),
+            i64::from(deq(24 + col)),
+            i64::from(deq(40 + col)),
+            i64::from(deq(56 + col)),
+        );
+        let n = CONST_BITS - PASS1_BITS + 2;
+        (descale(tmp10 + tmp0, n), descale(tmp10 - tmp0, n))
+    }
+    // Pass 2: a row of the work array into two pixels.
+    #[inline(always)]
+    fn row(w0: i32, w1: i32, w3: i32, w5: i32, w7: i32) -> [u8; 2] {
+        if w1 | w3 | w5 | w7 == 0 {
+            let v = range_limit(descale(i64::from(w0), PASS1_BITS + 3));
+            return [v, v];
+        }
+        let tmp10 = i64::from(w0) << (CONST_BITS + 2);
+        let tmp0 = odd(i64::from(w1), i64::from(w3), i64::from(w5), i64::from(w7));
+        let n = CONST_BITS + PASS1_BITS + 3 + 2;
+        [range_limit(descale(tmp10 + tmp0, n)), range_limit(descale(tmp10 - tmp0, n))]
+    }
+    let (c0, c1, c3, c5, c7) = (
+        column(block, q, 0),
+        column(block, q, 1),
+        column(block, q, 3),
+        column(block, q, 5),
+        column(block, q, 7),
+    );
+    [row(c0.0, c1.0, c3.0, c5.0, c7.0), row(c0.1, c1.1, c3.1, c5.1, c7.1)]
+}
+
+/// `idct_2x2` of a block with no AC coefficients: every column takes the zero-AC shortcut and
+/// both rows the zero-row one.
+#[inline]
+fn idct_2x2_flat(dc: i16, q: u16) -> [[u8; 2]; 2] {
+    let ws = (i32::from(dc) * i32::from(q as i16)).wrapping_shl(2);
+    let v = range_limit(((i64::from(ws) + 16) >> 5) as i32);
+    [[v, v], [v, v]]
+}
+
+/// libjpeg's YCbCr → RGB tables (jdcolor.c, `build_ycc_rgb_table`).
+struct YccTables {
+    cr_r: [i32; 256],
+    cb_b: [i32; 256],
+    cr_g: [i32; 256],
+    cb_g: [i32; 256],
+}
+
+impl YccTables {
+    fn new() -> Self {
+        const SCALEBITS: u32 = 16;
+        const ONE_HALF: i32 = 1 << (SCALEBITS - 1);
+        let fix = |x: f64| (x * f64::from(1u32 << SCALEBITS) + 0.5) as i32;
+        let mut t = YccTables { cr_r: [0; 256], cb_b: [0; 256], cr_g: [0; 256], cb_g: [0; 256] };
+        for i in 0..256 {
+            let x = i as i32 - 128;
+            t.cr_r[i] = (fix(1.40200) * x + ONE_HALF) >> SCALEBITS;
+            t.cb_b[i] = (fix(1.77200) * x + ONE_HALF) >> SCALEBITS;
+            t.cr_g[i] = -fix(0.71414) * x;
+            t.cb_g[i] = -fix(0.34414) * x + ONE_HALF;
+        }
+        t
+    }
+
+    #[inline]
+    fn rgb(&self, y: u8, cb: u8, cr: u8) -> [u8; 3] {
+        let (y, cb, cr) = (i32::from(y), usize::from(cb), usize::from(cr));
+        let clamp = |v: i32| v.clamp(0, 255) as u8;
+        [
+            clamp(y + self.cr_r[cr]),
+            clamp(y + ((self.cb_g[cb] + self.cr_g[cr]) >> 16)),
+            clamp(y + self.cb_b[cb]),
+        ]
+    }
+}
+
+/// A Huffman table as libjpeg derives it (jdhuff.c `jpeg_make_d_derived_tbl`), with two
+/// lookahead tables: symbol by the next `FAST_BITS` bits, and for AC tables the bits a code and
+/// its value take together with how far it moves through the block.
+struct Huffman {
+    /// (code length << 8) | symbol, or 0 when the code is longer than `FAST_BITS`.
+    lookup: Box<[u16; 1 << FAST_BITS]>,
+    /// (code length + value bits) << 8 | coefficients advanced (run + 1; 16 for ZRL; 64 for
+    /// end-of-block), or 0 to take the slow path.
+    skip: Box<[u16; 1 << FAST_BITS]>,
+    /// See `fill_multi`.
+    multi: Box<[u16; 1 << MULTI_BITS]>,
+    /// For AC codes whose value bits fit in the lookahead too: value << 16 | run << 8 | bits
+    /// taken, or 0.
+    values_ac: Box<[i32; 1 << FAST_BITS]>,
+    maxcode: [i32; 18],
+    valoffset: [i32; 17],
+    values: Vec<u8>,
+}
+
+impl Huffman {
+    /// The table `counts` and `values` define; the AC lookahead tables only for an AC table
+    /// (`ac`).
+    fn new(counts: &[u8], values: &[u8], ac: bool) -> Option<Self> {
+        let mut maxcode = [-1i32; 18];
+        let mut valoffset = [0i32; 17];
+        let mut lookup = Box::new([0u16; 1 << FAST_BITS]);
+        let (mut code, mut p) = (0i32, 0usize);
+        for len in 1..=16usize {
+            let n = usize::from(counts[len - 1]);
+            if n > 0 {
+                valoffset[len] = p as i32 - code;
+                for _ in 0..n {
+                    if code >= 1 << len {
+                        return None;
+                    }
+                    if len as u32 <= FAST_BITS {
+                        let shift = FAST_BITS - len as u32;
+                        let first = (code as usize) << shift;
+                        let entry = (len as u16) << 8 | u16::from(values[p]);
+                        lookup[first..first + (1 << shift)].fill(entry);
+                    }
+                    code += 1;
+                    p += 1;
+                }
+                maxcode[len] = code - 1;
+            }
+            // libjpeg refuses a table whose codes run out of their length (or use all ones).
+            if code >= 1 << len {
+                return None;
+            }
+            code <<= 1;
+        }
+        maxcode[17] = i32::MAX;
+        let skip = Box::new(lookup.map(|e| {
+            let (len, sym) = (e >> 8, e & 0xFF);
+            let (run, size) = (sym >> 4, sym & 15);
+            match (e, size, run) {
+                (0, _, _) => 0,
+                (_, 0, 15) => len << 8 | 16,
+                (_, 0, _) => len << 8 | 64,
+                _ if u32::from(len + size) <= FAST_BITS => (len + size) << 8 | (run + 1),
+                _ => 0,
+            }
+        }));
+        let mut table = Huffman {
+            lookup,
+            skip,
+            multi: Box::new([0; 1 << MULTI_BITS]),
+            values_ac: Box::new([0; 1 << FAST_BITS]),
+            maxcode,
+            valoffset,
+            values: values.to_vec(),
+        };
+        if !ac {
+            return Some(table);
+        }
+        table.fill_multi();
+        for (pattern, entry) in table.values_ac.iter_mut().enumerate() {
+            let e = table.lookup[pattern];
+            let (len, sym) = (u32::from(e >> 8), e & 0xFF);
+            let (run, size) = (i32::from(sym >> 4), u32::from(sym & 15));
+            if e != 0 && size != 0 && len + size <= FAST_BITS {
+                let bits = (pattern as u32 >> (FAST_BITS - len - size)) & ((1 << size) - 1);
+                *entry = extend(bits, size) << 16 | run << 8 | (len + size) as i32;
+            }
+        }
+        Some(table)
+    }
+
+    /// For every `MULTI_BITS`-bit pattern, the AC codes with their value bits that lie wholly
+    /// inside it: bits taken | coefficients advanced << 4 | (ends with end-of-block) << 11.
+    fn fill_multi(&mut self) {
+        const MASK: u32 = (1 << MULTI_BITS) - 1;
+        for pattern in 0..1u32 << MULTI_BITS {
+            let (mut used, mut advance, mut eob) = (0u32, 0u32, false);
+            while used < MULTI_BITS {
+                // The code at `used`, from the first FAST_BITS of what is left (zero-padded): it
+                // counts only if it and its value bits lie inside the pattern.
+                let window = (pattern << used) & MASK;
+                let e = self.lookup[(window >> (MULTI_BITS - FAST_BITS)) as usize];
+                let (len, sym) = (u32::from(e >> 8), e & 0xFF);
+                let (run, size) = (u32::from(sym >> 4), u32::from(sym & 15));
+                if e == 0 || len + size > MULTI_BITS - used {
+                    break;
+                }
+                used += len + size;
+                match (size, run) {
+                    (0, 15) => advance += 16,
+                    (0, _) => {
+                        eob = true;
+                        break;
+                    }
+                    _ => advance += run + 1,
+                }
+                // Enough for any block: the caller takes an entry only while inside the block.
+                if advance >= 64 {
+                    break;
+                }
+            }
+            self.multi[pattern as usize] =
+                if used == 0 { 0 } else { (used | advance << 4 | u32::from(eob) << 11) as u16 };
+        }
+    }
+
+    /// The next symbol; `None` on a code no table entry has (libjpeg warns and carries on).
+    #[inline(always)]
+    fn decode(&self, r: &mut BitReader<'_>) -> Option<u8> {
+        let e = self.lookup[r.peek_fast()];
+        if e != 0 {
+            r.consume(u32::from(e >> 8));
+            return Some(e as u8);
+        }
+        let (len, symbol) = self.decode_long(r.peek(16) as i32)?;
+        r.consume(len);
+        Some(symbol)
+    }
+
+    /// A code longer than `FAST_BITS`, from the next 16 bits: its length and symbol.
+    #[inline(never)]
+    fn decode_long(&self, bits: i32) -> Option<(u32, u8)> {
+        for len in FAST_BITS as usize + 1..=16 {
+            let code = bits >> (16 - len);
+            if code <= self.maxcode[len] {
+                let symbol = self.values.get(usize::try_from(code + self.valoffset[len]).ok()?)?;
+                return Some((len as u32, *symbol));
+            }
+        }
+        None
+    }
+}
+
+/// libjpeg's HUFF_EXTEND: `bits` read for a `size`-bit magnitude category, as a signed value.
+#[inline]
+fn extend(bits: u32, size: u32) -> i32 {
+    let v = bits as i32;
+    if v < 1 << (size - 1) {
+        v - (1 << size) + 1
+    } else {
+        v
+    }
+}
+
+/// Fills the bit buffer byte by byte, unstuffing 0xFF00 and feeding zeros once a marker or the
+/// end of data is reached. Takes and returns the reader's state by value, so that the reader
+/// itself stays in registers in the decoding loop.
+#[inline(never)]
+fn refill_bytes(
+    data: &[u8],
+    mut pos: usize,
+    mut acc: u64,
+    mut bits: u32,
+    mut fake: u32,
+) -> (usize, u64, u32, u32) {
+    while bits <= 56 {
+        let byte = match data.get(pos) {
+            Some(&0xFF) if fake == 0 && data.get(pos + 1) == Some(&0) => {
+                pos += 2;
+                0xFF
+            }
+            Some(&b) if b != 0xFF && fake == 0 => {
+                pos += 1;
+                b
+            }
+            _ => {
+                fake += 1;
+                0
+            }
+        };
+        acc |= u64::from(byte) << (56 - bits);
+        bits += 8;
+    }
+    (pos, acc, bits, fake)
+}
+
+/// The entropy-coded bit stream: bytes with 0xFF00 stuffing, ended by a marker.
+struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// Bits, most significant first.
+    acc: u64,
+    bits: u32,
+    /// Zero bytes fed in after the data ran into a marker or the end.
+    fake: u32,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(data: &'a [u8], pos: usize) -> Self {
+        BitReader { data, pos, acc: 0, bits: 0, fake: 0 }
+    }
+
+    /// At least 32 bits in the buffer: enough for a code and its value.
+    #[inline(always)]
+    fn ensure(&mut self) {
+        if self.bits >= 32 {
+            return;
+        }
+        // Eight bytes at once when none of them is 0xFF (a stuffed byte or a marker).
+        if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
+            let word = u64::from_be_bytes(chunk.try_into().unwrap_or_default());
+            let inv = !word;
+            if (inv.wrapping_sub(0x0101_0101_0101_0101) & !inv & 0x8080_8080_8080_8080) == 0 && self.fake == 0
+            {
+                let take = (64 - self.bits) / 8;
+                let shift = 64 - 8 * take;
+                self.acc |= (word >> shift) << (shift - self.bits);
+                self.bits += 8 * take;
+                self.pos += take as usize;
+                return;
+            }
+        }
+        (self.pos, self.acc, self.bits, self.fake) =
+            refill_bytes(self.data, self.pos, self.acc, self.bits, self.fake);
+    }
+
+    #[inline(always)]
+    fn peek(&mut self, n: u32) -> usize {
+        self.ensure();
+        (self.acc >> (64 - n)) as usize
+    }
+
+    /// The next `FAST_BITS` bits, as a table index.
+    #[inline(always)]
+    fn peek_fast(&mut self) -> usize {
+        self.peek(FAST_BITS) & ((1 << FAST_BITS) - 1)
+    }
+
+    #[inline(always)]
+    fn consume(&mut self, n: u32) {
+        self.acc <<= n;
+        self.bits -= n;
+    }
+
+    #[inline(always)]
+    fn bits(&mut self, n: u32) -> u32 {
+        let v = self.peek(n) as u32;
+        self.consume(n);
+        v
+    }
+
+    /// A DC difference: category symbol, then that many bits.
+    #[inline(always)]
+    fn dc_diff(&mut self, table: &Huffman) -> Option<i32> {
+        let size = u32::from(table.decode(self)?);
+        match size {
+            0 => Some(0),
+            1..=15 => Some(extend(self.bits(size), size)),
+            _ => None,
+        }
+    }
+
+    /// Steps over a block's AC coefficients.
+    #[inline(always)]
+    fn skip_ac(&mut self, table: &Huffman) -> Option<()> {
+        let mut k = 1usize;
+        while k < 64 {
+            // Several codes per lookup while they stay inside the block.
+            let e = table.multi[self.peek(MULTI_BITS) & ((1 << MULTI_BITS) - 1)];
+            let advance = usize::from(e >> 4 & 0x7F);
+            if e != 0 && k + advance < 64 {
+                self.consume(u32::from(e & 0xF));
+                if e >> 11 != 0 {
+                    return Some(());
+                }
+                k += advance;
+                continue;
+            }
+            let e = table.skip[self.peek_fast()];
+            if e != 0 {
+                self.consume(u32::from(e >> 8));
+                k += usize::from(e & 0xFF);
+                continue;
+            }
+            let sym = table.decode(self)?;
+            let (run, size) = (usize::from(sym >> 4), u32::from(sym & 15));
+            if size != 0 {
+                self.peek(size);
+                self.consume(size);
+                k += run + 1;
+            } else if run == 15 {
+                k += 16;
+            } else {
+                break;
+            }
+        }
+        Some(())
+    }
+
+    /// Decodes a block's AC coefficients into `block` (natural order), as libjpeg does; whether
+    /// there were any.
+    #[inline(always)]
+    fn ac(&mut self, table: &Huffman, block: &mut [i16; 64]) -> Option<bool> {
+        let mut k = 1usize;
+        let mut any = false;
+        while k < 64 {
+            let e = table.values_ac[self.peek_fast()];
+            if e != 0 {
+                self.consume((e & 0xFF) as u32);
+                k += (e >> 8 & 0xF) as usize;
+                block[NATURAL[k]] = (e >> 16) as i16;
+                any = true;
+                k += 1;
+                continue;
+            }
+            let sym = table.decode(self)?;
+            let (run, size) = (usize::from(sym >> 4), u32::from(sym & 15));
+            if size != 0 {
+                k += run;
+                block[NATURAL[k]] = extend(self.bits(size), size) as i16;
+                any = true;
+                k += 1;
+            } else if run == 15 {
+                k += 16;
+            } else {
+                break;
+            }
+        }
+        Some(any)
+    }
+
+    /// Expects restart marker `n` next; resets the bit buffer after it.
+    #[inline(always)]
+    fn restart(&mut self, n: u8) -> Option<()> {
+        let at = self.finish()?;
+        if self.data.get(at + 1) != Some(&(0xD0 + n)) {
+            return None;
+        }
+        *self = BitReader::new(self.data, at + 2);
+        Some(())
+    }
+
+    /// The end of a scan or restart interval: no padding beyond the last byte, no data taken
+    /// from past the marker, and a marker right there. Returns the marker's position.
+    #[inline(always)]
+    fn finish(&mut self) -> Option<usize> {
+        // Every bit consumed was real data, and what is left of it is the last byte's padding
+        // (a whole byte left over was data the decoding did not use).
+        if self.bits < 8 * self.fake || self.bits - 8 * self.fake >= 8 {
+            return None;
+        }
+        (self.data.get(self.pos) == Some(&0xFF)).then_some(self.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::jpeg::jpeg_samples;
+
+    /// A deterministic photo-like RGB image: gradients, noise and hard edges.
+    fn photo(w: usize, h: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut noise = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 58) as i32
+        };
+        let mut rgb = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                let edge = if (x / 7 + y / 5) % 3 == 0 { 90 } else { 0 };
+                let r = (x * 255 / w.max(1)) as i32 + noise() - edge;
+                let g = (y * 255 / h.max(1)) as i32 + noise() + edge / 2;
+                let b = ((x + y) % 64 * 4) as i32 + noise();
+                rgb.extend([r, g, b].map(|v| v.clamp(0, 255) as u8));
+            }
+        }
+        rgb
+    }
+
+    /// Chroma pixel sizes (Cb, Cr) as the mozjpeg crate takes them; `None` for grey.
+    type Sampling = Option<((u8, u8), (u8, u8))>;
+
+    struct Layout {
+        sampling: Sampling,
+        progressive: bool,
+        optimize: bool,
+        quality: f32,
+    }
+
+    fn encode(w: usize, h: usize, seed: u64, layout: &Layout) -> Vec<u8> {
+        let rgb = photo(w, h, seed);
+        let grey = layout.sampling.is_none();
+        let space = if grey { mozjpeg::ColorSpace::JCS_GRAYSCALE } else { mozjpeg::ColorSpace::JCS_RGB };
+        let mut comp = mozjpeg::Compress::new(space);
+        comp.set_fastest_defaults();
+        comp.set_size(w, h);
+        comp.set_quality(layout.quality);
+        comp.set_optimize_coding(layout.optimize);
+        if let Some((cb, cr)) = layout.sampling {
+            comp.set_chroma_sampling_pixel_sizes(cb, cr);
+        }
+        if layout.progressive {
+            comp.set_progressive_mode();
+        }
+        let mut started = comp.start_compress(Vec::new()).expect("start");
+        let pixels: Vec<u8> = if grey { rgb.chunks_exact(3).map(|p| p[1]).collect() } else { rgb };
+        started.write_scanlines(&pixels).expect("scanlines");
+        started.finish().expect("finish")
+    }
+
+    fn size(bytes: &[u8]) -> (u32, u32) {
+        let (w, h, _) = super::super::jpeg::header(bytes).expect("header");
+        (w, h)
+    }
+
+    /// The DC decoder's output must be libjpeg-turbo's 1/8-scale decode, byte for byte.
+    fn same_as_libjpeg(bytes: &[u8], keep_gray: bool) {
+        let (w, h) = size(bytes);
+        let ours = decode(bytes, keep_gray).expect("the DC decoder handles this file");
+        let theirs = jpeg_samples(bytes, w, h, 1, keep_gray).expect("libjpeg decodes it");
+        assert_eq!(ours, theirs, "{w}x{h}");
+    }
+
+    const SAMPLINGS: [Sampling; 7] = [
+        Some(((2, 2), (2, 2))), // 4:2:0
+        Some(((2, 1), (2, 1))), // 4:2:2
+        Some(((1, 1), (1, 1))), // 4:4:4
+        Some(((1, 2), (1, 2))), // 4:4:0
+        Some(((4, 1), (4, 1))), // 4:1:1
+        Some(((4, 2), (4, 2))), // 4:1:0
+        None,                   // grey
+    ];
+
+    #[test]
+    fn matches_libjpeg_on_every_sampling_size_and_quality() {
+        let sizes = [(1, 1), (8, 8), (9, 17), (16, 16), (33, 7), (127, 65), (250, 181)];
+        let mut seed = 1;
+        for sampling in SAMPLINGS {
+            for &(w, h) in &sizes {
+                for (quality, optimize) in [(40.0, false), (90.0, true), (100.0, false)] {
+                    seed += 1;
+                    let layout = Layout { sampling, progressive: false, optimize, quality };
+                    let jpeg = encode(w, h, seed, &layout);
+                    same_as_libjpeg(&jpeg, false);
+                    if sampling.is_none() {
+                        same_as_libjpeg(&jpeg, true);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn progressive_files_decode_their_dc_scans_only() {
+        for sampling in [Some(((2, 1), (2, 1))), Some(((1, 1), (1, 1))), Some(((1, 2), (1, 2))), None] {
+            for &(w, h) in &[(1, 1), (31, 9), (200, 133)] {
+                let layout = Layout { sampling, progressive: true, optimize: true, quality: 85.0 };
+                same_as_libjpeg(&encode(w, h, 7, &layout), false);
+            }
+        }
+        // 4:2:0 chroma needs AC coefficients at this scale (a 2x2 IDCT): left to libjpeg.
+        let layout = Layout { sampling: SAMPLINGS[0], progressive: true, optimize: true, quality: 85.0 };
+        assert!(decode(&encode(64, 64, 3, &layout), false).is_none());
+    }
+
+    #[test]
+    fn flat_blocks_take_the_same_value_as_the_full_2x2_idct() {
+        for dc in [-32768i16, -2048, -1025, -77, -1, 0, 1, 5, 300, 2047, 32767] {
+            for q in [0u16, 1, 2, 16, 99, 255, 1000, 32767] {
+                let mut block = [0i16; 64];
+                block[0] = dc;
+                let mut table = [1u16; 64];
+                table[0] = q;
+                assert_eq!(idct_2x2(&block, &table), idct_2x2_flat(dc, q), "dc {dc} q {q}");
+            }
+        }
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/dc/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Pillow's libjpeg-turbo wrote these (tests/fixtures/make_dc_fixtures.py): restart
+    /// intervals by blocks and by rows, optimised tables, progressive scans with restarts.
+    #[test]
+    fn matches_libjpeg_on_files_from_another_encoder() {
+        for name in [
+            "rst_420.jpg",
+            "rst_422_optimized.jpg",
+            "rst_grey.jpg",
+            "progressive_444_rst.jpg",
+            "progressive_grey.jpg",
+        ] {
+            same_as_libjpeg(&fixture(name), false);
+        }
+        assert!(decode(&fixture("progressive_420.jpg"), false).is_none());
+    }
+
+    /// Damaged data never panics, and whatever the DC decoder does not refuse decodes exactly as
+    /// libjpeg-turbo decodes it (so it can never turn a file libjpeg reads into something else).
+    #[test]
+    fn damaged_files_are_left_to_libjpeg_or_decode_the_same() {
+        let mut files: Vec<Vec<u8>> =
+            ["rst_420.jpg", "progressive_444_rst.jpg", "rst_grey.jpg"].iter().map(|n| fixture(n)).collect();
+        let layout = Layout { sampling: SAMPLINGS[0], progressive: false, optimize: true, quality: 90.0 };
+        files.push(encode(150, 100, 11, &layout));
+        let mut state = 0x1234_5678_9ABC_DEF1u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut same, mut refused) = (0, 0);
+        for file in &files {
+            let (w, h) = size(file);
+            for _ in 0..400 {
+                let mut bad = file.clone();
+                for _ in 0..1 + next(3) {
+                    let at = 2 + next(bad.len() - 2);
+                    match next(4) {
+                        0 => bad[at] ^= 1 << next(8),
+                        1 => bad[at] = 0xFF,
+                        2 => bad[at] = next(256) as u8,
+                        _ => bad.truncate(at.max(4)),
+                    }
+                }
+                match decode(&bad, false) {
+                    None => refused += 1,
+                    Some(ours) => {
+                        // libjpeg's errors unwind (as in `jpeg::decode`, which catches them).
+                        let theirs = std::panic::catch_unwind(|| jpeg_samples(&bad, w, h, 1, false));
+                        let theirs = theirs.ok().and_then(Result::ok);
+                        assert_eq!(Some(ours), theirs, "a damaged file decoded differently");
+                        same += 1;
+                    }
+                }
+            }
+        }
+        // Both outcomes must occur, or the test checks nothing.
+        assert!(same > 50 && refused > 50, "{same} decoded, {refused} refused");
+    }
+}
