@@ -110,8 +110,9 @@
 //!   frame counts);
 //! - `jpeg` — the JPEG marker walk (header, EXIF, ICC, Adobe), DCT-scaled decoding by
 //!   libjpeg-turbo;
-//! - `jpeg_dc` — 1/8-scale decoding from the DC coefficients (AC codes skipped, progressive AC
-//!   scans not read), libjpeg-turbo's output bit for bit; anything else is left to libjpeg;
+//! - `jpeg_dc` — 1/8-scale decoding from the DC coefficients (AC codes skipped, luma's
+//!   progressive AC scans not read), libjpeg-turbo's output bit for bit; anything else is left to
+//!   libjpeg;
 //! - `codecs` — PNG, GIF and WebP (stills and animations) through the `image` crate;
 //! - `avif` — the bounded AVIF container parser, the sequence header check, YUV to RGB;
 //! - `av1` — AV1 decoding by rav1d (one of the two modules with `unsafe` code, with `transcode::ffi`: rav1d's API is dav1d's
