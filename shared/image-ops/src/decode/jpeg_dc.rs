@@ -761,15 +761,13 @@ impl YccTables {
     }
 }
 
-/// A Huffman table as libjpeg derives it (jdhuff.c `jpeg_make_d_derived_tbl`), with two
-/// lookahead tables: symbol by the next `FAST_BITS` bits, and for AC tables the bits a code and
-/// its value take together with how far it moves through the block.
+/// A Huffman table as libjpeg derives it (jdhuff.c `jpeg_make_d_derived_tbl`), with lookahead
+/// tables: the symbol by the next `FAST_BITS` bits, and for AC tables the codes with their
+/// values that the next `MULTI_BITS` hold (to skip them) and a code with its value (to decode
+/// both at once).
 struct Huffman {
     /// (code length << 8) | symbol, or 0 when the code is longer than `FAST_BITS`.
     lookup: Box<[u16; 1 << FAST_BITS]>,
-    /// (code length + value bits) << 8 | coefficients advanced (run + 1; 16 for ZRL; 64 for
-    /// end-of-block), or 0 to take the slow path.
-    skip: Box<[u16; 1 << FAST_BITS]>,
     /// See `fill_multi`.
     multi: Box<[u16; 1 << MULTI_BITS]>,
     /// For AC codes whose value bits fit in the lookahead too: value << 16 | run << 8 | bits
@@ -814,20 +812,8 @@ impl Huffman {
             code <<= 1;
         }
         maxcode[17] = i32::MAX;
-        let skip = Box::new(lookup.map(|e| {
-            let (len, sym) = (e >> 8, e & 0xFF);
-            let (run, size) = (sym >> 4, sym & 15);
-            match (e, size, run) {
-                (0, _, _) => 0,
-                (_, 0, 15) => len << 8 | 16,
-                (_, 0, _) => len << 8 | 64,
-                _ if u32::from(len + size) <= FAST_BITS => (len + size) << 8 | (run + 1),
-                _ => 0,
-            }
-        }));
         let mut table = Huffman {
             lookup,
-            skip,
             multi: Box::new([0; 1 << MULTI_BITS]),
             values_ac: Box::new([0; 1 << FAST_BITS]),
             maxcode,
@@ -1047,12 +1033,7 @@ impl<'a> BitReader<'a> {
                 k += advance;
                 continue;
             }
-            let e = table.skip[self.peek_fast()];
-            if e != 0 {
-                self.consume(u32::from(e >> 8));
-                k += usize::from(e & 0xFF);
-                continue;
-            }
+            // One code at a time where they would reach the block's end, or are too long.
             let sym = table.decode(self)?;
             let (run, size) = (usize::from(sym >> 4), u32::from(sym & 15));
             if size != 0 {
