@@ -313,7 +313,7 @@ impl Decoder {
                 return None;
             }
             for &(ci, _, _) in &members {
-                let expected = self.dc_al[ci].map_or(0, |prev| prev);
+                let expected = self.dc_al[ci].unwrap_or(0);
                 if ah != expected || (ah != 0 && al + 1 != ah) || (ah == 0 && self.dc_al[ci].is_some()) {
                     return None;
                 }
@@ -340,13 +340,11 @@ impl Decoder {
                 (table.values.iter().all(|&v| v <= 15)).then_some(table)?;
                 Some(table)
             };
-            let ac =
-                if self.progressive || c.ssize == 1 { None } else { Some(self.ac_tables.get(ta)?.as_ref()?) };
-            let skip = if self.progressive { None } else { Some(self.ac_tables.get(ta)?.as_ref()?) };
+            let ac = if self.progressive { None } else { Some(self.ac_tables.get(ta)?.as_ref()?) };
             let (bh, bv) = if ns == 1 { (1, 1) } else { (c.h, c.v) };
             for v in 0..bv {
                 for h in 0..bh {
-                    units.push(Unit { comp: ci, slot, dx: h, dy: v, dc, ac, skip });
+                    units.push(Unit { comp: ci, slot, dx: h, dy: v, dc, ac });
                 }
             }
         }
@@ -385,26 +383,20 @@ impl Decoder {
                 let diff = reader.dc_diff(u.dc?)?;
                 preds[u.slot] = preds[u.slot].wrapping_add(diff);
                 let dc = preds[u.slot] as i16;
-                let quant = c.quant.as_ref()?;
-                let stride = c.alloc_w * c.ssize;
+                let (quant, ac) = (c.quant.as_ref()?, u.ac?);
                 let plane = &mut self.planes[u.comp];
-                match u.ac {
-                    None => {
-                        reader.skip_ac(u.skip?)?;
-                        plane[by * stride + bx] = idct_1x1(dc, quant[0]);
-                    }
-                    Some(ac) => {
-                        block.fill(0);
-                        block[0] = dc;
-                        let px = if reader.ac(ac, &mut block)? {
-                            idct_2x2(&block, quant)
-                        } else {
-                            idct_2x2_flat(dc, quant[0])
-                        };
-                        let at = by * 2 * stride + bx * 2;
-                        plane[at..at + 2].copy_from_slice(&px[0]);
-                        plane[at + stride..at + stride + 2].copy_from_slice(&px[1]);
-                    }
+                if c.ssize == 1 {
+                    reader.skip_ac(ac)?;
+                    plane[by * c.alloc_w + bx] = idct_1x1(dc, quant[0]);
+                } else {
+                    block.fill(0);
+                    block[0] = dc;
+                    let px = if reader.ac(ac, &mut block)? {
+                        idct_2x2(&block, quant)
+                    } else {
+                        idct_2x2_flat(dc, quant[0])
+                    };
+                    put_2x2(plane, c.alloc_w, bx, by, px);
                 }
             }
         }
@@ -540,14 +532,10 @@ impl Decoder {
                     planes.push(dcs.iter().map(|&dc| idct_1x1(dc, q[0])).collect());
                     continue;
                 }
-                let stride = c.alloc_w * 2;
-                let mut plane = vec![0u8; stride * c.alloc_h * 2];
+                let mut plane = vec![0u8; c.alloc_w * 2 * c.alloc_h * 2];
                 for (b, (block, &dc)) in blocks.iter_mut().zip(dcs).enumerate() {
                     block[0] = dc;
-                    let px = idct_2x2(block, q);
-                    let at = (b / c.alloc_w) * 2 * stride + (b % c.alloc_w) * 2;
-                    plane[at..at + 2].copy_from_slice(&px[0]);
-                    plane[at + stride..at + stride + 2].copy_from_slice(&px[1]);
+                    put_2x2(&mut plane, c.alloc_w, b % c.alloc_w, b / c.alloc_w, idct_2x2(block, q));
                 }
                 planes.push(plane);
             }
@@ -621,10 +609,8 @@ struct Unit<'a> {
     dy: usize,
     /// `None` in progressive DC refinement scans.
     dc: Option<&'a Huffman>,
-    /// Set when the block's AC coefficients are needed (2x2 IDCT).
+    /// Sequential scans: the AC table (its codes skipped at 1x1, decoded at 2x2).
     ac: Option<&'a Huffman>,
-    /// Set when they are skipped (sequential files).
-    skip: Option<&'a Huffman>,
 }
 
 /// Steps over a progressive AC scan's entropy-coded data (stuffed bytes and restart markers)
@@ -637,6 +623,15 @@ fn skip_entropy(bytes: &[u8], mut pos: usize) -> Option<usize> {
             _ => return Some(at),
         }
     }
+}
+
+/// Writes block (`bx`, `by`)'s 2x2 pixels into a plane `blocks_w` blocks wide.
+#[inline]
+fn put_2x2(plane: &mut [u8], blocks_w: usize, bx: usize, by: usize, px: [[u8; 2]; 2]) {
+    let stride = blocks_w * 2;
+    let at = by * 2 * stride + bx * 2;
+    plane[at..at + 2].copy_from_slice(&px[0]);
+    plane[at + stride..at + stride + 2].copy_from_slice(&px[1]);
 }
 
 /// libjpeg's 1x1 scaled IDCT: the block's mean, range-limited.
