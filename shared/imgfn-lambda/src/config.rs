@@ -27,7 +27,7 @@ impl fmt::Debug for ConfigError {
     }
 }
 
-/// Memory (MB) left out of the image budget for the runtime, the AWS SDK, the input bytes
+/// Memory (MB) left out of the image budget for the runtime, the HTTP client, the input bytes
 /// (up to `IMGFN_MAX_INPUT_BYTES`) and the encoded output.
 pub const RESERVED_MEMORY_MB: u64 = 160;
 

@@ -143,49 +143,6 @@ impl Error {
     }
 }
 
-/// Turns an SDK error into [`Error::S3`], keeping the HTTP status and the S3 error code so
-/// callers can single out the few statuses that mean something for one operation (404 on a
-/// source HeadObject, 412 on an If-Match GetObject).
-pub(crate) fn s3_error<E, R>(operation: &'static str, err: aws_sdk_s3::error::SdkError<E, R>) -> Error
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + HasStatus,
-{
-    use aws_sdk_s3::error::SdkError;
-    let status = err.raw_response().map(HasStatus::status);
-    let (code, message) = match &err {
-        SdkError::ServiceError(ctx) => (
-            ctx.err().code().map(str::to_owned),
-            ctx.err().message().map_or_else(|| format!("{}", ctx.err()), str::to_owned),
-        ),
-        SdkError::TimeoutError(_) => (None, "timed out".to_owned()),
-        other => (None, display_chain(other)),
-    };
-    Error::S3 { operation, status, code, message }
-}
-
-/// The HTTP status of a raw SDK response.
-pub(crate) trait HasStatus {
-    fn status(&self) -> u16;
-}
-
-impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
-    fn status(&self) -> u16 {
-        self.status().as_u16()
-    }
-}
-
-fn display_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

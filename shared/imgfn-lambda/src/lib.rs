@@ -26,7 +26,8 @@
 //! | `IMGFN_ASSET_PREFIX` | default `assets/`: fonts and overlay images named by params are keys under it in the source bucket |
 //! | `IMGFN_MAX_INPUT_BYTES`, `IMGFN_MAX_PIXELS`, `IMGFN_MAX_SIDE`, `IMGFN_MAX_FRAMES`, `IMGFN_MAX_TOTAL_PIXELS`, `IMGFN_MAX_ASSET_BYTES` | optional `image_ops::Limits` overrides (positive integers) |
 //! | `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` | set by Lambda; the pixel limits are lowered to fit it ([`image_ops::Limits::fit_memory`], [`config::RESERVED_MEMORY_MB`]) |
-//! | `AWS_ENDPOINT_URL` | read by aws-config: a local S3 server (path-style addressing is then used) |
+//! | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` | set by Lambda: the execution role's credentials ([`aws::AwsConfig::from_env`]) |
+//! | `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`) | a local S3 server (path-style addressing is then used) |
 //! | `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | log format (`JSON`) and level |
 //!
 //! A missing or malformed variable stops the function at init with a message naming it.
@@ -69,6 +70,7 @@
 //!   keys).
 
 pub mod api;
+pub mod aws;
 pub mod config;
 pub mod error;
 pub mod event;
@@ -81,7 +83,6 @@ pub mod refresh;
 pub mod rendition;
 pub mod runner;
 pub mod s3;
-pub mod sdk;
 pub mod url_keys;
 
 pub use crate::config::{Config, ConfigError};

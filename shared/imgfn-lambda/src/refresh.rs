@@ -53,7 +53,7 @@ pub struct Refresh {
 
 #[derive(Debug, Clone)]
 struct Cdn {
-    client: aws_sdk_cloudfront::Client,
+    client: crate::aws::AwsClient,
     distribution_id: String,
 }
 
@@ -69,14 +69,21 @@ impl Refresh {
         }
     }
 
+    /// This refresh invalidating the changed paths of CloudFront distribution
+    /// `distribution_id` through `client`.
+    pub fn with_cdn(mut self, client: crate::aws::AwsClient, distribution_id: &str) -> Refresh {
+        self.cdn = Some(Cdn { client, distribution_id: distribution_id.to_owned() });
+        self
+    }
+
     /// Reads the API's configuration and `IMGFN_CDN_DISTRIBUTION_ID` (the distribution whose
     /// paths are invalidated; unset: none) from the environment.
     pub async fn from_env() -> Result<Refresh, crate::ConfigError> {
         let config = ApiConfig::from_env()?;
-        let sdk = crate::sdk::defaults().load().await;
-        let mut refresh = Refresh::new(&config, S3Store::new(&sdk, crate::s3::ClientOptions::default()));
+        let client = crate::aws::AwsClient::new(crate::aws::AwsConfig::from_env()?, Default::default());
+        let mut refresh = Refresh::new(&config, S3Store::with_client(client.clone()));
         if let Some(id) = std::env::var("IMGFN_CDN_DISTRIBUTION_ID").ok().filter(|v| !v.trim().is_empty()) {
-            refresh.cdn = Some(Cdn { client: aws_sdk_cloudfront::Client::new(&sdk), distribution_id: id });
+            refresh = refresh.with_cdn(client, &id);
         }
         Ok(refresh)
     }
@@ -86,8 +93,8 @@ impl Refresh {
     pub async fn run(self) -> Result<(), crate::BoxError> {
         lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| {
             let this = self.clone();
-            // Boxed: the CloudFront SDK's futures are deep enough to overflow the compiler's
-            // layout queries when inlined into the runtime's.
+            // Boxed: keeps the runtime's future shallow (deep async nesting overflowed the
+            // compiler's layout queries when inlined into the runtime's).
             let handled: std::pin::Pin<
                 Box<dyn std::future::Future<Output = Result<(), crate::BoxError>> + Send>,
             > = Box::pin(async move {
@@ -163,32 +170,41 @@ pub fn cdn_uri(key: &str) -> String {
 }
 
 impl Cdn {
+    /// CloudFront's CreateInvalidation (its REST-XML protocol, global endpoint signed for
+    /// us-east-1).
     async fn invalidate(&self, paths: &[String]) -> Result<(), Error> {
-        use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+        use crate::aws::xml::escape;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let batch = InvalidationBatch::builder()
-            .caller_reference(format!("imgfn-refresh-{now}-{}", uuid::Uuid::new_v4()))
-            .paths(
-                Paths::builder()
-                    .quantity(paths.len() as i32)
-                    .set_items(Some(paths.to_vec()))
-                    .build()
-                    .map_err(|e| Error::Internal(format!("invalidation paths: {e}")))?,
-            )
-            .build()
-            .map_err(|e| Error::Internal(format!("invalidation batch: {e}")))?;
-        let sent = self
-            .client
-            .create_invalidation()
-            .distribution_id(&self.distribution_id)
-            .invalidation_batch(batch)
-            .send();
-        match sent.await {
+        let items: String = paths.iter().map(|p| format!("<Path>{}</Path>", escape(p))).collect();
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+             <InvalidationBatch xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\">\
+             <Paths><Quantity>{}</Quantity><Items>{items}</Items></Paths>\
+             <CallerReference>imgfn-refresh-{now}-{}</CallerReference></InvalidationBatch>",
+            paths.len(),
+            uuid::Uuid::new_v4()
+        );
+        let config = self.client.config();
+        let origin = config
+            .endpoint_for("cloudfront")
+            .map_or_else(|| "https://cloudfront.amazonaws.com".to_owned(), str::to_owned);
+        let id = crate::aws::sigv4::encode(&self.distribution_id, crate::aws::sigv4::UNRESERVED);
+        let request = crate::aws::Request {
+            operation: "CreateInvalidation",
+            service: "cloudfront",
+            region: "us-east-1".into(),
+            method: http::Method::POST,
+            origin,
+            path: format!("/2020-05-31/distribution/{id}/invalidation"),
+            query: Vec::new(),
+            headers: vec![("content-type".into(), "text/xml".into())],
+            body: body.into(),
+        };
+        match self.client.send(&request).await {
             Ok(_) => Ok(()),
             Err(e) => {
-                let message = aws_sdk_cloudfront::error::DisplayErrorContext(&e).to_string();
-                warn!("CloudFront CreateInvalidation failed: {message}");
-                Err(Error::S3 { operation: "CreateInvalidation", status: None, code: None, message })
+                warn!("CloudFront CreateInvalidation failed: {e}");
+                Err(e)
             }
         }
     }

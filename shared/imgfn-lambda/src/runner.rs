@@ -24,7 +24,7 @@ pub async fn serve(name: &str) -> Result<(), crate::BoxError> {
     crate::init_tracing();
     let op = crate::config::trigger_op(name)?;
     let config = Config::from_env(op)?;
-    let s3 = crate::s3::load_from_env().await;
+    let s3 = crate::s3::S3Store::from_env()?;
     // Boxed: the runtime's future is deep enough that one more level of nesting overflows the
     // compiler's layout query depth in the binaries.
     Box::pin(Function::new(config, s3).run()).await

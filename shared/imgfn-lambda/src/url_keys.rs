@@ -59,7 +59,7 @@ pub struct UrlKeys {
 
 #[derive(Clone)]
 struct Secret {
-    client: aws_sdk_secretsmanager::Client,
+    client: crate::aws::AwsClient,
     id: String,
 }
 
@@ -86,8 +86,8 @@ impl UrlKeys {
     }
 
     /// The keys in the Secrets Manager secret `id` (its `SecretString`: the key list), read now.
-    pub async fn from_secret(sdk: &aws_config::SdkConfig, id: &str) -> Result<UrlKeys, ConfigError> {
-        let secret = Secret { client: aws_sdk_secretsmanager::Client::new(sdk), id: id.to_owned() };
+    pub async fn from_secret(client: &crate::aws::AwsClient, id: &str) -> Result<UrlKeys, ConfigError> {
+        let secret = Secret { client: client.clone(), id: id.to_owned() };
         let keys = secret.read().await?;
         Ok(UrlKeys {
             loaded: Arc::new(RwLock::new(Loaded { keys, at: Instant::now() })),
@@ -134,21 +134,62 @@ impl UrlKeys {
 impl Secret {
     async fn read(&self) -> Result<Vec<Vec<u8>>, ConfigError> {
         const VAR: &str = "IMGFN_URL_KEYS_SECRET";
-        let out =
-            self.client.get_secret_value().secret_id(&self.id).send().await.map_err(|e| ConfigError {
-                var: VAR,
-                message: format!(
-                    "reading secret {}: {}",
-                    self.id,
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                ),
-            })?;
-        let text = out.secret_string().ok_or_else(|| ConfigError {
+        let failed = |message: String| ConfigError {
+            var: VAR,
+            message: format!("reading secret {}: {message}", self.id),
+        };
+        let text = get_secret_string(&self.client, &self.id).await.map_err(|e| failed(e.to_string()))?;
+        let text = text.ok_or_else(|| ConfigError {
             var: VAR,
             message: format!("secret {} has no SecretString", self.id),
         })?;
-        parse(text, VAR)
+        parse(&text, VAR)
     }
+}
+
+/// Secrets Manager's GetSecretValue (its JSON 1.1 protocol): the secret's `SecretString`, if
+/// it has one.
+pub(crate) async fn get_secret_string(
+    client: &crate::aws::AwsClient,
+    id: &str,
+) -> Result<Option<String>, crate::Error> {
+    const OPERATION: &str = "GetSecretValue";
+    let config = client.config();
+    let origin = config.endpoint_for("secretsmanager").map_or_else(
+        || format!("https://secretsmanager.{}.{}", config.region, config.dns_suffix()),
+        str::to_owned,
+    );
+    let request = crate::aws::Request {
+        operation: OPERATION,
+        service: "secretsmanager",
+        region: config.region.clone(),
+        method: http::Method::POST,
+        origin,
+        path: "/".into(),
+        query: Vec::new(),
+        headers: vec![
+            ("content-type".into(), "application/x-amz-json-1.1".into()),
+            ("x-amz-target".into(), "secretsmanager.GetSecretValue".into()),
+        ],
+        body: serde_json::json!({ "SecretId": id }).to_string().into(),
+    };
+    let response = client.send(&request).await?;
+    let body = client.body(OPERATION, response, 1 << 20).await.map_err(|e| match e {
+        crate::aws::BodyError::TooLarge(n) => crate::Error::S3 {
+            operation: OPERATION,
+            status: None,
+            code: None,
+            message: format!("an answer of {n} bytes"),
+        },
+        crate::aws::BodyError::Failed(e) => e,
+    })?;
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| crate::Error::S3 {
+        operation: OPERATION,
+        status: None,
+        code: None,
+        message: format!("the answer is not JSON: {e}"),
+    })?;
+    Ok(json["SecretString"].as_str().map(str::to_owned))
 }
 
 #[cfg(test)]

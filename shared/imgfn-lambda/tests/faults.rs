@@ -71,7 +71,7 @@ async fn the_trigger_retries_and_writes_nothing_partial() {
         let img =
             image::load_from_memory(&s.get(OUTPUT, "thumbnail/photo.webp").await.unwrap().body).unwrap();
         assert_eq!((img.width(), img.height()), (256, 192), "{name}");
-        s.store.client().delete_object().bucket(OUTPUT).key("thumbnail/photo.webp").send().await.unwrap();
+        s.sdk.delete_object().bucket(OUTPUT).key("thumbnail/photo.webp").send().await.unwrap();
     }
 }
 
@@ -149,6 +149,6 @@ async fn the_api_answers_503_with_retry_after_then_recovers() {
         assert_eq!(answer["width"], 100, "{name}");
         let key = answer["output_key"].as_str().unwrap().to_owned();
         assert!(s.get(OUTPUT, &key).await.is_some(), "{name}");
-        s.store.client().delete_object().bucket(OUTPUT).key(&key).send().await.unwrap();
+        s.sdk.delete_object().bucket(OUTPUT).key(&key).send().await.unwrap();
     }
 }

@@ -279,7 +279,7 @@ async fn out_of_range_metadata_params_name_the_field() {
 async fn source_deleted_before_processing_is_a_permanent_failure() {
     let s = Server::start().await;
     s.put(SOURCE, "thumbnail/gone.jpg", fixtures::photo_small().to_vec(), None).await;
-    s.store.client().delete_object().bucket(SOURCE).key("thumbnail/gone.jpg").send().await.unwrap();
+    s.sdk.delete_object().bucket(SOURCE).key("thumbnail/gone.jpg").send().await.unwrap();
     let record = rejected(&s, "thumbnail/gone.jpg", &[]).await;
     assert_eq!(record["code"], "source_not_found");
     assert!(record["source"]["etag"].is_null());

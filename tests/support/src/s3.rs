@@ -1,6 +1,7 @@
 //! A REAL S3-compatible server on 127.0.0.1 (the local stack's endpoint: s3s-fs over hyper,
-//! SigV4 with a fixed key, as strict as S3 where users would notice), reached with the real
-//! aws-sdk-s3 client, and servers that fail in the ways S3 can.
+//! SigV4 with a fixed key, as strict as S3 where users would notice), reached by the functions'
+//! own client ([`S3Store`]) and, for fixtures and checks, by the AWS SDK's (an independent
+//! client), and servers that fail in the ways S3 can.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,6 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use imgfn_lambda::aws::{AwsConfig, Credentials};
 use imgfn_lambda::s3::{ClientOptions, S3Store};
 use imgfn_lambda::Function;
 use imgfn_local::s3::LocalS3;
@@ -26,7 +29,10 @@ pub const OUTPUT: &str = "imgfn-output";
 #[allow(missing_debug_implementations)]
 pub struct Server {
     pub addr: SocketAddr,
+    /// The functions' S3 client.
     pub store: S3Store,
+    /// The AWS SDK's S3 client on the same server: fixtures and checks.
+    pub sdk: aws_sdk_s3::Client,
     pub log: RequestLog,
     /// Where the buckets live: `<root>/<bucket>/<key>`.
     pub root: PathBuf,
@@ -56,9 +62,11 @@ impl Server {
         let endpoint =
             LocalS3::start_logged(&root, addr, &[SOURCE, OUTPUT], created, Some(log.clone())).await.unwrap();
         let store = store_for(&endpoint.url(), fast_options()).await;
+        let sdk = sdk_client(&endpoint.url(), SECRET_KEY).await;
         Server {
             addr: endpoint.addr,
             store,
+            sdk,
             log,
             root: endpoint.root.clone(),
             _endpoint: endpoint,
@@ -76,7 +84,7 @@ impl Server {
     }
 
     pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>, params: Option<&str>) {
-        let req = self.store.client().put_object().bucket(bucket).key(key).body(ByteStream::from(body));
+        let req = self.sdk.put_object().bucket(bucket).key(key).body(ByteStream::from(body));
         let req = match params {
             Some(p) => req.metadata("imgfn-params", p),
             None => req,
@@ -85,7 +93,7 @@ impl Server {
     }
 
     pub async fn get(&self, bucket: &str, key: &str) -> Option<Object> {
-        let out = self.store.client().get_object().bucket(bucket).key(key).send().await.ok()?;
+        let out = self.sdk.get_object().bucket(bucket).key(key).send().await.ok()?;
         let content_type = out.content_type().map(str::to_owned);
         let cache_control = out.cache_control().map(str::to_owned);
         let metadata = out.metadata().cloned().unwrap_or_default();
@@ -95,7 +103,7 @@ impl Server {
 
     /// Every key in `bucket`, sorted.
     pub async fn keys(&self, bucket: &str) -> Vec<String> {
-        let out = self.store.client().list_objects_v2().bucket(bucket).send().await.unwrap();
+        let out = self.sdk.list_objects_v2().bucket(bucket).send().await.unwrap();
         let mut keys: Vec<String> =
             out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
         keys.sort();
@@ -136,15 +144,33 @@ pub fn fast_options() -> ClientOptions {
 
 /// An S3 store for `endpoint` with the test credentials.
 pub async fn store_for(endpoint: &str, options: ClientOptions) -> S3Store {
-    let sdk = imgfn_lambda::sdk::defaults()
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            ACCESS_KEY, SECRET_KEY, None, None, "test",
-        ))
+    store_with_secret(endpoint, SECRET_KEY, options)
+}
+
+/// An S3 store for `endpoint` with the test access key and `secret`.
+pub fn store_with_secret(endpoint: &str, secret: &str, options: ClientOptions) -> S3Store {
+    let credentials = Credentials {
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: secret.into(),
+        session_token: None,
+    };
+    S3Store::new(AwsConfig::new("us-east-1", credentials, Some(endpoint)), options)
+}
+
+/// The AWS SDK's S3 client for `endpoint` with the test access key and `secret` (path-style, as
+/// for any local endpoint).
+pub async fn sdk_client(endpoint: &str, secret: &str) -> aws_sdk_s3::Client {
+    let https =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(ACCESS_KEY, secret, None, None, "test"))
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .load()
         .await;
-    S3Store::new(&sdk, options)
+    let config = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// A server on 127.0.0.1 that answers every request with `503 Slow Down`; counts requests.

@@ -132,9 +132,10 @@ mod reqwest_like {
         }
 
         pub async fn put_s3(&self, endpoint: &str, bucket: &str, key: &str, body: Vec<u8>) {
-            let store = imgfn_local::stack::store_for(endpoint).await;
+            let store =
+                imgfn_test_support::s3::sdk_client(endpoint, imgfn_test_support::s3::SECRET_KEY).await;
             let body = aws_sdk_s3::primitives::ByteStream::from(body);
-            let put = store.client().put_object().bucket(bucket).key(key).content_type("image/jpeg");
+            let put = store.put_object().bucket(bucket).key(key).content_type("image/jpeg");
             put.body(body).send().await.expect("PutObject");
         }
     }

@@ -191,20 +191,17 @@ async fn origin(
 ) -> Result<Option<Response<Full<Bytes>>>, String> {
     let bucket = &config.api.config().output_bucket;
     let key = route.origin_key();
-    let got = config.store.client().get_object().bucket(bucket).key(&key).send().await;
-    let object = match got {
+    // CloudFront's S3 origin reads the whole object; the local edge holds it in memory.
+    let object = match config.store.get_object(bucket, &key, 1 << 30).await {
         Ok(object) => object,
-        Err(e) => {
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            return match status {
-                Some(403 | 404) => Ok(None),
-                _ => Err(format!("S3 GetObject {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))),
-            };
-        }
+        Err(
+            imgfn_lambda::Error::SourceNotFound { .. } | imgfn_lambda::Error::S3 { status: Some(403), .. },
+        ) => return Ok(None),
+        Err(e) => return Err(format!("S3 GetObject {key}: {e}")),
     };
-    let etag = object.e_tag().map(str::to_owned);
-    let content_type = object.content_type().unwrap_or("application/octet-stream").to_owned();
-    let cache_control = object.cache_control().map(str::to_owned);
+    let etag = object.etag.clone();
+    let content_type = object.content_type.clone().unwrap_or_else(|| "application/octet-stream".to_owned());
+    let cache_control = object.cache_control.clone();
     let mut response = Response::new(Full::new(Bytes::new()));
     let headers = response.headers_mut();
     headers.insert(CACHE_HEADER, HeaderValue::from_static("hit"));
@@ -223,8 +220,7 @@ async fn origin(
     if let Ok(value) = HeaderValue::from_str(&content_type) {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    let body = object.body.collect().await.map_err(|e| format!("S3 GetObject {key} body: {e}"))?.into_bytes();
-    *response.body_mut() = Full::new(body);
+    *response.body_mut() = Full::new(Bytes::from(object.body));
     Ok(Some(response))
 }
 

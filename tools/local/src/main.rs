@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     // Set before any thread starts: the functions' INFO lines, without the SDK's chatter.
     if std::env::var_os("RUST_LOG").is_none() && std::env::var_os("AWS_LAMBDA_LOG_LEVEL").is_none() {
-        std::env::set_var("RUST_LOG", "info,aws_config=warn,aws_smithy_runtime=warn,s3s=warn,s3s_fs=warn");
+        std::env::set_var("RUST_LOG", "info,s3s=warn,s3s_fs=warn");
     }
     imgfn_lambda::init_tracing();
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

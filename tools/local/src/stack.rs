@@ -280,19 +280,13 @@ impl LocalStack {
 
 /// An S3 store for the local endpoint with its credentials, whatever the environment holds.
 pub async fn store_for(endpoint: &str) -> S3Store {
-    let sdk = imgfn_lambda::sdk::defaults()
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            ACCESS_KEY,
-            SECRET_KEY,
-            None,
-            None,
-            "imgfn-local",
-        ))
-        .region(aws_sdk_s3::config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .load()
-        .await;
-    S3Store::new(&sdk, ClientOptions::default())
+    let credentials = imgfn_lambda::aws::Credentials {
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: SECRET_KEY.into(),
+        session_token: None,
+    };
+    let config = imgfn_lambda::aws::AwsConfig::new(REGION, credentials, Some(endpoint));
+    S3Store::new(config, ClientOptions::default())
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ const NEW_KEY: &str = "imgfn-edge-test-newest-key-0123456789abcdef";
 
 struct Edge {
     stack: LocalStack,
-    store: imgfn_lambda::s3::S3Store,
+    /// The AWS SDK's client on the stack's S3 endpoint.
+    sdk: aws_sdk_s3::Client,
     base: String,
 }
 
@@ -30,14 +31,14 @@ impl Edge {
         let mut config = StackConfig::ephemeral(data);
         config.vars.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let stack = LocalStack::start(config).await.unwrap();
-        let store = s3::store_for(&stack.s3.url(), s3::fast_options()).await;
+        let sdk = s3::sdk_client(&stack.s3.url(), s3::SECRET_KEY).await;
         let base = stack.edge.url().trim_end_matches('/').to_owned();
-        Edge { stack, store, base }
+        Edge { stack, sdk, base }
     }
 
     async fn put(&self, bucket: &str, key: &str, content_type: &str, body: Vec<u8>) {
         let body = aws_sdk_s3::primitives::ByteStream::from(body);
-        let put = self.store.client().put_object().bucket(bucket).key(key).content_type(content_type);
+        let put = self.sdk.put_object().bucket(bucket).key(key).content_type(content_type);
         put.body(body).send().await.unwrap();
     }
 
@@ -404,7 +405,7 @@ async fn an_overwritten_or_deleted_source_is_never_served_stale() {
     assert_eq!(after.get_pixel(10, 10).0, [0, 0, 255, 255]);
 
     // Deleted: the stored renditions go too, and the URL answers 404 (not cached).
-    e.store.client().delete_object().bucket(s3::SOURCE).key("originals/logo.png").send().await.unwrap();
+    e.sdk.delete_object().bucket(s3::SOURCE).key("originals/logo.png").send().await.unwrap();
     e.refreshed(3).await;
     let gone = e.get(&path, &[]).await;
     assert_eq!((gone.status, gone.header("cache-control")), (404, Some("no-store")), "{}", gone.text());

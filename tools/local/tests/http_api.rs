@@ -337,13 +337,7 @@ async fn s3_failures_are_503_with_retry_after_or_500_without_internals() {
 
     // Wrong credentials (AccessDenied: our misconfiguration): 500, no internals in the body.
     let server = imgfn_test_support::Server::start().await;
-    let sdk = imgfn_lambda::sdk::defaults()
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(s3::ACCESS_KEY, "wrong", None, None, "t"))
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(server.endpoint())
-        .load()
-        .await;
-    let store = imgfn_lambda::s3::S3Store::new(&sdk, s3::fast_options());
+    let store = s3::store_with_secret(&server.endpoint(), "wrong", s3::fast_options());
     let s = Stack::with_store(server, store, &[]).await;
     let r = s.post("/process", None, &json!({"key": "uploads/~public/x.jpg"}).to_string()).await;
     r.assert_error(500, "internal", None);

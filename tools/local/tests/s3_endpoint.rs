@@ -15,8 +15,7 @@ async fn a_presigned_put_with_an_unsigned_amz_header_is_refused() {
     let s = Server::start().await;
     let config = PresigningConfig::expires_in(Duration::from_secs(60)).unwrap();
     let presigned = s
-        .store
-        .client()
+        .sdk
         .put_object()
         .bucket(SOURCE)
         .key("thumbnail/u.jpg")
@@ -48,7 +47,7 @@ async fn listings_encode_keys_when_asked_as_s3_does() {
         s.put(SOURCE, key, b"x".to_vec(), None).await;
     }
     let list = |encoded: bool| {
-        let mut req = s.store.client().list_objects_v2().bucket(SOURCE).prefix("out/");
+        let mut req = s.sdk.list_objects_v2().bucket(SOURCE).prefix("out/");
         if encoded {
             req = req.encoding_type(EncodingType::Url);
         }
@@ -63,8 +62,7 @@ async fn listings_encode_keys_when_asked_as_s3_does() {
     assert_eq!(list(false).await, ["out/a b.webp", "out/a+b.webp", "out/ü.webp"]);
     // Encoded as S3 encodes them (the AWS CLI decodes `+` as a space).
     assert_eq!(list(true).await, ["out/%C3%BC.webp", "out/a%2Bb.webp", "out/a+b.webp"]);
-    let v1 =
-        s.store.client().list_objects().bucket(SOURCE).encoding_type(EncodingType::Url).send().await.unwrap();
+    let v1 = s.sdk.list_objects().bucket(SOURCE).encoding_type(EncodingType::Url).send().await.unwrap();
     let keys: Vec<&str> = v1.contents().iter().filter_map(|o| o.key()).collect();
     assert!(keys.contains(&"out/a%2Bb.webp"), "{keys:?}");
 }
@@ -73,12 +71,11 @@ async fn listings_encode_keys_when_asked_as_s3_does() {
 async fn keys_it_cannot_store_as_s3_would_are_refused() {
     let s = Server::start().await;
     for key in ["uploads/x//y.jpg", "uploads/x/../y.jpg", "uploads/./y.jpg", "uploads/d/"] {
-        let put =
-            s.store.client().put_object().bucket(SOURCE).key(key).body(b"x".to_vec().into()).send().await;
+        let put = s.sdk.put_object().bucket(SOURCE).key(key).body(b"x".to_vec().into()).send().await;
         let err = put.expect_err(key);
         let status = err.raw_response().map(|r| r.status().as_u16());
         assert_eq!(status, Some(400), "{key}: {err:?}");
-        let head = s.store.client().head_object().bucket(SOURCE).key(key).send().await;
+        let head = s.sdk.head_object().bucket(SOURCE).key(key).send().await;
         assert_eq!(head.unwrap_err().raw_response().map(|r| r.status().as_u16()), Some(404), "{key}");
     }
     assert!(!s.root.join(SOURCE).join("uploads/x/y.jpg").exists(), "`//` was not stored as `/`");
@@ -90,9 +87,9 @@ async fn a_folder_of_keys_is_not_an_object() {
     let s = Server::start().await;
     s.put(SOURCE, "thumbnail/x/y.jpg", b"x".to_vec(), None).await;
     for key in ["thumbnail/x", "thumbnail/x/", "thumbnail"] {
-        let head = s.store.client().head_object().bucket(SOURCE).key(key).send().await;
+        let head = s.sdk.head_object().bucket(SOURCE).key(key).send().await;
         assert_eq!(head.unwrap_err().raw_response().map(|r| r.status().as_u16()), Some(404), "{key}");
-        let get = s.store.client().get_object().bucket(SOURCE).key(key).send().await;
+        let get = s.sdk.get_object().bucket(SOURCE).key(key).send().await;
         assert_eq!(get.unwrap_err().raw_response().map(|r| r.status().as_u16()), Some(404), "{key}");
     }
     assert!(s.get(SOURCE, "thumbnail/x/y.jpg").await.is_some());

@@ -2,8 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use fast_image_resize::images::ImageRef;
-use fast_image_resize::{self as fir, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{self as fir, FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{RgbImage, RgbaImage};
 
 use crate::geometry::{check_range, Gravity};
@@ -538,17 +537,39 @@ fn resample(
     }
     let (sw, sh) = src.dimensions();
     let failed = |e: &dyn std::fmt::Display| Error::Encode(format!("resize failed: {e}"));
-    let (buffer, pixel_type) = match src {
-        Pixels::Rgb(img) => (img.as_raw().as_slice(), PixelType::U8x3),
-        Pixels::Rgba(img) => (img.as_raw().as_slice(), PixelType::U8x4),
+    // Typed calls for the two pixel types used: `Resizer::resize` dispatches on the pixel type
+    // at run time, which links every type's kernels (~1 MB of each function binary).
+    let mut raw = vec![0u8; bytes as usize];
+    type Typed = fn(
+        &mut Resizer,
+        &[u8],
+        (u32, u32),
+        &mut [u8],
+        (u32, u32),
+        &ResizeOptions,
+    ) -> std::result::Result<(), String>;
+    let (buffer, resize): (&[u8], Typed) = match src {
+        Pixels::Rgb(img) => (img.as_raw(), resize_typed::<fir::pixels::U8x3>),
+        Pixels::Rgba(img) => (img.as_raw(), resize_typed::<fir::pixels::U8x4>),
     };
-    let src_view = ImageRef::new(sw, sh, buffer, pixel_type).map_err(|e| failed(&e))?;
-    let mut dst = fir::images::Image::new(width, height, pixel_type);
-    resizer.resize(&src_view, &mut dst, &options).map_err(|e| failed(&e))?;
-    let raw = dst.into_vec();
+    resize(resizer, buffer, (sw, sh), &mut raw, (width, height), &options).map_err(|e| failed(&e))?;
     let out = match src {
         Pixels::Rgb(_) => RgbImage::from_raw(width, height, raw).map(Pixels::Rgb),
         Pixels::Rgba(_) => RgbaImage::from_raw(width, height, raw).map(Pixels::Rgba),
     };
     out.ok_or_else(|| failed(&"output buffer has the wrong size"))
+}
+
+/// One typed resize of `src` (`sw` x `sh`) into `dst` (`dw` x `dh`), both packed `P` pixels.
+fn resize_typed<P: fir::PixelTrait>(
+    resizer: &mut Resizer,
+    src: &[u8],
+    (sw, sh): (u32, u32),
+    dst: &mut [u8],
+    (dw, dh): (u32, u32),
+    options: &ResizeOptions,
+) -> std::result::Result<(), String> {
+    let src = fir::images::TypedImageRef::<P>::from_buffer(sw, sh, src).map_err(|e| e.to_string())?;
+    let mut dst = fir::images::TypedImage::<P>::from_buffer(dw, dh, dst).map_err(|e| e.to_string())?;
+    resizer.resize_typed(&src, &mut dst, options).map_err(|e| e.to_string())
 }

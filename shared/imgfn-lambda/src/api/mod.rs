@@ -37,11 +37,11 @@ mod request;
 mod uploads;
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -85,6 +85,16 @@ impl Route {
         }
     }
 
+    /// The route numbered `n` in declaration order (a const parameter below).
+    const fn nth(n: u8) -> Route {
+        match n {
+            0 => Route::Uploads,
+            1 => Route::Process,
+            2 => Route::Images,
+            _ => Route::Render,
+        }
+    }
+
     /// A name for logs.
     pub fn name(self) -> &'static str {
         match self {
@@ -112,11 +122,11 @@ impl Api {
     /// selects a local S3 server); reads the URL keys from their secret when one is named.
     pub async fn from_env() -> Result<Api, crate::ConfigError> {
         let mut config = ApiConfig::from_env()?;
-        let sdk = crate::sdk::defaults().load().await;
+        let client = crate::aws::AwsClient::new(crate::aws::AwsConfig::from_env()?, Default::default());
         if let Some(id) = config.url_keys_secret.clone() {
-            config.url_keys = crate::url_keys::UrlKeys::from_secret(&sdk, &id).await?;
+            config.url_keys = crate::url_keys::UrlKeys::from_secret(&client, &id).await?;
         }
-        Ok(Api::new(config, S3Store::new(&sdk, crate::s3::ClientOptions::default())))
+        Ok(Api::new(config, S3Store::with_client(client)))
     }
 
     /// The configuration.
@@ -125,8 +135,24 @@ impl Api {
     }
 
     /// Serves `route` as a Lambda function behind API Gateway until the runtime stops.
-    pub async fn run(self, route: Route) -> Result<(), crate::BoxError> {
-        if route == Route::Render && self.config.url_keys.is_empty() {
+    ///
+    /// Inlined, so that a function's `main`, which names its route as a constant, keeps one
+    /// arm: each route is served by its own instance of [`Api::serve`] and handled by its own
+    /// instance of [`Api::handle_route`], and the link leaves out what other routes use
+    /// (`api-uploads` and `api-images` carry no image codec).
+    #[inline(always)]
+    pub fn run(self, route: Route) -> Pin<Box<dyn Future<Output = Result<(), crate::BoxError>>>> {
+        match route {
+            Route::Uploads => Box::pin(self.serve::<0>()),
+            Route::Process => Box::pin(self.serve::<1>()),
+            Route::Images => Box::pin(self.serve::<2>()),
+            Route::Render => Box::pin(self.serve::<3>()),
+        }
+    }
+
+    /// [`Api::run`] for route number `R` ([`Route::nth`]).
+    async fn serve<const R: u8>(self) -> Result<(), crate::BoxError> {
+        if Route::nth(R) == Route::Render && self.config.url_keys.is_empty() {
             return Err(Box::new(crate::ConfigError {
                 var: "IMGFN_URL_KEYS_SECRET",
                 message: "the render function needs URL keys (IMGFN_URL_KEYS_SECRET or IMGFN_URL_KEYS)"
@@ -135,30 +161,39 @@ impl Api {
         }
         lambda_http::run(lambda_http::service_fn(move |req: Request| {
             let api = self.clone();
-            async move { Ok::<_, Infallible>(api.handle(route, req).await) }
+            async move { Ok::<_, Infallible>(api.handle_route::<R>(req).await) }
         }))
         .await
     }
 
     /// Handles one request of `route`. Never fails: every failure is an error response.
     pub async fn handle(&self, route: Route, req: Request) -> Response<Body> {
+        match route {
+            Route::Uploads => self.handle_route::<0>(req).await,
+            Route::Process => self.handle_route::<1>(req).await,
+            Route::Images => self.handle_route::<2>(req).await,
+            Route::Render => self.handle_route::<3>(req).await,
+        }
+    }
+
+    /// [`Api::handle`] for route number `R`: the route is a constant here, so each instance
+    /// calls one handler.
+    async fn handle_route<const R: u8>(&self, req: Request) -> Response<Body> {
+        let route = const { Route::nth(R) };
         let started = Instant::now();
         let request_id = request_id(&req);
         let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
         // Every S3 call of this request ends before the function's deadline.
         let deadline = req.lambda_context_ref().map_or(0, |ctx| ctx.deadline);
         let this = Api { config: self.config.clone(), s3: self.s3.until(deadline) };
-        let result = match route {
-            Route::Render => this.render(&req).await,
-            _ => match caller_scope(&req, self.config.access) {
-                Err(e) => Err(e),
-                Ok(scope) => match route {
-                    Route::Uploads => this.uploads(&scope, &req).await,
-                    Route::Process => this.process(&scope, &req).await,
-                    Route::Images => this.images(&scope, &req).await,
-                    Route::Render => this.render(&req).await,
-                },
-            },
+        // The render route is signed, not authorized: no caller scope.
+        let scope =
+            if route == Route::Render { Ok(String::new()) } else { caller_scope(&req, self.config.access) };
+        let result = match scope {
+            Err(e) => Err(e),
+            // The constant itself, not `route`: a local kept across awaits is a load from the
+            // future's state, which the optimiser cannot fold.
+            Ok(scope) => this.dispatch(const { Route::nth(R) }, &scope, &req).await,
         };
         let ms = started.elapsed().as_millis() as u64;
         let mut response = match result {
@@ -172,19 +207,29 @@ impl Api {
         response
     }
 
+    /// The handler of `route`, as a boxed future. A plain function, inlined: where `route` is
+    /// a constant ([`Api::handle_route`]) one arm remains, where an `await` on each handler in
+    /// one async body would keep every handler's state (and code) in each instance.
+    #[inline(always)]
+    fn dispatch<'a>(
+        &'a self,
+        route: Route,
+        scope: &'a str,
+        req: &'a Request,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send + 'a>> {
+        match route {
+            Route::Uploads => Box::pin(self.uploads(scope, req)),
+            Route::Process => Box::pin(self.process(scope, req)),
+            Route::Images => Box::pin(self.images(scope, req)),
+            Route::Render => Box::pin(self.render(req)),
+        }
+    }
+
     /// A presigned GET of `key` in the output bucket, and when it expires.
     async fn presign_get(&self, key: &str) -> Result<(String, String), Error> {
-        let (config, expires_at) = presigning(self.config.download_expires)?;
-        let presigned = self
-            .s3
-            .client()
-            .get_object()
-            .bucket(&self.config.output_bucket)
-            .key(key)
-            .presigned(config)
-            .await
-            .map_err(|e| Error::Internal(format!("presigning a GET: {e}")))?;
-        Ok((presigned.uri().to_owned(), expires_at))
+        let expires = self.config.download_expires;
+        let url = self.s3.presign(http::Method::GET, &self.config.output_bucket, key, &[], expires);
+        Ok((url, expires_at(expires)))
     }
 
     /// The stable CDN URL of an output (`<IMGFN_CDN_URL>/o/<key>/<signature>`, no expiry), when
@@ -227,18 +272,9 @@ fn in_scope<'k>(key: &'k str, scopes: &[String]) -> Result<&'k str, Error> {
     }
 }
 
-/// A presigning config for `expires`, and the expiry as an RFC 3339 timestamp.
-fn presigning(expires: Duration) -> Result<(PresigningConfig, String), Error> {
-    let now = SystemTime::now();
-    let config = PresigningConfig::builder()
-        .start_time(now)
-        .expires_in(expires)
-        .build()
-        .map_err(|e| Error::Internal(format!("presigning config: {e}")))?;
-    let expires_at = DateTime::from(now + expires)
-        .fmt(DateTimeFormat::DateTime)
-        .map_err(|e| Error::Internal(format!("formatting a date: {e}")))?;
-    Ok((config, expires_at))
+/// When a URL presigned now for `expires` expires, as an RFC 3339 timestamp.
+fn expires_at(expires: Duration) -> String {
+    crate::aws::sigv4::rfc3339(SystemTime::now() + expires)
 }
 
 /// The caller's scope: the encoded `sub` claim of a JWT authorizer; without claims, 401, or

@@ -3,7 +3,7 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::{json_response, presigning, request, Api};
+use super::{json_response, request, Api};
 use image_ops::ops::{self, OpSpec};
 use image_ops::InputFormat;
 
@@ -77,33 +77,29 @@ impl Api {
 
         let prefix = op.and_then(OpSpec::trigger_prefix).unwrap_or_else(|| c.upload_prefix.clone());
         let key = format!("{prefix}{scope}/{}.{ext}", uuid::Uuid::new_v4());
-        let (config, expires_at) = presigning(c.upload_expires)?;
-        let length = i64::try_from(content_length).map_err(|_| Error::Internal("length overflow".into()))?;
-        let mut put = self
-            .s3
-            .client()
-            .put_object()
-            .bucket(&c.source_bucket)
-            .key(&key)
-            .content_type(normalized.as_str())
-            .content_length(length)
-            .if_none_match("*");
+        // Signed, so the upload must carry them as given: its type, its declared length, no
+        // overwrite, and the checked params.
+        let mut signed = vec![
+            ("content-type".to_owned(), normalized.clone()),
+            ("content-length".to_owned(), content_length.to_string()),
+            ("if-none-match".to_owned(), "*".to_owned()),
+        ];
         if let Some(json) = &params_json {
-            put = put.metadata(PARAMS_METADATA_KEY, json);
+            signed.push((format!("x-amz-meta-{PARAMS_METADATA_KEY}"), json.clone()));
         }
         if let Some(name) = &filename {
             let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-            put = put.metadata(FILENAME_METADATA_KEY, encoded.to_string());
+            signed.push((format!("x-amz-meta-{FILENAME_METADATA_KEY}"), encoded.to_string()));
         }
-        let presigned =
-            put.presigned(config).await.map_err(|e| Error::Internal(format!("presigning a PUT: {e}")))?;
+        let url = self.s3.presign(http::Method::PUT, &c.source_bucket, &key, &signed, c.upload_expires);
+        let expires_at = super::expires_at(c.upload_expires);
         let headers: Map<String, Value> =
-            presigned.headers().map(|(name, value)| (name.to_owned(), Value::from(value))).collect();
+            signed.into_iter().map(|(name, value)| (name, Value::from(value))).collect();
         Ok(json_response(
             201,
             &json!({
                 "key": key,
-                "upload_url": presigned.uri(),
+                "upload_url": url,
                 "method": "PUT",
                 "headers": headers,
                 "expires_at": expires_at,
