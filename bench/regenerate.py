@@ -2,6 +2,7 @@
 
     ~/.cache/imgbench/venv/bin/python bench/regenerate.py [--kit ../shared/bench] [--lambda]
     python3 bench/regenerate.py --only init    # the function table alone, into BENCHMARKS.md
+    python3 bench/regenerate.py --only artifacts [--lambda]   # the arm64 artifacts' table alone
 
 Needs the shared bench kit set up (`<kit>/setup.sh`: sharp, Pillow, vips, ImageMagick and the
 corpus under ~/.cache/imgbench) and is run with its venv's python from the repository root.
@@ -148,6 +149,7 @@ def artifact_sizes():
 
 
 FUNCTIONS = sorted(os.listdir("functions"))
+ARTIFACTS_HEADING = "## Lambda artifacts"
 INIT_HEADING = "## Function size and init time"
 
 
@@ -195,15 +197,26 @@ def main():
     ap.add_argument("--cold", type=int, default=3)
     ap.add_argument("--lambda", dest="build_lambda", action="store_true")
     ap.add_argument("--out", default="BENCHMARKS.md")
-    ap.add_argument("--only", choices=["init"],
+    ap.add_argument("--only", choices=["init", "artifacts"],
                     help="init: rebuild and measure the functions' sizes and init times only, and "
-                         "replace that section of --out (the rest of it stays as it is)")
+                         "replace that section of --out (the rest of it stays as it is); "
+                         "artifacts: the Lambda artifacts' table alone (from target/lambda, built "
+                         "first with --lambda)")
     ap.add_argument("--functions", help="with --only init: these (comma-separated) instead of all")
     a = ap.parse_args()
     os.makedirs(OUT_DIR, exist_ok=True)
     if a.only == "init":
         fns = a.functions.split(",") if a.functions else FUNCTIONS
         replace_section(a.out, INIT_HEADING, init_section(fns))
+        print(f"updated {a.out}", file=sys.stderr)
+        return
+    if a.only == "artifacts":
+        if a.build_lambda:
+            sh("bash scripts/ci-deploy-checks.sh build")
+        sizes = artifact_sizes()
+        if not sizes:
+            sys.exit("no artifacts in target/lambda: run with --lambda")
+        replace_section(a.out, ARTIFACTS_HEADING, f"{ARTIFACTS_HEADING}\n\n{sizes}\n")
         print(f"updated {a.out}", file=sys.stderr)
         return
     kit_run = os.path.join(a.kit, "run.py")

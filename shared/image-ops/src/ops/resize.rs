@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use fast_image_resize::pixels::{U8x3, U8x4};
 use fast_image_resize::{self as fir, FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{RgbImage, RgbaImage};
 
@@ -540,19 +541,12 @@ fn resample(
     // Typed calls for the two pixel types used: `Resizer::resize` dispatches on the pixel type
     // at run time, which links every type's kernels (~1 MB of each function binary).
     let mut raw = vec![0u8; bytes as usize];
-    type Typed = fn(
-        &mut Resizer,
-        &[u8],
-        (u32, u32),
-        &mut [u8],
-        (u32, u32),
-        &ResizeOptions,
-    ) -> std::result::Result<(), String>;
-    let (buffer, resize): (&[u8], Typed) = match src {
-        Pixels::Rgb(img) => (img.as_raw(), resize_typed::<fir::pixels::U8x3>),
-        Pixels::Rgba(img) => (img.as_raw(), resize_typed::<fir::pixels::U8x4>),
-    };
-    resize(resizer, buffer, (sw, sh), &mut raw, (width, height), &options).map_err(|e| failed(&e))?;
+    let (from, to) = ((sw, sh), (width, height));
+    match src {
+        Pixels::Rgb(img) => resize_typed::<U8x3>(resizer, img.as_raw(), from, &mut raw, to, &options),
+        Pixels::Rgba(img) => resize_typed::<U8x4>(resizer, img.as_raw(), from, &mut raw, to, &options),
+    }
+    .map_err(|e| failed(&e))?;
     let out = match src {
         Pixels::Rgb(_) => RgbImage::from_raw(width, height, raw).map(Pixels::Rgb),
         Pixels::Rgba(_) => RgbaImage::from_raw(width, height, raw).map(Pixels::Rgba),
