@@ -318,9 +318,8 @@ impl S3Store {
         expires: Duration,
     ) -> String {
         let (origin, path) = self.location(bucket, key);
-        let host = origin.split_once("://").map_or(origin.as_str(), |(_, h)| h).to_owned();
         let mut signed = headers.to_vec();
-        signed.push(("host".into(), host));
+        signed.push(("host".into(), crate::aws::host_of(&origin).to_owned()));
         let config = self.client.config();
         let signer = self.client.signer("s3", &config.region);
         let parts = sigv4::Parts { method: method.as_str(), path: &path, query: &[], headers: &signed };

@@ -175,8 +175,13 @@ impl Request {
 
     /// `host[:port]` of the origin.
     fn host(&self) -> &str {
-        self.origin.split_once("://").map_or(self.origin.as_str(), |(_, h)| h)
+        host_of(&self.origin)
     }
+}
+
+/// `host[:port]` of an origin (`https://host[:port]`): the signed `host` header.
+pub(crate) fn host_of(origin: &str) -> &str {
+    origin.split_once("://").map_or(origin, |(_, h)| h)
 }
 
 /// TLS 1.2/1.3 on ring, trusting the system's root certificates (as the SDK's default client
@@ -260,10 +265,12 @@ impl AwsClient {
     /// unread; any other status an [`Error::S3`] with the status and the service's error code.
     pub async fn send(&self, request: &Request) -> Result<Response, Error> {
         let operation = request.operation;
+        // Hashed once: each attempt is signed afresh, over the same body.
+        let payload_hash = sigv4::sha256_hex(&request.body);
         let attempts = async {
             let mut attempt = 1;
             loop {
-                let outcome = self.attempt(request).await;
+                let outcome = self.attempt(request, &payload_hash).await;
                 let retry = match &outcome {
                     Ok(_) => false,
                     Err(Failure { retryable, .. }) => *retryable && attempt < self.options.max_attempts,
@@ -291,7 +298,7 @@ impl AwsClient {
         ceiling.mul_f64(random)
     }
 
-    async fn attempt(&self, request: &Request) -> Result<Response, Failure> {
+    async fn attempt(&self, request: &Request, payload_hash: &str) -> Result<Response, Failure> {
         let operation = request.operation;
         let failure = |retryable, status, code, message| Failure {
             retryable,
@@ -299,21 +306,17 @@ impl AwsClient {
         };
         let mut headers = request.headers.clone();
         headers.push(("host".into(), request.host().to_owned()));
-        let payload_hash = if request.service == "s3" {
+        if request.service == "s3" {
             // S3 requires it, and checks the body against it.
-            let hash = sigv4::sha256_hex(&request.body);
-            headers.push(("x-amz-content-sha256".into(), hash.clone()));
-            hash
-        } else {
-            sigv4::sha256_hex(&request.body)
-        };
+            headers.push(("x-amz-content-sha256".into(), payload_hash.to_owned()));
+        }
         let parts = sigv4::Parts {
             method: request.method.as_str(),
             path: &request.path,
             query: &request.query,
             headers: &headers,
         };
-        let signed = self.signer(request.service, &request.region).sign(&parts, &payload_hash);
+        let signed = self.signer(request.service, &request.region).sign(&parts, payload_hash);
         let mut url = request.url();
         if !request.query.is_empty() {
             url.push('?');
