@@ -307,8 +307,9 @@ impl S3Store {
     }
 
     /// A presigned URL for `method` on `key` in `bucket`, valid `expires` (at most 7 days, as
-    /// S3 allows). `headers` (lower-case names) are signed: the caller must send each with
-    /// exactly that value, and S3 refuses the request otherwise.
+    /// S3 allows), and when it expires (RFC 3339, from the signing time). `headers` (lower-case
+    /// names) are signed: the caller must send each with exactly that value, and S3 refuses the
+    /// request otherwise.
     pub fn presign(
         &self,
         method: Method,
@@ -316,15 +317,17 @@ impl S3Store {
         key: &str,
         headers: &[(String, String)],
         expires: Duration,
-    ) -> String {
+    ) -> (String, String) {
         let (origin, path) = self.location(bucket, key);
         let mut signed = headers.to_vec();
         signed.push(("host".into(), crate::aws::host_of(&origin).to_owned()));
         let config = self.client.config();
         let signer = self.client.signer("s3", &config.region);
         let parts = sigv4::Parts { method: method.as_str(), path: &path, query: &[], headers: &signed };
-        let query = signer.presign(&parts, expires.as_secs().clamp(1, 7 * 24 * 3600));
-        format!("{origin}{path}?{query}")
+        let secs = expires.as_secs().clamp(1, 7 * 24 * 3600);
+        let query = signer.presign(&parts, secs);
+        let expires_at = sigv4::rfc3339(signer.time + Duration::from_secs(secs));
+        (format!("{origin}{path}?{query}"), expires_at)
     }
 }
 
@@ -418,13 +421,14 @@ mod tests {
     fn presigned_urls_carry_what_s3_checks() {
         let s = store("eu-west-1", None);
         let headers = vec![("content-type".to_owned(), "image/jpeg".to_owned())];
-        let url =
+        let (url, expires_at) =
             s.presign(Method::PUT, "imgfn-source", "uploads/u/x.jpg", &headers, Duration::from_secs(60));
+        assert!(expires_at.ends_with('Z') && expires_at.len() == 20, "{expires_at}");
         assert!(url.starts_with("https://imgfn-source.s3.eu-west-1.amazonaws.com/uploads/u/x.jpg?"), "{url}");
         for part in ["X-Amz-Expires=60", "X-Amz-SignedHeaders=content-type%3Bhost", "X-Amz-Signature="] {
             assert!(url.contains(part), "{part} in {url}");
         }
-        let week = s.presign(Method::GET, "b", "k", &[], Duration::from_secs(30 * 24 * 3600));
+        let (week, _) = s.presign(Method::GET, "b", "k", &[], Duration::from_secs(30 * 24 * 3600));
         assert!(week.contains("X-Amz-Expires=604800"), "{week}");
     }
 

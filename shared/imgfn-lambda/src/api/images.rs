@@ -16,7 +16,7 @@ impl Api {
             Error::SourceNotFound { .. } => Error::NotFound(key.to_owned()),
             other => other,
         })?;
-        let (url, _) = self.presign_get(key).await?;
+        let (url, _) = self.presign_get(key);
         let location = HeaderValue::from_str(&url).map_err(|e| Error::Internal(format!("location: {e}")))?;
         let mut response = Response::new(Body::Empty);
         *response.status_mut() = StatusCode::FOUND;

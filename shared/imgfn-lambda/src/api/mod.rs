@@ -40,7 +40,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
@@ -226,10 +226,8 @@ impl Api {
     }
 
     /// A presigned GET of `key` in the output bucket, and when it expires.
-    async fn presign_get(&self, key: &str) -> Result<(String, String), Error> {
-        let expires = self.config.download_expires;
-        let url = self.s3.presign(http::Method::GET, &self.config.output_bucket, key, &[], expires);
-        Ok((url, expires_at(expires)))
+    fn presign_get(&self, key: &str) -> (String, String) {
+        self.s3.presign(http::Method::GET, &self.config.output_bucket, key, &[], self.config.download_expires)
     }
 
     /// The stable CDN URL of an output (`<IMGFN_CDN_URL>/o/<key>/<signature>`, no expiry), when
@@ -270,11 +268,6 @@ fn in_scope<'k>(key: &'k str, scopes: &[String]) -> Result<&'k str, Error> {
     } else {
         Err(Error::NotFound(key.to_owned()))
     }
-}
-
-/// When a URL presigned now for `expires` expires, as an RFC 3339 timestamp.
-fn expires_at(expires: Duration) -> String {
-    crate::aws::sigv4::rfc3339(SystemTime::now() + expires)
 }
 
 /// The caller's scope: the encoded `sub` claim of a JWT authorizer; without claims, 401, or

@@ -141,7 +141,7 @@ impl Api {
     /// The response: the stored object's location as presigned GETs (each tile's too).
     async fn answer(&self, stored: Answer) -> Result<Response<Body>, Error> {
         let cached = stored.cached;
-        let (url, expires_at) = self.presign_get(&stored.key).await?;
+        let (url, expires_at) = self.presign_get(&stored.key);
         let Some(document) = stored.manifest else {
             let mut body = json!({
                 "output_key": stored.key, "url": url, "expires_at": expires_at,
@@ -156,7 +156,7 @@ impl Api {
         let mut tiles = Vec::new();
         for tile in document["tiles"].as_array().map(Vec::as_slice).unwrap_or_default() {
             let Some(tile_key) = tile["key"].as_str() else { continue };
-            let (tile_url, _) = self.presign_get(tile_key).await?;
+            let (tile_url, _) = self.presign_get(tile_key);
             let mut entry = tile.clone();
             entry["url"] = Value::from(tile_url);
             if let Some(cdn_url) = self.cdn_url(tile_key).await {

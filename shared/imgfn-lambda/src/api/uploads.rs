@@ -91,8 +91,8 @@ impl Api {
             let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
             signed.push((format!("x-amz-meta-{FILENAME_METADATA_KEY}"), encoded.to_string()));
         }
-        let url = self.s3.presign(http::Method::PUT, &c.source_bucket, &key, &signed, c.upload_expires);
-        let expires_at = super::expires_at(c.upload_expires);
+        let (url, expires_at) =
+            self.s3.presign(http::Method::PUT, &c.source_bucket, &key, &signed, c.upload_expires);
         let headers: Map<String, Value> =
             signed.into_iter().map(|(name, value)| (name, Value::from(value))).collect();
         Ok(json_response(
