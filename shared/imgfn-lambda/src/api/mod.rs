@@ -161,7 +161,7 @@ impl Api {
         }
         lambda_http::run(lambda_http::service_fn(move |req: Request| {
             let api = self.clone();
-            async move { Ok::<_, Infallible>(api.handle_route::<R>(req).await) }
+            async move { Ok::<_, Infallible>(AsIs(api.handle_route::<R>(req).await)) }
         }))
         .await
     }
@@ -313,6 +313,19 @@ fn request_id(req: &Request) -> String {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
         _ => String::new(),
+    }
+}
+
+/// A response handed to API Gateway as it is: a [`Body::Text`] as text, a [`Body::Binary`]
+/// base64-encoded (`isBase64Encoded`), a [`Body::Empty`] as no body. The handlers pick the kind
+/// (JSON is text, images binary). lambda_http's own conversion of a `Response<Body>` collects the
+/// body again and decodes every text type by its `charset` through encoding_rs, whose tables for
+/// every legacy encoding (about 160 KB of each API function) no response here needs.
+struct AsIs(Response<Body>);
+
+impl lambda_http::IntoResponse for AsIs {
+    fn into_response(self) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
+        Box::pin(std::future::ready(self.0))
     }
 }
 
