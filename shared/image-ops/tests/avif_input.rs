@@ -144,6 +144,94 @@ fn icc_profile_is_converted_to_srgb() {
     assert!(unconverted >= 10, "the profile was not applied ({unconverted})");
 }
 
+/// sRGB's transfer function and its inverse (IEC 61966-2-1), on 0..=1.
+fn srgb_to_linear(v: f64) -> f64 {
+    if v <= 0.04045 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+fn linear_to_srgb(v: f64) -> f64 {
+    if v <= 0.0031308 {
+        v * 12.92
+    } else {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+/// Display P3 and BT.2020 (D65, linear) to linear sRGB: the published conversion matrices.
+const P3_TO_SRGB: [[f64; 3]; 3] =
+    [[1.2249401, -0.2249404, 0.0], [-0.0420569, 1.0420571, 0.0], [-0.0196376, -0.0786361, 1.0982735]];
+const BT2020_TO_SRGB: [[f64; 3]; 3] = [
+    [1.6604910, -0.5876411, -0.0728499],
+    [-0.1245505, 1.1328999, -0.0083494],
+    [-0.0181508, -0.1005789, 1.1187297],
+];
+
+/// The six patches of `src_patches.png` (16x16 each, 3x2): imgfn's decode against the stored
+/// values (avifdec does no colour management) converted with `matrix`, or left as they are.
+fn patches_match(name: &str, matrix: Option<[[f64; 3]; 3]>) {
+    let got = ours(name).first().to_rgba();
+    let stored = reference(name);
+    let (mut worst, mut moved) = (0u8, 0u8);
+    for i in 0..6u32 {
+        let (x, y) = ((i % 3) * 16 + 8, (i / 3) * 16 + 8);
+        let s = stored.get_pixel(x, y).0;
+        let expected: [u8; 3] = match matrix {
+            None => [s[0], s[1], s[2]],
+            Some(m) => {
+                let lin = [0, 1, 2].map(|c| srgb_to_linear(f64::from(s[c]) / 255.0));
+                [0, 1, 2].map(|r| {
+                    let v = m[r][0] * lin[0] + m[r][1] * lin[1] + m[r][2] * lin[2];
+                    (linear_to_srgb(v.clamp(0.0, 1.0)) * 255.0).round() as u8
+                })
+            }
+        };
+        let g = got.get_pixel(x, y).0;
+        eprintln!("{name} patch {i}: stored {:?}, expected {expected:?}, imgfn {:?}", &s[..3], &g[..3]);
+        for c in 0..3 {
+            worst = worst.max(g[c].abs_diff(expected[c]));
+            moved = moved.max(g[c].abs_diff(s[c]));
+        }
+    }
+    assert!(worst <= 2, "{name}: {worst} from the expected sRGB values");
+    if matrix.is_some() {
+        assert!(moved >= 10, "{name}: the primaries were not converted ({moved})");
+    }
+}
+
+#[test]
+fn nclx_display_p3_is_converted_to_srgb() {
+    patches_match("nclx_p3.avif", Some(P3_TO_SRGB));
+}
+
+#[test]
+fn nclx_bt2020_is_converted_to_srgb() {
+    patches_match("nclx_bt2020.avif", Some(BT2020_TO_SRGB));
+}
+
+#[test]
+fn without_nclx_the_sequence_header_describes_the_colour() {
+    // The same file with its `colr` property renamed (an unknown property, ignored): the AV1
+    // sequence header's colour description (avifenc writes 12/13/1 there too) is used instead.
+    let mut bytes = fixture("nclx_p3.avif");
+    let at = bytes.windows(8).position(|w| w == b"colrnclx").expect("an nclx colr box");
+    assert_eq!(bytes.windows(4).filter(|w| *w == b"colr").count(), 1);
+    bytes[at..at + 4].copy_from_slice(b"xolr");
+    let img = decode(&bytes, &Limits::default(), &DecodeOptions::default()).unwrap();
+    let with_nclx = ours("nclx_p3.avif");
+    assert_eq!(img.first().to_rgba(), with_nclx.first().to_rgba(), "converted the same way");
+    assert_ne!(img.first().to_rgba(), reference("nclx_p3.avif"), "converted, not as stored");
+}
+
+#[test]
+fn nclx_hdr_pq_is_left_as_stored() {
+    // No tone mapping: PQ's absolute light put into sRGB as is would only be darker.
+    patches_match("nclx_bt2020_pq.avif", None);
+}
+
 #[test]
 fn grid_tiles_are_assembled() {
     let bytes = fixture("grid_2x2.avif");

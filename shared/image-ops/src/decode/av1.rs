@@ -73,8 +73,10 @@ pub(super) struct Picture {
     /// Bits per sample: 8, 10 or 12.
     pub(super) bits: u8,
     pub(super) layout: Layout,
-    /// The sequence header's colour description (CICP codes): matrix coefficients, and
-    /// whether the samples are full range.
+    /// The sequence header's colour description (CICP codes): colour primaries, transfer
+    /// characteristics, matrix coefficients, and whether the samples are full range.
+    pub(super) primaries: u32,
+    pub(super) transfer: u32,
     pub(super) matrix: u32,
     pub(super) full_range: bool,
 }
@@ -273,12 +275,16 @@ fn describe(picture: Dav1dPicture, context: Decoder, outcome: Result<()>) -> Res
     };
     // SAFETY: when set, `seq_hdr` points to the sequence header the picture holds a reference to.
     let seq = picture.seq_hdr.map(|s| unsafe { s.as_ref() });
-    let (matrix, full_range) = seq.map_or((2, false), |s| (s.mtrx, s.color_range != 0));
+    // 2 is "unspecified" for each code.
+    let (primaries, transfer, matrix, full_range) =
+        seq.map_or((2, 2, 2, false), |s| (s.pri, s.trc, s.mtrx, s.color_range != 0));
     let out = Picture {
         width: u32::try_from(p.w).unwrap_or(0),
         height: u32::try_from(p.h).unwrap_or(0),
         bits: u8::try_from(p.bpc).unwrap_or(0),
         layout: layout.unwrap_or(Layout::Mono),
+        primaries,
+        transfer,
         matrix,
         full_range,
         picture,

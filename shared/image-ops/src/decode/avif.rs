@@ -16,7 +16,7 @@ use image::{GrayImage, RgbImage, RgbaImage};
 use moxcms::Layout as IccLayout;
 
 use super::av1::{self, Layout, Picture};
-use super::colour::{convert_in_place, gray_to_pixels};
+use super::colour::{cicp_in_place, convert_in_place, gray_to_pixels};
 use super::header::{be16, be32};
 use super::orient::orient;
 use super::{check_size, corrupt, unsupported};
@@ -388,9 +388,12 @@ struct Plane<'a> {
     coded: Coded<'a>,
 }
 
-/// `nclx` colour information: CICP matrix coefficients and full range.
+/// `nclx` colour information: CICP colour primaries, transfer characteristics, matrix
+/// coefficients and full range.
 #[derive(Debug, Clone, Copy)]
 struct Nclx {
+    primaries: u32,
+    transfer: u32,
     matrix: u32,
     full_range: bool,
 }
@@ -439,9 +442,11 @@ pub(super) fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Avif<'a>> {
     for colr in c.properties_of(primary, b"colr") {
         match colr.get(..4) {
             Some(b"nclx") if nclx.is_none() => {
+                let primaries = u32::from(be16(colr, 4).ok_or_else(cut)?);
+                let transfer = u32::from(be16(colr, 6).ok_or_else(cut)?);
                 let matrix = u32::from(be16(colr, 8).ok_or_else(cut)?);
                 let full_range = colr.get(10).ok_or_else(cut)? & 0x80 != 0;
-                nclx = Some(Nclx { matrix, full_range });
+                nclx = Some(Nclx { primaries, transfer, matrix, full_range });
             }
             Some(b"prof" | b"rICC") if icc.is_none() => icc = colr.get(4..),
             _ => {}
@@ -696,6 +701,8 @@ pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Result<Image> {
     out.try_reserve_exact(len).map_err(|_| corrupt("out of memory"))?;
     out.resize(len, 255);
     let mut monochrome = true;
+    // The sequence header's primaries and transfer (of the first tile), for when there is no nclx.
+    let mut coded_cicp = None;
     // Premultiplied colour is divided by alpha as it is converted, before it is rounded to 8
     // bits, so alpha comes first then; otherwise colour first, so that the colour picture (the
     // larger) is released before the alpha picture is allocated.
@@ -709,17 +716,22 @@ pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Result<Image> {
     }
     for_each_picture(&avif.colour, |picture, x0, y0| {
         monochrome &= picture.layout == Layout::Mono;
+        coded_cicp.get_or_insert((picture.primaries, picture.transfer));
         let to = Target { out: &mut out, size: (w, h), channels, at: (x0, y0), premultiplied };
         colour_into(picture, avif.nclx, to)
     })?;
     if !premultiplied {
         alpha_pass(&mut out)?;
     }
+    // An ICC profile wins over nclx's primaries and transfer, as in libavif and browsers.
+    let (primaries, transfer) = avif.nclx.map(|n| (n.primaries, n.transfer)).or(coded_cicp).unwrap_or((2, 2));
+    let to_srgb = |samples: &mut [u8], layout: IccLayout| match avif.icc {
+        Some(icc) => convert_in_place(samples, icc, layout),
+        None => cicp_in_place(samples, primaries, transfer, layout),
+    };
     let pixels = if alpha {
         let mut img = RgbaImage::from_raw(w, h, out).ok_or_else(cut)?;
-        if let Some(icc) = avif.icc {
-            convert_in_place(img.as_mut(), icc, IccLayout::Rgba);
-        }
+        to_srgb(img.as_mut(), IccLayout::Rgba);
         Pixels::Rgba(img)
     } else if let (true, Some(icc)) = (monochrome, avif.icc) {
         // A grey image with a grey profile: through the grey path of colour.rs.
@@ -727,9 +739,7 @@ pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Result<Image> {
         gray_to_pixels(GrayImage::from_raw(w, h, grey).ok_or_else(cut)?, Some(icc))
     } else {
         let mut img = RgbImage::from_raw(w, h, out).ok_or_else(cut)?;
-        if let Some(icc) = avif.icc {
-            convert_in_place(img.as_mut(), icc, IccLayout::Rgb);
-        }
+        to_srgb(img.as_mut(), IccLayout::Rgb);
         Pixels::Rgb(img)
     };
     let rotated = orient(

@@ -1,6 +1,6 @@
-//! Colour: embedded ICC profiles converted to sRGB with moxcms (a profile that behaves as sRGB,
-//! or that cannot be used, leaves the pixels as they are), grey to RGB, CMYK to RGB (through
-//! the embedded CMYK profile when there is a usable one, else naively).
+//! Colour: embedded ICC profiles and CICP colour descriptions converted to sRGB with moxcms (a
+//! profile that behaves as sRGB, or that cannot be used, leaves the pixels as they are), grey to
+//! RGB, CMYK to RGB (through the embedded CMYK profile when there is a usable one, else naively).
 
 use std::sync::Arc;
 
@@ -173,6 +173,41 @@ fn behaves_as_srgb(t: &moxcms::Transform8BitExecutor, src: Layout, dst: Layout) 
         .iter()
         .zip(output.chunks_exact(dst_channels))
         .all(|(c, o)| (0..3).all(|i| c[i].abs_diff(o[i]) <= 1))
+}
+
+/// Converts RGB or RGBA samples described by CICP codes (an AVIF's `nclx`, or its AV1 sequence
+/// header: ITU-T H.273) to sRGB in place, as [`convert_in_place`] does for a profile. The
+/// BT.709-family transfers (1, 6, 14, 15) and "unspecified" are read as sRGB's, as browsers show
+/// them, and unspecified primaries as BT.709's, so a file tagged sRGB or BT.709 is left as it
+/// is; other primaries (Display P3, BT.2020, ...) and transfers (linear, gamma 2.2 and 2.8, ...)
+/// are converted. HDR transfers (PQ, HLG) are left as stored: there is no tone mapping here,
+/// and mapping absolute PQ light into sRGB without one would only darken the picture.
+pub(super) fn cicp_in_place(samples: &mut [u8], primaries: u32, transfer: u32, layout: Layout) {
+    let transfer = match transfer {
+        16 | 18 => return,
+        1 | 2 | 6 | 14 | 15 => 13,
+        t => t,
+    };
+    let primaries = if primaries == 2 { 1 } else { primaries };
+    if (primaries, transfer) == (1, 13) {
+        return;
+    }
+    let (Ok(p), Ok(t)) = (u8::try_from(primaries), u8::try_from(transfer)) else { return };
+    let (Ok(color_primaries), Ok(transfer_characteristics)) = (p.try_into(), t.try_into()) else { return };
+    let profile = ColorProfile::new_from_cicp(moxcms::CicpProfile {
+        color_primaries,
+        transfer_characteristics,
+        matrix_coefficients: moxcms::MatrixCoefficients::Identity,
+        full_range: true,
+    });
+    let Ok(t) =
+        profile.create_transform_8bit(layout, &ColorProfile::new_srgb(), layout, TransformOptions::default())
+    else {
+        return;
+    };
+    if !behaves_as_srgb(t.as_ref(), layout, layout) {
+        apply_rows(t.as_ref(), samples, layout.channels());
+    }
 }
 
 /// Converts RGB or RGBA samples to sRGB in place (through a small scratch buffer, in row
