@@ -10,8 +10,16 @@
 //! Cargo.toml reads to leave the codecs' SIMD features off; the build then warns that it is
 //! slow. aarch64 (the Lambda target) assembles its Neon code with the C compiler and needs
 //! nothing more.
+//!
+//! nasm being there now does not prove that libjpeg-turbo was built with it: mozjpeg-sys's build
+//! script does not run again when nasm is installed later (a target directory from a build
+//! without it, or nasm installed while a build was running), and cargo keeps its plain-C library.
+//! So the library mozjpeg-sys built (found through its `links` metadata, `DEP_JPEG_INCLUDE`) must
+//! also hold libjpeg-turbo's SIMD IDCT (`jsimd_idct_islow_avx2` on x86_64, `_neon` on aarch64),
+//! or the build fails naming the fix.
 
 use std::env;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
@@ -29,9 +37,59 @@ fn main() {
         );
         return;
     }
-    if !x86 {
+    if x86 {
+        check_nasm();
+    }
+    let simd_symbol = match arch.as_str() {
+        "x86_64" => "jsimd_idct_islow_avx2",
+        "aarch64" => "jsimd_idct_islow_neon",
+        _ => return,
+    };
+    let libs = libjpeg_archives();
+    if libs.is_empty() {
         return;
     }
+    let mut simd = false;
+    for lib in &libs {
+        println!("cargo:rerun-if-changed={}", lib.display());
+        let bytes = std::fs::read(lib).unwrap_or_default();
+        simd |= bytes.windows(simd_symbol.len()).any(|w| w == simd_symbol.as_bytes());
+    }
+    if !simd {
+        panic!(
+            "\n\nimgfn: the libjpeg-turbo that mozjpeg-sys built ({}) has no SIMD code \
+             ({simd_symbol} is missing): it was built while nasm was missing, and cargo does not \
+             rebuild it now that nasm is there. JPEG tasks would be about 1.5x slower.\n\
+             Rebuild it: cargo clean -p mozjpeg-sys (with the same --release and --target), then \
+             build again.\n",
+            libs[0].display()
+        );
+    }
+}
+
+/// The static libraries mozjpeg-sys built (`libmozjpeg*.a`: the library, and on aarch64 its
+/// SIMD code beside it) in its out directory, the parent of the first `include` path it exports.
+/// A libjpeg-turbo built without SIMD compiles `jsimd_none.c` instead of `jsimd.c`, so no SIMD
+/// function is even named in it.
+fn libjpeg_archives() -> Vec<PathBuf> {
+    let Some(include) = env::var_os("DEP_JPEG_INCLUDE") else { return Vec::new() };
+    let Some(out) = env::split_paths(&include).next().and_then(|p| p.parent().map(Path::to_path_buf)) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(out) else { return Vec::new() };
+    let mut libs: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_jpeg_archive(p)).collect();
+    libs.sort();
+    libs
+}
+
+fn is_jpeg_archive(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.starts_with("libmozjpeg") && name.ends_with(".a")
+}
+
+/// On x86, nasm must be there (`$NASM`, else `nasm` on `PATH`), 2.13 or newer.
+fn check_nasm() {
     let nasm = env::var("NASM").unwrap_or_else(|_| "nasm".to_owned());
     let found = Command::new(&nasm)
         .arg("-v")
