@@ -10,21 +10,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use imgfn_test_support::runtime::RuntimeApi;
-use imgfn_test_support::{fixtures, s3, tools, Server, OUTPUT, SOURCE};
+use imgfn_test_support::{api, fixtures, tools, Server, OUTPUT, SOURCE};
 use serde_json::Value;
-
-/// The URL keys the sample request is signed with (its vector in `cdn/vectors.json`).
-fn sample_keys(request: &str) -> String {
-    let text = std::fs::read_to_string(tools::root().join("cdn/vectors.json")).unwrap();
-    let vectors: Value = serde_json::from_str(&text).unwrap();
-    let case = vectors["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["expect"]["request"].as_str() == Some(request))
-        .unwrap_or_else(|| panic!("no vector sends {request}"));
-    case["keys"].as_str().unwrap().to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_answers_function_url_requests() {
@@ -34,24 +21,11 @@ async fn the_binary_answers_function_url_requests() {
     let s = Server::start().await;
     let runtime = RuntimeApi::start(Duration::from_secs(30)).await;
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_render"))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.host())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "render")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_ENDPOINT_URL", s.endpoint())
-        .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .env("IMGFN_SOURCE_BUCKET", SOURCE)
-        .env("IMGFN_OUTPUT_BUCKET", OUTPUT)
-        .env("IMGFN_URL_KEYS", sample_keys(&request))
+    let mut child = runtime
+        .command(env!("CARGO_BIN_EXE_render"), "render", &s)
+        .env("IMGFN_URL_KEYS", api::sample_url_keys(&request))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let answer = |id: String| {

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use imgfn_test_support::runtime::RuntimeApi;
-use imgfn_test_support::{fixtures, lambda, s3, Server, OUTPUT, SOURCE};
+use imgfn_test_support::{fixtures, lambda, Server, OUTPUT, SOURCE};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
@@ -22,25 +22,12 @@ async fn the_binary_runs_under_the_runtime_api_and_logs_json() {
     let processed = runtime.invoke(lambda::event("thumbnail", &[(SOURCE, "thumbnail/photo.jpg")]).payload);
 
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_thumbnail"))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.host())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "thumbnail")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+    let mut child = runtime
+        .command(env!("CARGO_BIN_EXE_thumbnail"), "thumbnail", &s)
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
-        .env("AWS_ENDPOINT_URL", s.endpoint())
-        .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .env("IMGFN_SOURCE_BUCKET", SOURCE)
-        .env("IMGFN_OUTPUT_BUCKET", OUTPUT)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
 

@@ -144,23 +144,6 @@ fn icc_profile_is_converted_to_srgb() {
     assert!(unconverted >= 10, "the profile was not applied ({unconverted})");
 }
 
-/// sRGB's transfer function and its inverse (IEC 61966-2-1), on 0..=1.
-fn srgb_to_linear(v: f64) -> f64 {
-    if v <= 0.04045 {
-        v / 12.92
-    } else {
-        ((v + 0.055) / 1.055).powf(2.4)
-    }
-}
-
-fn linear_to_srgb(v: f64) -> f64 {
-    if v <= 0.0031308 {
-        v * 12.92
-    } else {
-        1.055 * v.powf(1.0 / 2.4) - 0.055
-    }
-}
-
 /// Display P3 and BT.2020 (D65, linear) to linear sRGB: the published conversion matrices.
 const P3_TO_SRGB: [[f64; 3]; 3] =
     [[1.2249401, -0.2249404, 0.0], [-0.0420569, 1.0420571, 0.0], [-0.0196376, -0.0786361, 1.0982735]];
@@ -182,10 +165,10 @@ fn patches_match(name: &str, matrix: Option<[[f64; 3]; 3]>) {
         let expected: [u8; 3] = match matrix {
             None => [s[0], s[1], s[2]],
             Some(m) => {
-                let lin = [0, 1, 2].map(|c| srgb_to_linear(f64::from(s[c]) / 255.0));
+                let lin = [0, 1, 2].map(|c| common::srgb_to_linear(f64::from(s[c]) / 255.0));
                 [0, 1, 2].map(|r| {
                     let v = m[r][0] * lin[0] + m[r][1] * lin[1] + m[r][2] * lin[2];
-                    (linear_to_srgb(v.clamp(0.0, 1.0)) * 255.0).round() as u8
+                    (common::linear_to_srgb(v) * 255.0).round() as u8
                 })
             }
         };

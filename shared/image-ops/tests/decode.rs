@@ -298,34 +298,17 @@ fn rgb_to_xyz(prim: [(f64, f64); 3], white: (f64, f64)) -> M3 {
     m
 }
 
-fn srgb_to_linear(v: f64) -> f64 {
-    if v <= 0.04045 {
-        v / 12.92
-    } else {
-        ((v + 0.055) / 1.055).powf(2.4)
-    }
-}
-
-fn linear_to_srgb(l: f64) -> f64 {
-    let l = l.clamp(0.0, 1.0);
-    if l <= 0.003_130_8 {
-        12.92 * l
-    } else {
-        1.055 * l.powf(1.0 / 2.4) - 0.055
-    }
-}
-
 /// Display P3 (sRGB transfer curve, D65) to sRGB, computed independently of moxcms.
 fn p3_to_srgb(p: [u8; 3]) -> [u8; 3] {
     let d65 = (0.3127, 0.3290);
     let p3 = rgb_to_xyz([(0.680, 0.320), (0.265, 0.690), (0.150, 0.060)], d65);
     let srgb = rgb_to_xyz([(0.64, 0.33), (0.30, 0.60), (0.15, 0.06)], d65);
     let m = mul(&inv(&srgb), &p3);
-    let lin = p.map(|v| srgb_to_linear(f64::from(v) / 255.0));
+    let lin = p.map(|v| common::srgb_to_linear(f64::from(v) / 255.0));
     let mut out = [0u8; 3];
     for i in 0..3 {
         let l: f64 = (0..3).map(|k| m[i][k] * lin[k]).sum();
-        out[i] = (linear_to_srgb(l) * 255.0).round() as u8;
+        out[i] = (common::linear_to_srgb(l) * 255.0).round() as u8;
     }
     out
 }
@@ -803,7 +786,7 @@ fn icc_grey_profile_is_applied_to_grey_png() {
     enc.write_image(src.as_raw(), 5, 1, image::ExtendedColorType::L8).unwrap();
     let Pixels::Rgb(got) = decode_ok(&png).first().clone() else { panic!("grey -> rgb") };
     for (x, _, p) in src.enumerate_pixels() {
-        let want = (linear_to_srgb(f64::from(p[0]) / 255.0) * 255.0).round() as u8;
+        let want = (common::linear_to_srgb(f64::from(p[0]) / 255.0) * 255.0).round() as u8;
         let g = got.get_pixel(x, 0).0;
         assert!(g.iter().all(|&v| v.abs_diff(want) <= 2), "linear {}: got {g:?}, want {want}", p[0]);
     }

@@ -15,19 +15,6 @@ fn event(name: &str) -> String {
     std::fs::read_to_string(tools::root().join(format!("events/{name}.json"))).unwrap()
 }
 
-/// The keys of the vector the sample events are made of (`cdn/vectors.json`).
-fn sample_keys(request: &str) -> String {
-    let text = std::fs::read_to_string(tools::root().join("cdn/vectors.json")).unwrap();
-    let vectors: Value = serde_json::from_str(&text).unwrap();
-    let case = vectors["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["expect"]["request"].as_str() == Some(request))
-        .unwrap_or_else(|| panic!("no vector sends {request}"));
-    case["keys"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_delivery_sample_events_drive_the_handlers() {
     // render.json: a Lambda Function URL request (payload 2.0, IAM-authorised: CloudFront's
@@ -46,7 +33,7 @@ async fn the_delivery_sample_events_drive_the_handlers() {
     let s = Server::start().await;
     let source = "originals/alice/beach.jpg";
     assert!(request.starts_with(&format!("/v1/{source}/")), "{request}");
-    let api = Api::new(api::config(&[("IMGFN_URL_KEYS", &sample_keys(&request))]), s.store.clone());
+    let api = Api::new(api::config(&[("IMGFN_URL_KEYS", &api::sample_url_keys(&request))]), s.store.clone());
 
     let r = api.handle(Route::Render, req()).await;
     assert_eq!(r.status(), 404, "the sample's source is not there yet: {:?}", r.body());

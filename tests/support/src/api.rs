@@ -78,6 +78,20 @@ impl Stack {
     }
 }
 
+/// The URL keys of the vector in `cdn/vectors.json` whose request is `request`: the sample
+/// delivery events (`events/render.json`) are made of it.
+pub fn sample_url_keys(request: &str) -> String {
+    let text = std::fs::read_to_string(crate::tools::root().join("cdn/vectors.json")).unwrap();
+    let vectors: Value = serde_json::from_str(&text).unwrap();
+    let case = vectors["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["expect"]["request"].as_str() == Some(request))
+        .unwrap_or_else(|| panic!("no vector sends {request}"));
+    case["keys"].as_str().unwrap().to_owned()
+}
+
 /// The API config for the test buckets, open, with `vars` on top.
 pub fn config(vars: &[(&str, &str)]) -> ApiConfig {
     let mut map: HashMap<String, String> = HashMap::new();

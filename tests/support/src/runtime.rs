@@ -18,6 +18,8 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::{Server, OUTPUT, SOURCE};
+
 /// What the function answered for one invocation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -47,6 +49,28 @@ pub struct RuntimeApi {
 }
 
 impl RuntimeApi {
+    /// The function binary `bin` as Lambda starts it for function `name`: an empty environment
+    /// but for this runtime API, the variables Lambda sets, and S3 at `s3` (the local endpoint,
+    /// its keys, the test buckets). Killed when dropped.
+    pub fn command(&self, bin: &str, name: &str, s3: &Server) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", self.host())
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+            .env("AWS_ENDPOINT_URL", s3.endpoint())
+            .env("AWS_ACCESS_KEY_ID", crate::s3::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", crate::s3::SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .env("IMGFN_SOURCE_BUCKET", SOURCE)
+            .env("IMGFN_OUTPUT_BUCKET", OUTPUT)
+            .kill_on_drop(true);
+        cmd
+    }
+
     pub async fn start(timeout: Duration) -> RuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
