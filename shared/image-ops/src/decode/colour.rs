@@ -129,7 +129,12 @@ type Transform = Arc<moxcms::Transform8BitExecutor>;
 /// A transform from the embedded profile to sRGB, or `None` when the profile cannot be parsed,
 /// does not fit the layout, or already behaves as sRGB.
 pub(super) fn srgb_transform(icc: &[u8], src: Layout, dst: Layout) -> Option<Transform> {
-    let profile = ColorProfile::new_from_slice(icc).ok()?;
+    profile_to_srgb(&ColorProfile::new_from_slice(icc).ok()?, src, dst)
+}
+
+/// A transform from `profile` to sRGB, or `None` when it does not fit the layout or already
+/// behaves as sRGB.
+fn profile_to_srgb(profile: &ColorProfile, src: Layout, dst: Layout) -> Option<Transform> {
     let srgb = ColorProfile::new_srgb();
     let transform = profile.create_transform_8bit(src, &srgb, dst, TransformOptions::default()).ok()?;
     if behaves_as_srgb(transform.as_ref(), src, dst) {
@@ -200,12 +205,7 @@ pub(super) fn cicp_in_place(samples: &mut [u8], primaries: u32, transfer: u32, l
         matrix_coefficients: moxcms::MatrixCoefficients::Identity,
         full_range: true,
     });
-    let Ok(t) =
-        profile.create_transform_8bit(layout, &ColorProfile::new_srgb(), layout, TransformOptions::default())
-    else {
-        return;
-    };
-    if !behaves_as_srgb(t.as_ref(), layout, layout) {
+    if let Some(t) = profile_to_srgb(&profile, layout, layout) {
         apply_rows(t.as_ref(), samples, layout.channels());
     }
 }
