@@ -144,34 +144,17 @@ fn icc_profile_is_converted_to_srgb() {
     assert!(unconverted >= 10, "the profile was not applied ({unconverted})");
 }
 
-/// Display P3 and BT.2020 (D65, linear) to linear sRGB: the published conversion matrices.
-const P3_TO_SRGB: [[f64; 3]; 3] =
-    [[1.2249401, -0.2249404, 0.0], [-0.0420569, 1.0420571, 0.0], [-0.0196376, -0.0786361, 1.0982735]];
-const BT2020_TO_SRGB: [[f64; 3]; 3] = [
-    [1.6604910, -0.5876411, -0.0728499],
-    [-0.1245505, 1.1328999, -0.0083494],
-    [-0.0181508, -0.1005789, 1.1187297],
-];
-
 /// The six patches of `src_patches.png` (16x16 each, 3x2): imgfn's decode against the stored
-/// values (avifdec does no colour management) converted with `matrix`, or left as they are.
-fn patches_match(name: &str, matrix: Option<[[f64; 3]; 3]>) {
+/// values (avifdec does no colour management) converted from `primaries`, or left as they are.
+fn patches_match(name: &str, primaries: Option<[(f64, f64); 3]>) {
     let got = ours(name).first().to_rgba();
     let stored = reference(name);
     let (mut worst, mut moved) = (0u8, 0u8);
     for i in 0..6u32 {
         let (x, y) = ((i % 3) * 16 + 8, (i / 3) * 16 + 8);
         let s = stored.get_pixel(x, y).0;
-        let expected: [u8; 3] = match matrix {
-            None => [s[0], s[1], s[2]],
-            Some(m) => {
-                let lin = [0, 1, 2].map(|c| common::srgb_to_linear(f64::from(s[c]) / 255.0));
-                [0, 1, 2].map(|r| {
-                    let v = m[r][0] * lin[0] + m[r][1] * lin[1] + m[r][2] * lin[2];
-                    (common::linear_to_srgb(v) * 255.0).round() as u8
-                })
-            }
-        };
+        let stored = [s[0], s[1], s[2]];
+        let expected = primaries.map_or(stored, |p| common::primaries_to_srgb(stored, p));
         let g = got.get_pixel(x, y).0;
         eprintln!("{name} patch {i}: stored {:?}, expected {expected:?}, imgfn {:?}", &s[..3], &g[..3]);
         for c in 0..3 {
@@ -180,19 +163,19 @@ fn patches_match(name: &str, matrix: Option<[[f64; 3]; 3]>) {
         }
     }
     assert!(worst <= 2, "{name}: {worst} from the expected sRGB values");
-    if matrix.is_some() {
+    if primaries.is_some() {
         assert!(moved >= 10, "{name}: the primaries were not converted ({moved})");
     }
 }
 
 #[test]
 fn nclx_display_p3_is_converted_to_srgb() {
-    patches_match("nclx_p3.avif", Some(P3_TO_SRGB));
+    patches_match("nclx_p3.avif", Some(common::P3_PRIMARIES));
 }
 
 #[test]
 fn nclx_bt2020_is_converted_to_srgb() {
-    patches_match("nclx_bt2020.avif", Some(BT2020_TO_SRGB));
+    patches_match("nclx_bt2020.avif", Some(common::BT2020_PRIMARIES));
 }
 
 #[test]

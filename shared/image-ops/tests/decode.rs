@@ -250,67 +250,9 @@ fn strip_app2(jpeg: &[u8]) -> Vec<u8> {
 // ICC
 // ------------------------------------------------------------------------------------------
 
-type M3 = [[f64; 3]; 3];
-
-fn mul(a: &M3, b: &M3) -> M3 {
-    let mut m = [[0.0; 3]; 3];
-    for i in 0..3 {
-        for j in 0..3 {
-            m[i][j] = (0..3).map(|k| a[i][k] * b[k][j]).sum();
-        }
-    }
-    m
-}
-
-fn inv(m: &M3) -> M3 {
-    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
-    let mut r = [[0.0; 3]; 3];
-    for i in 0..3 {
-        for j in 0..3 {
-            let (a, b) = ((j + 1) % 3, (j + 2) % 3);
-            let (c, d) = ((i + 1) % 3, (i + 2) % 3);
-            r[i][j] = (m[a][c] * m[b][d] - m[a][d] * m[b][c]) / det;
-        }
-    }
-    r
-}
-
-/// RGB -> XYZ from chromaticities (the textbook derivation).
-fn rgb_to_xyz(prim: [(f64, f64); 3], white: (f64, f64)) -> M3 {
-    let xyz = |(x, y): (f64, f64)| [x / y, 1.0, (1.0 - x - y) / y];
-    let cols = prim.map(xyz);
-    let p = [
-        [cols[0][0], cols[1][0], cols[2][0]],
-        [cols[0][1], cols[1][1], cols[2][1]],
-        [cols[0][2], cols[1][2], cols[2][2]],
-    ];
-    let w = xyz(white);
-    let pi = inv(&p);
-    let s: Vec<f64> = (0..3).map(|i| (0..3).map(|k| pi[i][k] * w[k]).sum()).collect();
-    let mut m = p;
-    for row in &mut m {
-        for (j, v) in row.iter_mut().enumerate() {
-            *v *= s[j];
-        }
-    }
-    m
-}
-
 /// Display P3 (sRGB transfer curve, D65) to sRGB, computed independently of moxcms.
 fn p3_to_srgb(p: [u8; 3]) -> [u8; 3] {
-    let d65 = (0.3127, 0.3290);
-    let p3 = rgb_to_xyz([(0.680, 0.320), (0.265, 0.690), (0.150, 0.060)], d65);
-    let srgb = rgb_to_xyz([(0.64, 0.33), (0.30, 0.60), (0.15, 0.06)], d65);
-    let m = mul(&inv(&srgb), &p3);
-    let lin = p.map(|v| common::srgb_to_linear(f64::from(v) / 255.0));
-    let mut out = [0u8; 3];
-    for i in 0..3 {
-        let l: f64 = (0..3).map(|k| m[i][k] * lin[k]).sum();
-        out[i] = (common::linear_to_srgb(l) * 255.0).round() as u8;
-    }
-    out
+    common::primaries_to_srgb(p, common::P3_PRIMARIES)
 }
 
 fn p3_profile() -> Vec<u8> {

@@ -1,5 +1,5 @@
 //! Shared test helpers: deterministic fixtures, golden-image comparison, independent decoding.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::needless_range_loop)]
 
 use std::path::PathBuf;
 
@@ -150,4 +150,72 @@ pub fn linear_to_srgb(l: f64) -> f64 {
     } else {
         1.055 * l.powf(1.0 / 2.4) - 0.055
     }
+}
+
+pub type M3 = [[f64; 3]; 3];
+
+fn mul(a: &M3, b: &M3) -> M3 {
+    let mut m = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            m[i][j] = (0..3).map(|k| a[i][k] * b[k][j]).sum();
+        }
+    }
+    m
+}
+
+fn inv(m: &M3) -> M3 {
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    let mut r = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            let (a, b) = ((j + 1) % 3, (j + 2) % 3);
+            let (c, d) = ((i + 1) % 3, (i + 2) % 3);
+            r[i][j] = (m[a][c] * m[b][d] - m[a][d] * m[b][c]) / det;
+        }
+    }
+    r
+}
+
+/// RGB -> XYZ from chromaticities (the textbook derivation).
+pub fn rgb_to_xyz(prim: [(f64, f64); 3], white: (f64, f64)) -> M3 {
+    let xyz = |(x, y): (f64, f64)| [x / y, 1.0, (1.0 - x - y) / y];
+    let cols = prim.map(xyz);
+    let p = [
+        [cols[0][0], cols[1][0], cols[2][0]],
+        [cols[0][1], cols[1][1], cols[2][1]],
+        [cols[0][2], cols[1][2], cols[2][2]],
+    ];
+    let w = xyz(white);
+    let pi = inv(&p);
+    let s: Vec<f64> = (0..3).map(|i| (0..3).map(|k| pi[i][k] * w[k]).sum()).collect();
+    let mut m = p;
+    for row in &mut m {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v *= s[j];
+        }
+    }
+    m
+}
+
+/// Display P3's and BT.2020's primaries (CIE xy of red, green, blue; both D65).
+pub const P3_PRIMARIES: [(f64, f64); 3] = [(0.680, 0.320), (0.265, 0.690), (0.150, 0.060)];
+pub const BT2020_PRIMARIES: [(f64, f64); 3] = [(0.708, 0.292), (0.170, 0.797), (0.131, 0.046)];
+
+/// A pixel with the sRGB transfer curve in `primaries` (D65) converted to sRGB, clipped:
+/// the textbook derivation, computed independently of moxcms.
+pub fn primaries_to_srgb(p: [u8; 3], primaries: [(f64, f64); 3]) -> [u8; 3] {
+    let d65 = (0.3127, 0.3290);
+    let from = rgb_to_xyz(primaries, d65);
+    let srgb = rgb_to_xyz([(0.64, 0.33), (0.30, 0.60), (0.15, 0.06)], d65);
+    let m = mul(&inv(&srgb), &from);
+    let lin = p.map(|v| srgb_to_linear(f64::from(v) / 255.0));
+    let mut out = [0u8; 3];
+    for i in 0..3 {
+        let l: f64 = (0..3).map(|k| m[i][k] * lin[k]).sum();
+        out[i] = (linear_to_srgb(l) * 255.0).round() as u8;
+    }
+    out
 }
