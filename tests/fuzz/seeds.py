@@ -4,7 +4,8 @@
 decode: small real files from ImageMagick (an encoder independent of imgfn's): baseline,
 progressive, grey, CMYK, EXIF-rotated and ICC-tagged JPEGs; RGB, RGBA, palette+tRNS, grey,
 grey+alpha, 16-bit, interlaced PNGs and an APNG; still, animated and interlaced GIFs; lossy,
-lossless, alpha and animated WebPs; AVIFs from libavif's avifenc (the image-ops fixtures); and a
+lossless, alpha and animated WebPs; AVIFs from libavif's avifenc and HEICs from libheif's heif-enc
+(the image-ops fixtures); and a
 cut-short copy of several of them.
 
 pipeline: `image_ops::fuzzing::pipeline` inputs (see its docs): a mode byte, then a JSON spec
@@ -79,11 +80,15 @@ def decode_seeds():
     for name in ["yuv420_8_limited", "yuv422_12_limited", "alpha_premultiplied_10", "grid_2x2", "irot1_imir1"]:
         with open(os.path.join(ROOT, "shared/image-ops/tests/fixtures/avif", f"{name}.avif"), "rb") as f:
             s[f"{name}.avif"] = f.read()
+    # HEIC from libheif's heif-enc (shared/image-ops/tests/fixtures/heic/make_heic_fixtures.sh).
+    for name in ["yuv420_8", "yuv420_10", "alpha_8", "grid_2x2", "irot1_imir1", "mono_8"]:
+        with open(os.path.join(ROOT, "shared/image-ops/tests/fixtures/heic", f"{name}.heic"), "rb") as f:
+            s[f"{name}.heic"] = f.read()
     # 300 more scans, each only an SOS header (a DC refinement with no data): over MAX_JPEG_SCANS.
     empty_scan = bytes([0xFF, 0xDA, 0, 12, 3, 1, 0, 2, 0x11, 3, 0x11, 0, 0, 0x10])
     s["scan-bomb.jpg"] = s["progressive.jpg"][:-2] + empty_scan * 300 + b"\xff\xd9"
     for name in ["baseline.jpg", "progressive.jpg", "rgba.png", "animated.gif", "lossy.webp", "animated.webp",
-                 "yuv420_8_limited.avif"]:
+                 "yuv420_8_limited.avif", "yuv420_8.heic"]:
         data = s[name]
         stem, ext = name.rsplit(".", 1)
         s[f"{stem}-cut.{ext}"] = data[: len(data) * 2 // 3]

@@ -14,27 +14,70 @@ pub enum InputFormat {
     Gif,
     /// AVIF stills (the primary image of an image sequence; see `decode`).
     Avif,
+    /// HEIC/HEIF stills with HEVC images (what iPhones write). Not an output format: processed
+    /// without an output format, it becomes JPEG.
+    Heic,
 }
 
 impl InputFormat {
     /// Every accepted input format.
-    pub const ALL: [InputFormat; 5] =
-        [InputFormat::Jpeg, InputFormat::Png, InputFormat::Webp, InputFormat::Gif, InputFormat::Avif];
+    pub const ALL: [InputFormat; 6] = [
+        InputFormat::Jpeg,
+        InputFormat::Png,
+        InputFormat::Webp,
+        InputFormat::Gif,
+        InputFormat::Avif,
+        InputFormat::Heic,
+    ];
 
-    /// The content type an upload of this format declares.
+    /// The content type an upload of this format declares (the first of [`Self::content_types`]).
     pub fn content_type(self) -> &'static str {
-        OutputFormat::from_input(self).content_type()
+        self.content_types()[0]
+    }
+
+    /// Every content type that names this format: HEIC is `image/heic` or `image/heif`.
+    pub fn content_types(self) -> &'static [&'static str] {
+        match self {
+            InputFormat::Heic => &["image/heic", "image/heif"],
+            InputFormat::Jpeg => &["image/jpeg"],
+            InputFormat::Png => &["image/png"],
+            InputFormat::Webp => &["image/webp"],
+            InputFormat::Gif => &["image/gif"],
+            InputFormat::Avif => &["image/avif"],
+        }
     }
 
     /// The extension of an upload of this format.
     pub fn extension(self) -> &'static str {
-        OutputFormat::from_input(self).extension()
+        match self {
+            InputFormat::Heic => "heic",
+            other => OutputFormat::from_input(other).extension(),
+        }
     }
 
-    /// The input format a declared content type names (`image/jpeg`, case and surrounding
-    /// spaces ignored; `image/jpg` is accepted for JPEG).
+    /// The input format a declared content type names (`image/jpeg`, case, parameters and
+    /// surrounding spaces ignored; `image/jpg` is accepted for JPEG).
     pub fn from_content_type(content_type: &str) -> Option<InputFormat> {
-        OutputFormat::from_content_type(content_type).and_then(OutputFormat::as_input)
+        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match mime.as_str() {
+            "image/jpg" => Some(InputFormat::Jpeg),
+            _ => InputFormat::ALL.into_iter().find(|f| f.content_types().contains(&mime.as_str())),
+        }
+    }
+
+    /// The format of a stored object: from its content type, else from its key's extension
+    /// (`jpg`, `jpeg`, `heic`, `heif`, ...).
+    pub fn of_object(content_type: Option<&str>, key: &str) -> Option<InputFormat> {
+        content_type.and_then(InputFormat::from_content_type).or_else(|| {
+            let name = key.rsplit('/').next().unwrap_or(key);
+            let (stem, ext) = name.rsplit_once('.')?;
+            let ext = ext.trim().to_ascii_lowercase();
+            match ext.as_str() {
+                _ if stem.is_empty() => None,
+                "heic" | "heif" => Some(InputFormat::Heic),
+                _ => OutputFormat::from_extension(&ext).and_then(OutputFormat::as_input),
+            }
+        })
     }
 }
 
@@ -106,13 +149,10 @@ impl OutputFormat {
         }
     }
 
-    /// The format of a stored object: from its content type, else from its key's extension.
+    /// The output format for a stored source when none is asked for: the source's own (see
+    /// [`InputFormat::of_object`]), JPEG for HEIC.
     pub fn of_object(content_type: Option<&str>, key: &str) -> Option<OutputFormat> {
-        content_type.and_then(OutputFormat::from_content_type).or_else(|| {
-            let name = key.rsplit('/').next().unwrap_or(key);
-            let (stem, ext) = name.rsplit_once('.')?;
-            (!stem.is_empty()).then(|| OutputFormat::from_extension(ext)).flatten()
-        })
+        InputFormat::of_object(content_type, key).map(OutputFormat::from_input)
     }
 
     /// Whether the format can store an alpha channel.
@@ -125,10 +165,11 @@ impl OutputFormat {
         matches!(self, OutputFormat::Webp | OutputFormat::Gif)
     }
 
-    /// The output format matching an input format (used when `format` is not given).
+    /// The output format matching an input format (used when `format` is not given): the
+    /// same, but JPEG for HEIC (which browsers other than Safari cannot show).
     pub fn from_input(f: InputFormat) -> Self {
         match f {
-            InputFormat::Jpeg => OutputFormat::Jpeg,
+            InputFormat::Jpeg | InputFormat::Heic => OutputFormat::Jpeg,
             InputFormat::Png => OutputFormat::Png,
             InputFormat::Webp => OutputFormat::Webp,
             InputFormat::Gif => OutputFormat::Gif,
@@ -169,7 +210,11 @@ mod tests {
         let avif = OutputFormat::Avif;
         assert_eq!((avif.name(), avif.extension(), avif.content_type()), ("avif", "avif", "image/avif"));
         assert_eq!(InputFormat::from_content_type("image/avif"), Some(InputFormat::Avif));
-        assert_eq!(InputFormat::from_content_type("image/heic"), None);
+        assert_eq!(InputFormat::from_content_type("image/heic"), Some(InputFormat::Heic));
+        assert_eq!(InputFormat::from_content_type("Image/HEIF"), Some(InputFormat::Heic));
+        assert_eq!(OutputFormat::from_content_type("image/heic"), None, "HEIC is not written");
+        assert_eq!(OutputFormat::from_input(InputFormat::Heic), OutputFormat::Jpeg);
+        assert_eq!(InputFormat::Heic.extension(), "heic");
         assert!(avif.has_alpha() && !avif.can_animate());
     }
 
@@ -180,5 +225,9 @@ mod tests {
         assert_eq!(OutputFormat::of_object(None, "a"), None);
         assert_eq!(OutputFormat::of_object(None, "dir.png/a"), None);
         assert_eq!(OutputFormat::of_object(None, "x/.png"), None);
+        // A HEIC source is written as JPEG unless asked otherwise, by type or by name.
+        assert_eq!(OutputFormat::of_object(Some("image/heif"), "a"), Some(OutputFormat::Jpeg));
+        assert_eq!(InputFormat::of_object(None, "u/IMG_0001.HEIC"), Some(InputFormat::Heic));
+        assert_eq!(OutputFormat::of_object(None, "u/IMG_0001.heic"), Some(OutputFormat::Jpeg));
     }
 }

@@ -23,41 +23,13 @@ fn reference(name: &str) -> RgbaImage {
     image::load_from_memory(&fixture(&name.replace(".avif", ".png"))).unwrap().into_rgba8()
 }
 
-/// The largest difference of any colour channel (where alpha is at least `min_alpha` in the
-/// reference) and of alpha, and the mean colour difference.
-fn diff(a: &RgbaImage, b: &RgbaImage, min_alpha: u8) -> (u8, u8, f64) {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let (mut colour, mut alpha, mut sum, mut n, mut at) = (0u8, 0u8, 0u64, 0u64, (0, 0));
-    for ((x, y, p), q) in a.enumerate_pixels().zip(b.pixels()) {
-        alpha = alpha.max(p[3].abs_diff(q[3]));
-        if q[3] >= min_alpha {
-            for c in 0..3 {
-                let d = p[c].abs_diff(q[c]);
-                if d > colour {
-                    (colour, at) = (d, (x, y));
-                }
-                sum += u64::from(d);
-                n += 1;
-            }
-        }
-    }
-    if colour > 0 {
-        eprintln!(
-            "largest colour difference {colour} at {at:?}: {:?} and {:?}",
-            a.get_pixel(at.0, at.1),
-            b.get_pixel(at.0, at.1)
-        );
-    }
-    (colour, alpha, sum as f64 / n.max(1) as f64)
-}
-
 /// Decodes `name` and compares it with avifdec's decode: colour within `tolerance` (where
 /// alpha is at least `min_alpha`), alpha within 1, and a mean colour difference under 0.5.
 fn matches_libavif(name: &str, tolerance: u8, alpha: bool, min_alpha: u8) -> image_ops::Image {
     let img = ours(name);
     assert_eq!(img.format, InputFormat::Avif);
     assert_eq!(img.first().has_alpha(), alpha, "{name}");
-    let (colour, alpha_diff, mean) = diff(&img.first().to_rgba(), &reference(name), min_alpha);
+    let (colour, alpha_diff, mean) = common::max_diff(&img.first().to_rgba(), &reference(name), min_alpha);
     eprintln!("{name}: max colour diff {colour}, max alpha diff {alpha_diff}, mean {mean:.3}");
     assert!(colour <= tolerance && alpha_diff <= 1 && mean < 0.5, "{name}: {colour} {alpha_diff} {mean}");
     img
@@ -114,7 +86,7 @@ fn irot_and_imir_are_applied() {
     // the stored pixels, so the reference is turned here.
     let expected = imageops::flip_horizontal(&imageops::rotate270(&reference(name)));
     assert_eq!((img.width(), img.height()), (48, 64));
-    let (colour, _, _) = diff(&img.first().to_rgba(), &expected, 0);
+    let (colour, _, _) = common::max_diff(&img.first().to_rgba(), &expected, 0);
     assert!(colour <= 2, "{colour}");
 }
 
@@ -125,20 +97,9 @@ fn icc_profile_is_converted_to_srgb() {
     let got = img.first().to_rgba();
     // avifdec keeps the stored (Display P3) values; imgfn converts them to sRGB with moxcms.
     let stored = reference(name);
-    let icc = fixture("p3_gamma22.icc");
-    let profile = moxcms::ColorProfile::new_from_slice(&icc).unwrap();
-    let t = profile
-        .create_transform_8bit(
-            moxcms::Layout::Rgba,
-            &moxcms::ColorProfile::new_srgb(),
-            moxcms::Layout::Rgba,
-            moxcms::TransformOptions::default(),
-        )
-        .unwrap();
-    let mut expected = RgbaImage::new(stored.width(), stored.height());
-    t.transform(stored.as_raw(), expected.as_mut()).unwrap();
-    let (colour, _, _) = diff(&got, &expected, 0);
-    let (unconverted, _, _) = diff(&got, &stored, 0);
+    let expected = common::icc_to_srgb(&stored, &fixture("p3_gamma22.icc"));
+    let (colour, _, _) = common::max_diff(&got, &expected, 0);
+    let (unconverted, _, _) = common::max_diff(&got, &stored, 0);
     eprintln!("{name}: max diff {colour} from the sRGB conversion, {unconverted} from the stored values");
     assert!(colour <= 2, "{colour}");
     assert!(unconverted >= 10, "the profile was not applied ({unconverted})");

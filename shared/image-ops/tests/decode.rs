@@ -674,6 +674,9 @@ fn valid_samples() -> Vec<Vec<u8>> {
         fixture("cmyk_pillow.jpg"),
         apng_three(None),
         apng_three(Some(&solid(20, 16, [9, 9, 9, 255]))),
+        fixture("heic/yuv420_8.heic"),
+        fixture("heic/alpha_8.heic"),
+        fixture("heic/grid_2x2.heic"),
     ]
 }
 

@@ -199,6 +199,88 @@ async fn slice_a_12mp_jpeg_into_tiles_and_a_manifest() {
     assert_eq!(area, 4000 * 3000, "the tiles cover the image exactly");
 }
 
+/// Every trigger function, at its deployed defaults, on a phone's HEIC and on an AVIF: the
+/// outputs are where they belong, in the format the defaults say (a HEIC becomes JPEG unless a
+/// format is asked for; an AVIF stays AVIF), and decode to the source's size. The convert
+/// function also writes each output format a per-object override can ask for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_takes_heic_and_avif_sources() {
+    let s = Server::start().await;
+    // 256x192 (x265 through heif-enc) and a 2x2 grid of 128x128 (aom through avifenc).
+    let sources = [
+        ("photo.heic", fixtures::image_ops_fixture("heic/texture_8.heic"), (256, 192), "jpg"),
+        ("grid.avif", fixtures::image_ops_fixture("avif/grid_2x2.avif"), (128, 128), "avif"),
+    ];
+    for op in image_ops::ops::triggers() {
+        let t = op.trigger.unwrap();
+        // The deployed QR is 300 px: larger than these sources, so smaller here.
+        let params = if op.name == "qr-overlay" { r#"{"data":"imgfn","size":100}"# } else { t.params };
+        let f = s.function(op.name, &[("IMGFN_PARAMS", params), ("IMGFN_OUTPUT", t.output)]);
+        for (name, bytes, (w, h), default_ext) in &sources {
+            let key = format!("{}/{name}", op.name);
+            s.put(SOURCE, &key, bytes.clone(), None).await;
+            f.handle(event(op.name, &[(SOURCE, &key)])).await.unwrap();
+            let stem = name.rsplit_once('.').unwrap().0;
+            let written: Vec<String> = s
+                .keys(OUTPUT)
+                .await
+                .into_iter()
+                .filter(|k| k.starts_with(&format!("{}/{stem}", op.name)))
+                .collect();
+            assert!(!written.is_empty(), "{key}: nothing written ({:?})", s.keys(OUTPUT).await);
+            for out_key in written.iter().filter(|k| !k.ends_with(".json")) {
+                let obj = s.get(OUTPUT, out_key).await.unwrap();
+                let ext = out_key.rsplit_once('.').unwrap().1;
+                let format = image_ops::OutputFormat::from_extension(ext).unwrap();
+                assert_output_metadata(&obj, op.name, &key, format.content_type());
+                let expected_ext = match (op.name, t.output) {
+                    ("thumbnail", _) | ("convert", _) => "webp",
+                    (_, out) if out.contains("png") => "png",
+                    _ => default_ext,
+                };
+                assert_eq!(ext, expected_ext, "{out_key}");
+                if format == image_ops::OutputFormat::Avif {
+                    assert_eq!(obj.body.get(4..12), Some(&b"ftypavif"[..]), "{out_key}");
+                    continue;
+                }
+                let img = image::load_from_memory(&obj.body).unwrap_or_else(|e| panic!("{out_key}: {e}"));
+                let (iw, ih) = img.dimensions();
+                match op.name {
+                    "thumbnail" => {
+                        assert!(iw <= 256 && ih <= 256 && iw * h == ih * w, "{out_key}: {iw}x{ih}")
+                    }
+                    "slice" => assert!(iw <= *w && ih <= *h && iw * 2 >= *w - 1, "{out_key}: {iw}x{ih}"),
+                    _ => assert_eq!((iw, ih), (*w, *h), "{out_key}"),
+                }
+            }
+        }
+    }
+    // A phone's portrait (stored landscape, `irot` 3, Display P3): a portrait thumbnail.
+    let f = s.function(
+        "thumbnail",
+        &[("IMGFN_PARAMS", r#"{"width":32,"height":32}"#), ("IMGFN_OUTPUT", r#"{"format":"webp"}"#)],
+    );
+    s.put(SOURCE, "thumbnail/IMG_0001.HEIC", fixtures::image_ops_fixture("heic/iphone_style.heic"), None)
+        .await;
+    f.handle(event("thumbnail", &[(SOURCE, "thumbnail/IMG_0001.HEIC")])).await.unwrap();
+    let out = s.get(OUTPUT, "thumbnail/IMG_0001.webp").await.unwrap();
+    assert_eq!(image::load_from_memory(&out.body).unwrap().dimensions(), (16, 32), "upright: portrait");
+    // Each output format a per-object override asks the convert function for, from the HEIC.
+    let f = s.function("convert", &[("IMGFN_PARAMS", r#"{"format":"webp","quality":80}"#)]);
+    for format in image_ops::OutputFormat::ALL {
+        let key = format!("convert/as-{}.heic", format.name());
+        s.put(SOURCE, &key, sources[0].1.clone(), Some(&format!(r#"{{"format":"{}"}}"#, format.name())))
+            .await;
+        f.handle(event("convert", &[(SOURCE, &key)])).await.unwrap();
+        let out_key = format!("convert/as-{}.{}", format.name(), format.extension());
+        let obj = s.get(OUTPUT, &out_key).await.unwrap_or_else(|| panic!("{out_key} not written"));
+        assert_output_metadata(&obj, "convert", &key, format.content_type());
+        if format != image_ops::OutputFormat::Avif {
+            assert_eq!(image::load_from_memory(&obj.body).unwrap().dimensions(), (256, 192), "{out_key}");
+        }
+    }
+}
+
 /// Runs the thumbnail function on one object and returns the error record it wrote, after
 /// checking that no image was written and the handler returned Ok.
 async fn rejected(s: &Server, key: &str, vars: &[(&str, &str)]) -> serde_json::Value {

@@ -39,3 +39,10 @@ pub fn logo_png(width: u32, height: u32) -> Vec<u8> {
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
 }
+
+/// A file of image-ops' decoding fixtures (`shared/image-ops/tests/fixtures/<name>`): HEIC and
+/// AVIF written by libheif's and libavif's own encoders.
+pub fn image_ops_fixture(name: &str) -> Vec<u8> {
+    let path = crate::tools::root().join("shared/image-ops/tests/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

@@ -104,6 +104,50 @@ fn every_subcommand_produces_its_output() {
     }
 }
 
+/// A phone's HEIC and an AVIF (written by libheif's and libavif's encoders) through every
+/// subcommand, to every format the output's extension names.
+#[test]
+fn heic_and_avif_inputs_through_every_subcommand() {
+    let dir = out_dir("heif-inputs");
+    let fixtures = root().join("shared/image-ops/tests/fixtures");
+    for (input, (w, h)) in [("heic/texture_8.heic", (256u32, 192u32)), ("avif/grid_2x2.avif", (128, 128))] {
+        let input = fixtures.join(input);
+        let probe = ok(&["probe", s(&input)]);
+        let printed = String::from_utf8_lossy(&probe.stdout).into_owned();
+        assert!(printed.contains(&w.to_string()) && printed.contains(&h.to_string()), "{printed}");
+        let cases: Vec<(Vec<&str>, &str, (u32, u32))> = vec![
+            (vec!["thumbnail", "--width", "64"], "t.webp", (64, 64 * h / w)),
+            (vec!["watermark", "--text", "x"], "w.jpg", (w, h)),
+            (vec!["round-corner", "--radius", "10%"], "rc.png", (w, h)),
+            (vec!["qr-overlay", "--data", "hi", "--size", "90"], "qr.gif", (w, h)),
+            (vec!["convert"], "c.avif", (w, h)),
+            (vec!["convert", "--quality", "70"], "c.jpg", (w, h)),
+        ];
+        for (args, name, dims) in cases {
+            let out = dir.join(format!("{}-{name}", input.extension().unwrap().to_str().unwrap()));
+            let mut full = args.clone();
+            full.push(s(&input));
+            full.push(s(&out));
+            ok(&full);
+            if name.ends_with(".avif") {
+                assert_eq!(std::fs::read(&out).unwrap().get(4..12), Some(&b"ftypavif"[..]), "{name}");
+                continue;
+            }
+            let img = image::open(&out).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((img.width(), img.height()), dims, "{} {name}", input.display());
+        }
+        let tiles = dir.join(format!("{}-tiles", input.extension().unwrap().to_str().unwrap()));
+        ok(&["slice", "--rows", "2", "--cols", "2", s(&input), s(&tiles)]);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(tiles.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(
+            (manifest["width"].as_u64(), manifest["height"].as_u64()),
+            (Some(u64::from(w)), Some(u64::from(h)))
+        );
+        assert_eq!(manifest["tiles"].as_array().unwrap().len(), 4);
+    }
+}
+
 #[test]
 fn slice_writes_tiles_and_manifest() {
     let dir = out_dir("slice");

@@ -97,6 +97,45 @@ async fn three_steps_upload_process_download() {
     assert_eq!(s.s3.keys(OUTPUT).await, [output_key]);
 }
 
+/// A phone's HEIC (under either content type) and an AVIF go through the same three steps:
+/// uploaded to a signed URL, processed (to every output format; with none asked, HEIC becomes
+/// JPEG and AVIF stays AVIF), downloaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heic_and_avif_uploads_are_processed_to_every_format() {
+    let s = Stack::start(&[]).await;
+    let heic = fixtures::image_ops_fixture("heic/texture_8.heic");
+    let avif = fixtures::image_ops_fixture("avif/grid_2x2.avif");
+    for (content_type, bytes, size, default) in [
+        ("image/heic", &heic, (256, 192), "jpeg"),
+        ("image/heif", &heic, (256, 192), "jpeg"),
+        ("image/avif", &avif, (128, 128), "avif"),
+    ] {
+        let key = s.upload(Some("dana"), content_type, bytes).await;
+        assert!(key.ends_with(if content_type == "image/avif" { ".avif" } else { ".heic" }), "{key}");
+        assert_eq!(s.s3.get(SOURCE, &key).await.unwrap().content_type.as_deref(), Some(content_type));
+        let formats = image_ops::OutputFormat::ALL.map(|f| Some(f.name())).into_iter().chain([None]);
+        for format in formats {
+            let output = format.map_or(json!({}), |f| json!({"format": f}));
+            let request = json!({"key": key, "ops": [{"op": "resize", "width": 64}], "output": output});
+            let r = s.post("/process", Some("dana"), &request.to_string()).await;
+            assert_eq!(r.status, 200, "{content_type} to {format:?}: {}", r.text());
+            let p = r.json();
+            let written = p["format"].as_str().unwrap();
+            assert_eq!(written, format.unwrap_or(default), "{content_type}");
+            let body = send("GET", p["url"].as_str().unwrap(), &[], Vec::new()).await.body;
+            let expected = (64, 64 * size.1 / size.0);
+            assert_eq!((p["width"].as_u64(), p["height"].as_u64()), (Some(expected.0), Some(expected.1)));
+            if written == "avif" {
+                assert_eq!(body.get(4..12), Some(&b"ftypavif"[..]), "{content_type}");
+            } else {
+                let img = image::load_from_memory(&body)
+                    .unwrap_or_else(|e| panic!("{content_type} {written}: {e}"));
+                assert_eq!(u64::from(img.width()), expected.0, "{content_type} {written}");
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_refuses_puts_that_differ_from_what_was_signed() {
     let s = Stack::start(&[]).await;
@@ -222,13 +261,10 @@ async fn every_error_code_from_real_requests() {
         "unsupported_format",
         None,
     );
-    // HEIC stays refused; AVIF is accepted.
-    uploads(r#"{"content_type":"image/heic","content_length":10}"#).await.assert_error(
-        415,
-        "unsupported_format",
-        None,
-    );
-    assert_eq!(uploads(r#"{"content_type":"image/avif","content_length":10}"#).await.status, 201);
+    // TIFF is refused, naming what is accepted (HEIC under both of its names, AVIF).
+    let tiff = uploads(r#"{"content_type":"image/tiff","content_length":10}"#).await;
+    tiff.assert_error(415, "unsupported_format", None);
+    assert!(tiff.text().contains("image/avif, image/heic, image/heif"), "{}", tiff.text());
     uploads(r#"{"content_type":"image/png","content_length":0}"#).await.assert_error(
         415,
         "unsupported_format",

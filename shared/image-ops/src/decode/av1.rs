@@ -27,7 +27,9 @@ use rav1d::src::lib::{
 };
 use rav1d::Dav1dResult;
 
-use super::corrupt;
+use super::header::Bits;
+use super::yuv::{self, Info, Layout, Row};
+use super::{corrupt, unsupported};
 use crate::Result;
 
 /// dav1d's "try again" result: `-EAGAIN`.
@@ -37,81 +39,32 @@ const EAGAIN: c_int = -11;
 /// fed one item, so a few calls always suffice; the bound only guards the loops.
 const MAX_PICTURES: usize = 16;
 
-/// Chroma layout of a decoded picture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Layout {
-    Mono,
-    I420,
-    I422,
-    I444,
-}
-
-/// The samples of one row of a plane.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Row<'a> {
-    Eight(&'a [u8]),
-    /// 10- or 12-bit samples, one `u16` each.
-    High(&'a [u16]),
-}
-
-impl Row<'_> {
-    pub(super) fn get(&self, x: usize) -> u16 {
-        match self {
-            Row::Eight(r) => u16::from(r[x]),
-            Row::High(r) => r[x],
-        }
-    }
-}
-
 /// A decoded picture, with the decoder that made it (both released on drop).
 pub(super) struct Picture {
     picture: Dav1dPicture,
     /// Kept open while the picture lives; closed after it is released.
     _context: Decoder,
-    pub(super) width: u32,
-    pub(super) height: u32,
-    /// Bits per sample: 8, 10 or 12.
-    pub(super) bits: u8,
-    pub(super) layout: Layout,
-    /// The sequence header's colour description (CICP codes): colour primaries, transfer
-    /// characteristics, matrix coefficients, and whether the samples are full range.
-    pub(super) primaries: u32,
-    pub(super) transfer: u32,
-    pub(super) matrix: u32,
-    pub(super) full_range: bool,
+    /// The sequence header's colour description is in it.
+    info: Info,
 }
 
 impl std::fmt::Debug for Picture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Picture")
-            .field("width", &self.width)
-            .field("height", &self.height)
-            .field("bits", &self.bits)
-            .field("layout", &self.layout)
-            .finish_non_exhaustive()
+        f.debug_struct("Picture").field("info", &self.info).finish_non_exhaustive()
     }
 }
 
-impl Picture {
-    /// Width and height of `plane` (0: luma, 1 and 2: chroma).
-    pub(super) fn plane_size(&self, plane: usize) -> (usize, usize) {
-        let (w, h) = (self.width as usize, self.height as usize);
-        match (plane, self.layout) {
-            (0, _) | (_, Layout::I444) => (w, h),
-            (_, Layout::I422) => (w.div_ceil(2), h),
-            (_, Layout::I420) => (w.div_ceil(2), h.div_ceil(2)),
-            (_, Layout::Mono) => (0, 0),
-        }
+impl yuv::Picture for Picture {
+    fn info(&self) -> &Info {
+        &self.info
     }
 
-    /// Row `y` of `plane`. Panics if `y` or `plane` is out of range (a bug of the caller, not
-    /// of the input: the sizes were checked when the picture was made).
-    pub(super) fn row(&self, plane: usize, y: usize) -> Row<'_> {
-        let (w, h) = self.plane_size(plane);
+    fn row(&self, plane: usize, y: usize) -> Row<'_> {
+        let (w, h) = self.info.plane_size(plane);
         assert!(y < h && w > 0, "row {y} of plane {plane} is outside the picture");
         let base = self.picture.data[plane].expect("checked in `decode`");
         let stride = self.picture.stride[usize::from(plane > 0)] as usize;
-        if self.bits == 8 {
+        if self.info.bits == 8 {
             // SAFETY: `decode` checked that the plane pointer is non-null and that the stride is
             // at least `w` samples; dav1d allocates `stride * h` bytes per plane (its picture
             // allocator rounds rows up, never down), and the picture stays referenced (not
@@ -278,7 +231,7 @@ fn describe(picture: Dav1dPicture, context: Decoder, outcome: Result<()>) -> Res
     // 2 is "unspecified" for each code.
     let (primaries, transfer, matrix, full_range) =
         seq.map_or((2, 2, 2, false), |s| (s.pri, s.trc, s.mtrx, s.color_range != 0));
-    let out = Picture {
+    let info = Info {
         width: u32::try_from(p.w).unwrap_or(0),
         height: u32::try_from(p.h).unwrap_or(0),
         bits: u8::try_from(p.bpc).unwrap_or(0),
@@ -287,17 +240,16 @@ fn describe(picture: Dav1dPicture, context: Decoder, outcome: Result<()>) -> Res
         transfer,
         matrix,
         full_range,
-        picture,
-        _context: context,
     };
+    let out = Picture { picture, _context: context, info };
     outcome?;
-    if layout.is_none() || !matches!(out.bits, 8 | 10 | 12) || out.width == 0 || out.height == 0 {
+    if layout.is_none() || !matches!(info.bits, 8 | 10 | 12) || info.width == 0 || info.height == 0 {
         return Err(corrupt("AV1 picture has an unknown layout or bit depth"));
     }
-    let bytes = if out.bits == 8 { 1 } else { 2 };
-    let planes = if out.layout == Layout::Mono { 1 } else { 3 };
+    let bytes = if info.bits == 8 { 1 } else { 2 };
+    let planes = if info.layout == Layout::Mono { 1 } else { 3 };
     for plane in 0..planes {
-        let (w, _) = out.plane_size(plane);
+        let (w, _) = info.plane_size(plane);
         let stride = out.picture.stride[usize::from(plane > 0)];
         let ok = out.picture.data[plane].is_some_and(|d| d.as_ptr().cast::<u8>().align_offset(bytes) == 0)
             && usize::try_from(stride).is_ok_and(|s| s >= w * bytes && s.is_multiple_of(bytes));
@@ -306,4 +258,148 @@ fn describe(picture: Dav1dPicture, context: Decoder, outcome: Result<()>) -> Res
         }
     }
     Ok(out)
+}
+
+fn cut_obu() -> crate::Error {
+    corrupt("AV1 bitstream is cut short")
+}
+
+/// Reads an OBU's leb128 value at `*pos`.
+fn leb128(data: &[u8], pos: &mut usize) -> Result<u64> {
+    let mut value = 0u64;
+    for i in 0..8 {
+        let b = *data.get(*pos).ok_or_else(cut_obu)?;
+        *pos += 1;
+        value |= u64::from(b & 0x7F) << (i * 7);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(corrupt("AV1 OBU size is too long"))
+}
+
+/// Walks the OBUs of an AV1 image item: every sequence header must give `size` as its
+/// maximum frame size (the decoder allocates by the bitstream, not by `ispe`), and the item
+/// must hold exactly one frame (layered images, several frames in one item, are refused).
+pub(super) fn check_bitstream(data: &[u8], size: (u32, u32)) -> Result<()> {
+    let mut pos = 0usize;
+    let mut sequence_headers = 0;
+    let mut frames = 0;
+    while pos < data.len() {
+        let header = data[pos];
+        let kind = (header >> 3) & 0xF;
+        let extension = header & 0x04 != 0;
+        let has_size = header & 0x02 != 0;
+        if header & 0x80 != 0 {
+            return Err(corrupt("AV1 OBU header has its forbidden bit set"));
+        }
+        pos += 1 + usize::from(extension);
+        let len = if has_size {
+            usize::try_from(leb128(data, &mut pos)?).map_err(|_| cut_obu())?
+        } else {
+            data.len().saturating_sub(pos)
+        };
+        let end = pos.checked_add(len).filter(|&e| e <= data.len()).ok_or_else(cut_obu)?;
+        let payload = &data[pos..end];
+        match kind {
+            1 => {
+                let found = sequence_size(payload)?;
+                if found != size {
+                    return Err(corrupt(format!(
+                        "AV1 sequence header is {}x{}, its image item {}x{}",
+                        found.0, found.1, size.0, size.1
+                    )));
+                }
+                sequence_headers += 1;
+            }
+            // A frame header or a frame (header and tile group).
+            3 | 6 => frames += 1,
+            _ => {}
+        }
+        pos = end;
+    }
+    if sequence_headers == 0 {
+        return Err(corrupt("AV1 image item has no sequence header"));
+    }
+    match frames {
+        0 => Err(corrupt("AV1 image item has no frame")),
+        1 => Ok(()),
+        _ => Err(unsupported("AVIF item with more than one AV1 frame (layered or progressive AVIF)")),
+    }
+}
+
+/// The maximum frame size (`max_frame_width_minus_1 + 1`, ...) of an AV1 sequence header
+/// (AV1 specification 5.5.1, read up to that field).
+fn sequence_size(payload: &[u8]) -> Result<(u32, u32)> {
+    let mut b = Bits::new(payload, "AV1 sequence header");
+    let _profile = b.read(3)?;
+    let _still = b.flag()?;
+    let reduced = b.flag()?;
+    if reduced {
+        b.read(5)?; // seq_level_idx[0]
+    } else {
+        let timing_info = b.flag()?;
+        let mut decoder_model_info = false;
+        let mut buffer_delay_bits = 0;
+        if timing_info {
+            b.read(32)?; // num_units_in_display_tick
+            b.read(32)?; // time_scale
+            if b.flag()? {
+                b.skip_uvlc()?; // num_ticks_per_picture_minus_1
+            }
+            decoder_model_info = b.flag()?;
+            if decoder_model_info {
+                buffer_delay_bits = b.read(5)? + 1;
+                b.read(32)?; // num_units_in_decoding_tick
+                b.read(5)?; // buffer_removal_time_length_minus_1
+                b.read(5)?; // frame_presentation_time_length_minus_1
+            }
+        }
+        let initial_display_delay = b.flag()?;
+        let operating_points = b.read(5)? + 1;
+        for _ in 0..operating_points {
+            b.read(12)?; // operating_point_idc
+            if b.read(5)? > 7 {
+                b.read(1)?; // seq_tier
+            }
+            if decoder_model_info && b.flag()? {
+                b.read(buffer_delay_bits)?; // decoder_buffer_delay
+                b.read(buffer_delay_bits)?; // encoder_buffer_delay
+                b.read(1)?; // low_delay_mode_flag
+            }
+            if initial_display_delay && b.flag()? {
+                b.read(4)?;
+            }
+        }
+    }
+    let width_bits = b.read(4)? + 1;
+    let height_bits = b.read(4)? + 1;
+    let width = b.read(width_bits)? + 1;
+    let height = b.read(height_bits)? + 1;
+    Ok((width, height))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_header_sizes() {
+        // rav1e's reduced still-picture header for 64x48: profile 0, still, reduced,
+        // level 0, 6+1 and 6+1 bits of size.
+        let mut bits: Vec<u8> = Vec::new();
+        let mut push = |v: u32, n: u32| (0..n).rev().for_each(|i| bits.push(((v >> i) & 1) as u8));
+        push(0, 3);
+        push(1, 1);
+        push(1, 1);
+        push(0, 5);
+        push(6, 4);
+        push(6, 4);
+        push(63, 7);
+        push(47, 7);
+        let bytes: Vec<u8> =
+            bits.chunks(8).map(|c| c.iter().enumerate().fold(0, |a, (i, b)| a | b << (7 - i))).collect();
+        assert_eq!(sequence_size(&bytes).ok(), Some((64, 48)));
+        assert!(sequence_size(&bytes[..3]).is_err());
+    }
 }

@@ -230,3 +230,57 @@ fn same_size(image: (u32, u32), declared: (u32, u32), what: &str) -> Result<()> 
     }
     Ok(())
 }
+
+/// A big-endian bit reader over a codec header (an AV1 OBU payload, an HEVC parameter set with
+/// its emulation prevention bytes removed); reading past the end is corrupt, named by `what`.
+pub(super) struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Bits<'a> {
+    pub(super) fn new(data: &'a [u8], what: &'static str) -> Bits<'a> {
+        Bits { data, pos: 0, what }
+    }
+
+    pub(super) fn read(&mut self, n: u32) -> Result<u32> {
+        let mut v = 0u32;
+        for _ in 0..n {
+            let byte =
+                *self.data.get(self.pos / 8).ok_or_else(|| corrupt(format!("{} is cut short", self.what)))?;
+            v = (v << 1) | u32::from((byte >> (7 - self.pos % 8)) & 1);
+            self.pos += 1;
+        }
+        Ok(v)
+    }
+
+    pub(super) fn flag(&mut self) -> Result<bool> {
+        Ok(self.read(1)? == 1)
+    }
+
+    /// AV1's `uvlc()`: only skipped.
+    pub(super) fn skip_uvlc(&mut self) -> Result<()> {
+        let mut zeros = 0;
+        while !self.flag()? {
+            zeros += 1;
+            if zeros >= 32 {
+                return Ok(());
+            }
+        }
+        self.read(zeros)?;
+        Ok(())
+    }
+
+    /// HEVC's `ue(v)` (Exp-Golomb), up to 2^32 - 2; a longer code is corrupt.
+    pub(super) fn ue(&mut self) -> Result<u32> {
+        let mut zeros = 0;
+        while !self.flag()? {
+            zeros += 1;
+            if zeros > 31 {
+                return Err(corrupt(format!("{} has an Exp-Golomb code over 32 bits", self.what)));
+            }
+        }
+        Ok(((1u64 << zeros) - 1 + u64::from(self.read(zeros)?)) as u32)
+    }
+}

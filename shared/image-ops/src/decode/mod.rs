@@ -6,9 +6,9 @@
 //! checks pass, in this order:
 //!
 //! 1. **Byte length** against [`Limits::max_input_bytes`] ([`Error::InputTooLarge`]).
-//! 2. **Magic bytes** against an allowlist: JPEG, PNG, GIF, WebP, AVIF ([`sniff`]). Everything
-//!    else is [`Error::UnsupportedFormat`]; HEIC/HEIF, SVG/XML, TIFF, BMP and PDF are named in
-//!    the message.
+//! 2. **Magic bytes** against an allowlist: JPEG, PNG, GIF, WebP, AVIF, HEIC ([`sniff`]).
+//!    Everything else is [`Error::UnsupportedFormat`]; SVG/XML, TIFF, BMP, PDF and other
+//!    ISO-BMFF files are named in the message.
 //! 3. **Header** ([`probe`]): dimensions and frame count are read by hand-written, bounded parsers
 //!    (JPEG: marker walk to the first SOFn; PNG: IHDR, and the `acTL` frame count of an animated
 //!    PNG, found by skipping the chunks before IDAT; GIF: logical screen and every image
@@ -18,7 +18,10 @@
 //!    allocates by it; AVIF: the container's boxes, each of which must lie inside its parent, with
 //!    fixed caps on the items, extents, references and properties kept, then the `ispe` of the
 //!    primary item, or a grid's output size and every tile's `ispe`, and of the alpha item, and
-//!    every sequence header of every AV1 item to be decoded, which must give its item's `ispe`).
+//!    every sequence header of every AV1 item to be decoded, which must give its item's `ispe`;
+//!    HEIC: the same container walk, then every HEVC item's sequence parameter set, whose coded
+//!    size must be within the limits and whose size less its conformance window must be its
+//!    item's `ispe`, in 4:2:0 or monochrome, 8 or 10 bits).
 //!    A zero, inconsistent or
 //!    cut-short header is [`Error::CorruptImage`]; a side over `max_side`, more than `max_pixels`
 //!    per frame, more than `max_frames`, or more than `max_total_pixels` over all frames is
@@ -31,7 +34,9 @@
 //!
 //! AVIF's AV1 items are decoded by rav1d, told the item's size as its frame size limit (a frame
 //! header that overrides the size upwards is refused before the frame is allocated), one
-//! thread, film grain applied. Each decoded picture must have its item's size.
+//! thread, film grain applied. HEIC's HEVC items are decoded by heic-rs (no unsafe code; a panic
+//! in it is caught and the input called corrupt), one tile at a time. Each decoded picture must
+//! have its item's size.
 //!
 //! JPEG is decoded by libjpeg-turbo (mozjpeg). Its fatal errors unwind; every call runs inside
 //! `catch_unwind` and becomes [`Error::CorruptImage`]. libjpeg only *warns* on premature end of
@@ -48,33 +53,37 @@
 //!
 //! The EXIF orientation (all eight values) is applied to the pixels, so the result is upright:
 //! JPEG from the first APP1 `Exif\0\0` segment, PNG from `eXIf`, WebP from its `EXIF` chunk.
-//! GIF has no orientation. AVIF's `irot` (anti-clockwise quarter turns) then `imir` (axis 0: top
-//! and bottom exchanged, 1: left and right, as libavif reads ISO/IEC 23008-12:2022) are applied;
-//! an AVIF's Exif orientation is not: HEIF makes `irot`/`imir` the normative transforms and
-//! Exif informative, and libavif writes both from one orientation, so applying both would turn
-//! the image twice (browsers and libavif apply `irot`/`imir` only). [`Probe`] reports the stored
+//! GIF has no orientation. AVIF's and HEIC's `irot` (anti-clockwise quarter turns) then `imir`
+//! (axis 0: top and bottom exchanged, 1: left and right, as libavif and libheif read ISO/IEC
+//! 23008-12:2022) are applied; their Exif orientation is not: HEIF makes `irot`/`imir` the
+//! normative transforms and Exif informative, and libavif and iPhones write both from one
+//! orientation, so applying both would turn the image twice (browsers, libavif and libheif
+//! apply `irot`/`imir` only). [`Probe`] reports the stored
 //! (not upright) size.
 //!
 //! # Colour: ICC profiles and CMYK
 //!
 //! Outputs are always sRGB and carry no profile. An embedded ICC profile (JPEG APP2
 //! `ICC_PROFILE` segments reassembled by sequence number, PNG `iCCP`, WebP `ICCP`, GIF
-//! `ICCRGBG1`, AVIF `colr` of type `prof` or `rICC`) is parsed with moxcms and, unless it behaves as sRGB (checked by converting a
+//! `ICCRGBG1`, AVIF and HEIC `colr` of type `prof` or `rICC`) is parsed with moxcms and, unless it behaves as sRGB (checked by converting a
 //! grid of test colours), the pixels are converted to sRGB with relative colorimetric intent:
 //! RGB and RGBA pixels with an RGB profile, grey pixels with a grey profile. A profile that
 //! cannot be parsed, does not match the pixels' colour model, or for which moxcms cannot build
 //! a transform is ignored and the pixels are kept as they are: decoding never fails because
 //! of a profile.
 //!
-//! AVIF's YUV is converted to RGB with the matrix of the `colr` `nclx` box, else of the AV1
-//! sequence header (BT.601 when unspecified; BT.709, BT.2020, SMPTE 240, FCC, YCgCo and
-//! identity too; chroma-derived and ICtCp matrices fall back to BT.601), full or limited range
-//! as signalled; 4:2:0 and 4:2:2 chroma is upsampled bilinearly (libavif's weights). 10- and
-//! 12-bit samples are reduced to 8 bits with rounding. The alpha auxiliary image (`auxC`
-//! `urn:mpeg:mpegB:cicp:systems:auxiliary:alpha`) becomes alpha (full range, as libavif reads
-//! it), made straight when the file says it is premultiplied (`prem`). The `nclx` primaries
-//! and transfer are not converted (sRGB is assumed unless an ICC profile says otherwise), nor
-//! is `clap` (clean aperture) applied.
+//! AVIF's and HEIC's YUV is converted to RGB with the matrix of the `colr` `nclx` box (the
+//! primary item's, else a grid's first tile's), else of the AV1 sequence header for AVIF
+//! (BT.601 when unspecified) and BT.601 full range for HEIC (libheif's default: the HEVC VUI is
+//! not read); BT.709, BT.2020, SMPTE 240, FCC, YCgCo and identity too; chroma-derived and
+//! ICtCp matrices fall back to BT.601; full or limited range as signalled; 4:2:0 and 4:2:2
+//! chroma is upsampled bilinearly (libavif's weights). 10- and 12-bit samples are reduced to 8
+//! bits with rounding. The alpha auxiliary image (`auxC`
+//! `urn:mpeg:mpegB:cicp:systems:auxiliary:alpha`, or HEVC's `urn:mpeg:hevc:2015:auxid:1`)
+//! becomes alpha (full range, as libavif reads it), made straight when the file says it is
+//! premultiplied (`prem`). `nclx` (or sequence header) primaries and transfer other than sRGB's
+//! are converted to sRGB (HDR transfers are kept as stored); an ICC profile wins over them.
+//! `clap` (clean aperture) is not applied.
 //!
 //! CMYK and YCCK JPEGs are converted to RGB with the naive formula
 //! `R = (1 - C)(1 - K)` (likewise G from M, B from Y). When an Adobe APP14 marker is present the
@@ -114,21 +123,25 @@
 //!   progressive AC scans not read), libjpeg-turbo's output bit for bit; anything else is left to
 //!   libjpeg;
 //! - `codecs` — PNG, GIF and WebP (stills and animations) through the `image` crate;
-//! - `avif` — the bounded AVIF container parser, the sequence header check, YUV to RGB;
+//! - `heif` — the bounded AVIF/HEIC container parser, YUV to RGB, grids, alpha, transforms;
+//! - `yuv` — a decoded YUV picture, whichever codec made it;
 //! - `av1` — AV1 decoding by rav1d (one of the two modules with `unsafe` code, with `transcode::ffi`: rav1d's API is dav1d's
-//!   C API);
+//!   C API) and the AV1 sequence header check;
+//! - `hevc` — HEVC decoding by heic-rs, the `hvcC` and sequence parameter set checks;
 //! - `colour` — ICC profiles to sRGB, grey and CMYK to RGB;
 //! - `orient` — EXIF orientation.
 
 mod av1;
-mod avif;
 mod codecs;
 mod colour;
 mod header;
+mod heif;
+mod hevc;
 pub(crate) mod jpeg;
 mod jpeg_dc;
 mod orient;
 mod sniff;
+mod yuv;
 
 use image::ImageError;
 
@@ -190,9 +203,9 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe> {
         InputFormat::Png => header::png(bytes)?,
         InputFormat::Gif => header::gif(bytes, limits)?,
         InputFormat::Webp => header::webp(bytes, limits)?,
-        InputFormat::Avif => {
-            let avif = avif::parse(bytes, limits)?;
-            (avif.width, avif.height, 1)
+        InputFormat::Avif | InputFormat::Heic => {
+            let heif = heif::parse(bytes, format, limits)?;
+            (heif.width, heif.height, 1)
         }
     };
     if width == 0 || height == 0 {
@@ -251,7 +264,7 @@ pub fn decode_probed(
         InputFormat::Png => codecs::png(bytes, limits, options),
         InputFormat::Gif => codecs::gif(bytes, limits, options),
         InputFormat::Webp => codecs::webp(bytes, limits, options),
-        InputFormat::Avif => avif::decode(bytes, limits),
+        InputFormat::Avif | InputFormat::Heic => heif::decode(bytes, probe.format, limits),
     }
 }
 

@@ -1,12 +1,12 @@
-//! The magic-byte allowlist: JPEG, PNG, GIF, WebP and AVIF are accepted; HEIC/HEIF, SVG/XML,
-//! TIFF, BMP and PDF are refused by name.
+//! The magic-byte allowlist: JPEG, PNG, GIF, WebP, AVIF and HEIC/HEIF are accepted; SVG/XML,
+//! TIFF, BMP, PDF and other ISO-BMFF files (video) are refused by name.
 
 use super::unsupported;
 use crate::{InputFormat, Result};
 
 pub(super) const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
-/// Identifies the format from magic bytes (allowlist: JPEG, PNG, WebP, GIF, AVIF).
+/// Identifies the format from magic bytes (allowlist: JPEG, PNG, WebP, GIF, AVIF, HEIC).
 pub fn sniff(bytes: &[u8]) -> Result<InputFormat> {
     if bytes.is_empty() {
         return Err(unsupported("empty input"));
@@ -23,19 +23,20 @@ pub fn sniff(bytes: &[u8]) -> Result<InputFormat> {
     if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
         return Ok(InputFormat::Webp);
     }
-    if iso_bmff_kind(bytes) == Some("AVIF") {
-        return Ok(InputFormat::Avif);
+    if let Some(Some(format)) = iso_bmff_kind(bytes) {
+        return Ok(format);
     }
     Err(unsupported(name_unsupported(bytes)))
 }
 
 /// A message naming a known unsupported format, or "unrecognised".
 fn name_unsupported(bytes: &[u8]) -> String {
-    if let Some(kind) = iso_bmff_kind(bytes) {
-        return format!("{kind} is not supported (accepted: JPEG, PNG, GIF, WebP, AVIF)");
+    if iso_bmff_kind(bytes).is_some() {
+        let brand = String::from_utf8_lossy(&bytes[8..12]).into_owned();
+        return format!("ISO-BMFF file of brand {brand:?} (a video?) is not supported ({ACCEPTED})");
     }
     if looks_like_xml(bytes) {
-        return "SVG/XML is not supported (accepted: JPEG, PNG, GIF, WebP, AVIF)".into();
+        return format!("SVG/XML is not supported ({ACCEPTED})");
     }
     let named = if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
         Some("TIFF")
@@ -49,7 +50,7 @@ fn name_unsupported(bytes: &[u8]) -> String {
         None
     };
     match named {
-        Some(name) => format!("{name} is not supported (accepted: JPEG, PNG, GIF, WebP, AVIF)"),
+        Some(name) => format!("{name} is not supported ({ACCEPTED})"),
         None => {
             let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
             format!("unrecognised format (first bytes {})", head.join(" "))
@@ -57,11 +58,13 @@ fn name_unsupported(bytes: &[u8]) -> String {
     }
 }
 
+const ACCEPTED: &str = "accepted: JPEG, PNG, GIF, WebP, AVIF, HEIC";
+
 /// AVIF / HEIC detection from an ISO-BMFF `ftyp` box (major and compatible brands): AVIF when
-/// `avif` or `avis` is among them (an AVIF may list `mif1` and `miaf` too), else HEIC/HEIF for
-/// the HEIF brands. HEIC stays refused: its HEVC payload needs libde265, which has no static
-/// aarch64 build here.
-fn iso_bmff_kind(bytes: &[u8]) -> Option<&'static str> {
+/// `avif` or `avis` is among them (an AVIF may list `mif1` and `miaf` too), else HEIC for the
+/// HEIF brands (`mif1` alone included: the image items then say which codec, and one that is
+/// not HEVC is refused by name). `Some(None)`: an `ftyp` box with neither (MP4, QuickTime, ...).
+fn iso_bmff_kind(bytes: &[u8]) -> Option<Option<InputFormat>> {
     if bytes.get(4..8)? != b"ftyp" {
         return None;
     }
@@ -75,13 +78,13 @@ fn iso_bmff_kind(bytes: &[u8]) -> Option<&'static str> {
         pos += 4;
     }
     if brands.iter().any(|b| *b == b"avif" || *b == b"avis") {
-        return Some("AVIF");
+        return Some(Some(InputFormat::Avif));
     }
     let heif: [&[u8]; 8] = [b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"];
     if brands.iter().any(|b| heif.contains(b)) {
-        return Some("HEIC/HEIF");
+        return Some(Some(InputFormat::Heic));
     }
-    None
+    Some(None)
 }
 
 /// SVG or other XML: optional UTF-8 BOM and whitespace, then `<?xml`, `<svg` or `<!DOCTYPE svg`.
@@ -106,8 +109,9 @@ mod tests {
         assert_eq!(msg(b""), "empty input");
         assert!(msg(b"\xEF\xBB\xBF  \n<svg xmlns=''>").contains("SVG"));
         assert!(msg(b"<?xml version='1.0'?>").contains("SVG/XML"));
-        assert!(msg(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic").contains("HEIC"));
-        assert!(msg(b"\0\0\0\x18ftypmif1\0\0\0\0mif1miaf").contains("HEIC"));
+        assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic").ok(), Some(InputFormat::Heic));
+        assert_eq!(sniff(b"\0\0\0\x18ftypmif1\0\0\0\0mif1miaf").ok(), Some(InputFormat::Heic));
+        assert!(msg(b"\0\0\0\x18ftypisom\0\0\0\0isomavc1").contains("\"isom\" (a video?)"));
         assert!(msg(b"II*\0\x08\0\0\0").contains("TIFF"));
         assert!(msg(b"MM\0*\0\0\0\x08").contains("TIFF"));
         assert!(msg(b"BM\x36\0\0\0").contains("BMP"));
@@ -122,6 +126,6 @@ mod tests {
         assert_eq!(sniff(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1").ok(), Some(InputFormat::Avif));
         assert_eq!(sniff(b"\0\0\0\x1cftypavis\0\0\0\0avismsf1").ok(), Some(InputFormat::Avif));
         assert_eq!(sniff(b"\0\0\0\x1cftypmif1\0\0\0\0miafavif").ok(), Some(InputFormat::Avif));
-        assert!(msg(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic").contains("accepted: JPEG, PNG, GIF, WebP, AVIF"));
+        assert!(msg(b"BM\x36\0\0\0").contains("accepted: JPEG, PNG, GIF, WebP, AVIF, HEIC"));
     }
 }

@@ -102,6 +102,51 @@ pub fn assert_golden(name: &str, actual: &RgbaImage, tolerance: u8) {
     }
 }
 
+/// The largest difference of any colour channel (where alpha is at least `min_alpha` in the
+/// reference) and of alpha, and the mean colour difference.
+pub fn max_diff(a: &RgbaImage, b: &RgbaImage, min_alpha: u8) -> (u8, u8, f64) {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let (mut colour, mut alpha, mut sum, mut n, mut at) = (0u8, 0u8, 0u64, 0u64, (0, 0));
+    for ((x, y, p), q) in a.enumerate_pixels().zip(b.pixels()) {
+        alpha = alpha.max(p[3].abs_diff(q[3]));
+        if q[3] >= min_alpha {
+            for c in 0..3 {
+                let d = p[c].abs_diff(q[c]);
+                if d > colour {
+                    (colour, at) = (d, (x, y));
+                }
+                sum += u64::from(d);
+                n += 1;
+            }
+        }
+    }
+    if colour > 0 {
+        eprintln!(
+            "largest colour difference {colour} at {at:?}: {:?} and {:?}",
+            a.get_pixel(at.0, at.1),
+            b.get_pixel(at.0, at.1)
+        );
+    }
+    (colour, alpha, sum as f64 / n.max(1) as f64)
+}
+
+/// `img` converted from the ICC profile `icc` to sRGB by moxcms (the expected decode of a file
+/// whose reference decoder keeps the stored values).
+pub fn icc_to_srgb(img: &RgbaImage, icc: &[u8]) -> RgbaImage {
+    let profile = moxcms::ColorProfile::new_from_slice(icc).unwrap();
+    let t = profile
+        .create_transform_8bit(
+            moxcms::Layout::Rgba,
+            &moxcms::ColorProfile::new_srgb(),
+            moxcms::Layout::Rgba,
+            moxcms::TransformOptions::default(),
+        )
+        .unwrap();
+    let mut out = RgbaImage::new(img.width(), img.height());
+    t.transform(img.as_raw(), out.as_mut()).unwrap();
+    out
+}
+
 /// Mean absolute difference per channel between two same-sized images (alpha included).
 pub fn mean_abs_diff(a: &RgbaImage, b: &RgbaImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());

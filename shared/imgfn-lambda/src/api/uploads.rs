@@ -38,11 +38,15 @@ impl Api {
 
         // Exactly one of the accepted types, as written (S3 compares the signed header as is).
         let normalized = content_type.trim().to_ascii_lowercase();
-        let format =
-            InputFormat::ALL.into_iter().find(|f| f.content_type() == normalized).ok_or_else(|| {
+        let format = InputFormat::ALL
+            .into_iter()
+            .find(|f| f.content_types().contains(&normalized.as_str()))
+            .ok_or_else(|| {
+                let accepted: Vec<&str> =
+                    InputFormat::ALL.iter().flat_map(|f| f.content_types().iter().copied()).collect();
                 image_ops::Error::UnsupportedFormat(format!(
                     "content type {content_type:?} is not accepted; use one of {}",
-                    InputFormat::ALL.map(InputFormat::content_type).join(", ")
+                    accepted.join(", ")
                 ))
             })?;
         let ext = format.extension();
