@@ -858,47 +858,88 @@ fn colour_into(picture: &dyn Picture, nclx: Option<Nclx>, to: Target<'_>) -> Res
     let half_x = matches!(p.layout, Layout::I420 | Layout::I422);
     let half_y = p.layout == Layout::I420;
     let width = w as usize;
+    // One row at a time, as floats: luma, and each chroma plane at luma resolution (or, for
+    // the identity matrix, the R and B planes). The chroma samples a row needs: those under
+    // its columns, and one more for the interpolation at its right edge.
+    let mut luma = vec![0f32; cols];
+    let (mut first, mut second) = (vec![0f32; cols], vec![0f32; cols]);
+    let needed = if half_x { cw.min(cols.div_ceil(2) + 1) } else { cw.min(cols) };
+    let mut blend = [vec![0f32; needed], vec![0f32; needed]];
+    let (y_norm, c_norm) = ((range.y_offset, range.y_scale), (range.c_offset, range.c_scale));
     for y in 0..rows {
-        let luma = picture.row(0, y);
+        normalised(picture.row(0, y), y_norm, &mut luma);
         let start = ((y0 as usize + y) * width + x0 as usize) * channels;
         let line = &mut out[start..start + cols * channels];
-        if p.layout == Layout::Mono {
-            for (x, px) in line.chunks_exact_mut(channels).enumerate() {
-                let scale = if premultiplied { straight(px[3]) } else { 1.0 };
-                let g = to_u8((f32::from(luma.get(x)) - range.y_offset) * range.y_scale * scale);
-                px[..3].copy_from_slice(&[g, g, g]);
-            }
-            continue;
-        }
-        // The chroma rows this luma row samples, and the weight of the first.
-        let (ya, yb, wy) = if half_y { half_taps(y, ch) } else { (y, y, 1.0) };
-        let (ua, ub, va, vb) =
-            (picture.row(1, ya), picture.row(1, yb), picture.row(2, ya), picture.row(2, yb));
-        for (x, px) in line.chunks_exact_mut(channels).enumerate() {
-            let (xa, xb, wx) = if half_x { half_taps(x, cw) } else { (x, x, 1.0) };
-            let sample = |a: Row<'_>, b: Row<'_>| {
-                let top = wx * f32::from(a.get(xa)) + (1.0 - wx) * f32::from(a.get(xb));
-                let bottom = wx * f32::from(b.get(xa)) + (1.0 - wx) * f32::from(b.get(xb));
-                (wy * top + (1.0 - wy) * bottom - range.c_offset) * range.c_scale
-            };
-            let (u, v) = (sample(ua, ub), sample(va, vb));
-            let yv = (f32::from(luma.get(x)) - range.y_offset) * range.y_scale;
-            let rgb = match matrix {
-                // Identity: every plane is full-resolution luma-like samples.
-                Matrix::Identity => [
-                    (f32::from(picture.row(2, y).get(x)) - range.y_offset) * range.y_scale,
-                    yv,
-                    (f32::from(picture.row(1, y).get(x)) - range.y_offset) * range.y_scale,
-                ],
-                m => m.rgb(yv, u, v),
-            };
+        let put = |px: &mut [u8], rgb: [f32; 3]| {
             let scale = if premultiplied { straight(px[3]) } else { 1.0 };
             px[0] = to_u8(rgb[0] * scale);
             px[1] = to_u8(rgb[1] * scale);
             px[2] = to_u8(rgb[2] * scale);
+        };
+        match (p.layout, matrix) {
+            (Layout::Mono, _) => {
+                for (x, px) in line.chunks_exact_mut(channels).enumerate() {
+                    put(px, [luma[x]; 3]);
+                }
+            }
+            // Identity: every plane is full-resolution luma-like samples (G, B, R).
+            (_, Matrix::Identity) => {
+                normalised(picture.row(2, y), y_norm, &mut first);
+                normalised(picture.row(1, y), y_norm, &mut second);
+                for (x, px) in line.chunks_exact_mut(channels).enumerate() {
+                    put(px, [first[x], luma[x], second[x]]);
+                }
+            }
+            (_, m) => {
+                // The chroma rows this luma row samples, and the weight of the first.
+                let (ya, yb, wy) = if half_y { half_taps(y, ch) } else { (y, y, 1.0) };
+                for (plane, line) in [(1, &mut first), (2, &mut second)] {
+                    let rows = (picture.row(plane, ya), picture.row(plane, yb));
+                    chroma_line(rows, wy, c_norm, half_x, &mut blend, line);
+                }
+                for (x, px) in line.chunks_exact_mut(channels).enumerate() {
+                    put(px, m.rgb(luma[x], first[x], second[x]));
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// The first `out.len()` samples of `row` as floats, `(sample - offset) * scale`.
+fn normalised(row: Row<'_>, (offset, scale): (f32, f32), out: &mut [f32]) {
+    match row {
+        Row::Eight(r) => out.iter_mut().zip(r).for_each(|(o, &v)| *o = (f32::from(v) - offset) * scale),
+        Row::High(r) => out.iter_mut().zip(r).for_each(|(o, &v)| *o = (f32::from(v) - offset) * scale),
+    }
+}
+
+/// One chroma line at luma resolution, in [-0.5, 0.5]: chroma rows `a` and `b` blended with
+/// weight `wy` of `a` (into `blend[0]`, at chroma resolution; `blend[1]` is scratch), then,
+/// for half-width chroma, libavif's bilinear upsampling across (3/4 of the nearest sample, 1/4
+/// of the next one out).
+fn chroma_line(
+    (a, b): (Row<'_>, Row<'_>),
+    wy: f32,
+    norm: (f32, f32),
+    half_x: bool,
+    blend: &mut [Vec<f32>; 2],
+    out: &mut [f32],
+) {
+    let [blend, below] = blend;
+    normalised(a, norm, blend);
+    if wy < 1.0 {
+        normalised(b, norm, below);
+        blend.iter_mut().zip(below.iter()).for_each(|(t, &u)| *t = wy * *t + (1.0 - wy) * u);
+    }
+    if !half_x {
+        out.copy_from_slice(&blend[..out.len()]);
+        return;
+    }
+    for (x, o) in out.iter_mut().enumerate() {
+        let (i, j, wx) = half_taps(x, blend.len());
+        *o = wx * blend[i] + (1.0 - wx) * blend[j];
+    }
 }
 
 /// Puts an alpha picture's luma (full range, as libavif reads alpha) into the output's fourth
