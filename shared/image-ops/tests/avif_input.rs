@@ -179,23 +179,15 @@ fn truncated_files_are_corrupt() {
     }
 }
 
-/// Replaces the first `ispe` of `file` with `width` x `height`.
-fn with_ispe(mut file: Vec<u8>, width: u32, height: u32) -> Vec<u8> {
-    let at = file.windows(4).position(|w| w == b"ispe").unwrap();
-    file[at + 8..at + 12].copy_from_slice(&width.to_be_bytes());
-    file[at + 12..at + 16].copy_from_slice(&height.to_be_bytes());
-    file
-}
-
 #[test]
 fn sizes_are_checked_before_decoding() {
     let bytes = fixture("yuv420_8_limited.avif");
     let small = Limits { max_pixels: 64 * 48 - 1, ..Limits::default() };
     assert!(matches!(probe(&bytes, &small), Err(Error::TooManyPixels(_))));
-    let huge = with_ispe(bytes.clone(), 60_000, 60_000);
+    let huge = common::with_ispe(bytes.clone(), 60_000, 60_000);
     assert!(matches!(probe(&huge, &Limits::default()), Err(Error::TooManyPixels(_))));
     // The decoder allocates by the AV1 sequence header, which must say what ispe says.
-    let lying = with_ispe(bytes, 16, 12);
+    let lying = common::with_ispe(bytes, 16, 12);
     match probe(&lying, &Limits::default()) {
         Err(Error::CorruptImage(m)) => assert!(m.contains("sequence header is 64x48"), "{m}"),
         other => panic!("{other:?}"),

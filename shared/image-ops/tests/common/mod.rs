@@ -147,6 +147,16 @@ pub fn icc_to_srgb(img: &RgbaImage, icc: &[u8]) -> RgbaImage {
     out
 }
 
+/// `file` (an AVIF or HEIC fixture) with its first `ispe` (image size) property replaced by
+/// `width` x `height`: for a file of one coded item, the AV1 sequence header or HEVC parameter
+/// set still gives the real size.
+pub fn with_ispe(mut file: Vec<u8>, width: u32, height: u32) -> Vec<u8> {
+    let at = file.windows(4).position(|w| w == b"ispe").unwrap();
+    file[at + 8..at + 12].copy_from_slice(&width.to_be_bytes());
+    file[at + 12..at + 16].copy_from_slice(&height.to_be_bytes());
+    file
+}
+
 /// Mean absolute difference per channel between two same-sized images (alpha included).
 pub fn mean_abs_diff(a: &RgbaImage, b: &RgbaImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());
