@@ -99,7 +99,8 @@ fn sequence(nal: &[u8]) -> Result<Sequence> {
     r.read(4)?; // sps_video_parameter_set_id
     let sub_layers = r.read(3)?; // sps_max_sub_layers_minus1
     r.read(1)?; // sps_temporal_id_nesting_flag
-                // profile_tier_level(1, sps_max_sub_layers_minus1): the general profile (88 bits) and level.
+
+    // profile_tier_level(1, sps_max_sub_layers_minus1): the general profile (88 bits), level.
     r.read(32)?;
     r.read(32)?;
     r.read(24)?;
@@ -196,6 +197,14 @@ pub(super) fn check(config: &Config<'_>, data: &[u8], size: (u32, u32), limits: 
                 s.bits.0, s.bits.1
             )));
         }
+    }
+    // heic-rs's own reading of the first SPS must agree (a second opinion on the parse above).
+    let theirs = hevc::probe(&config.sets).map_err(|e| corrupt(format!("HEVC: {e}")))?;
+    if (theirs.width, theirs.height) != size {
+        return Err(corrupt(format!(
+            "HEVC sequence parameter set is {}x{}, its image item {}x{}",
+            theirs.width, theirs.height, size.0, size.1
+        )));
     }
     units(config, data).map(|_| ())
 }
