@@ -19,6 +19,7 @@ pub mod fuzzing;
 pub mod geometry;
 pub mod limits;
 pub mod ops;
+mod parallel;
 pub mod pipeline;
 pub mod pixels;
 pub mod smartcrop;

@@ -280,7 +280,7 @@ impl Pipeline {
             let tile = slice::cut(image, info)?;
             encode::encode_part(&tile, format, out, &self.limits, Some(whole))
         };
-        let tiles = encode_all(&infos, encode_tile)?;
+        let tiles = crate::parallel::map_all(&infos, encode_tile)?;
         let manifest = Manifest {
             width: image.width(),
             height: image.height(),
@@ -290,100 +290,5 @@ impl Pipeline {
             tiles: infos,
         };
         Ok(Output::Tiles { manifest, tiles })
-    }
-}
-
-/// `encode` applied to every item, in order; on as many threads as this process may run on (one
-/// on a Lambda function up to 1,769 MB, or when pinned to one core), each taking the next item
-/// not yet taken, so only that many tiles are cut and encoding at once. The first error in item
-/// order is returned, as a sequential loop would return it.
-fn encode_all<T: Sync>(items: &[T], encode: impl Fn(&T) -> Result<Encoded> + Sync) -> Result<Vec<Encoded>> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    encode_on(threads, items, encode)
-}
-
-/// [`encode_all`] on at most `threads` threads.
-fn encode_on<T: Sync>(
-    threads: usize,
-    items: &[T],
-    encode: impl Fn(&T) -> Result<Encoded> + Sync,
-) -> Result<Vec<Encoded>> {
-    let threads = threads.min(items.len());
-    if threads <= 1 {
-        return items.iter().map(encode).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let mut done: Vec<(usize, Result<Encoded>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    // Stop taking work after a failure: the caller gets the error either way.
-                    while !failed.load(std::sync::atomic::Ordering::Relaxed) {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        let result = encode(item);
-                        if result.is_err() {
-                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        mine.push((i, result));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        // A worker's panic is re-raised here, as it would have been on this thread.
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    // Items after a failure may never have been taken; every one before the first failure was.
-    done.into_iter().map(|(_, r)| r).collect()
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn encoded(i: usize) -> Encoded {
-        Encoded { bytes: i.to_le_bytes().to_vec(), format: OutputFormat::Png, width: 1, height: 1, frames: 1 }
-    }
-
-    #[test]
-    fn tiles_encoded_on_several_threads_come_back_in_order() {
-        let items: Vec<usize> = (0..37).collect();
-        for threads in [1, 2, 3, 8, 64] {
-            let out = encode_on(threads, &items, |&i| {
-                // Uneven work, so that threads finish out of order.
-                std::thread::sleep(std::time::Duration::from_micros((i as u64 * 7919) % 500));
-                Ok(encoded(i))
-            })
-            .unwrap();
-            let order: Vec<usize> =
-                out.iter().map(|e| usize::from_le_bytes(e.bytes[..].try_into().unwrap())).collect();
-            assert_eq!(order, items, "{threads} threads");
-        }
-    }
-
-    #[test]
-    fn the_first_failing_tile_in_order_is_the_error() {
-        let items: Vec<usize> = (0..40).collect();
-        for threads in [1, 2, 4] {
-            let err = encode_on(threads, &items, |&i| {
-                // Item 29 fails at once; item 11 fails late, after others have started.
-                if i == 11 {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                if i == 11 || i == 29 {
-                    Err(Error::Encode(format!("tile {i}")))
-                } else {
-                    Ok(encoded(i))
-                }
-            })
-            .unwrap_err();
-            assert_eq!(err.to_string(), Error::Encode("tile 11".into()).to_string(), "{threads} threads");
-        }
-        assert!(encode_on(4, &Vec::<usize>::new(), |_| Ok(encoded(0))).unwrap().is_empty());
     }
 }
