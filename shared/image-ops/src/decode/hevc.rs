@@ -215,12 +215,6 @@ pub(super) struct Picture {
     info: Info,
 }
 
-impl std::fmt::Debug for Picture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Picture").field("info", &self.info).finish_non_exhaustive()
-    }
-}
-
 impl yuv::Picture for Picture {
     fn info(&self) -> &Info {
         &self.info
