@@ -1,5 +1,7 @@
 //! Encoding the working image to JPEG, PNG, WebP, GIF or AVIF. Outputs carry no metadata: no EXIF
-//! (GPS is private data), no ICC profile (pixels are sRGB after decoding), no XMP.
+//! (GPS is private data), no ICC profile (pixels are sRGB after decoding), no XMP; unless the
+//! output params keep the source's profile or copyright tags, which the image then carries
+//! ([`crate::metadata`]) and which are written into the file here.
 //!
 //! Encoder settings, chosen for speed per image on one Lambda vCPU (like sharp's defaults):
 //!
@@ -80,6 +82,15 @@ pub struct OutputParams {
     /// write 8 bits.
     #[serde(default = "default_depth")]
     pub depth: u8,
+    /// Keep the source's ICC profile (a wide-gamut one: Display P3, Adobe RGB) instead of
+    /// converting to sRGB: the output carries it (JPEG, PNG, WebP, AVIF; GIF is converted).
+    /// Default false. See [`crate::metadata`].
+    #[serde(default)]
+    pub keep_icc: bool,
+    /// Keep the source's Exif `Artist` and `Copyright` (and nothing else: never GPS) in the
+    /// output (JPEG, PNG, WebP, AVIF). Default false. See [`crate::metadata`].
+    #[serde(default)]
+    pub keep_copyright: bool,
 }
 
 impl Default for OutputParams {
@@ -94,6 +105,8 @@ impl Default for OutputParams {
             effort: default_effort(),
             alpha_format: None,
             depth: default_depth(),
+            keep_icc: false,
+            keep_copyright: false,
         }
     }
 }
@@ -321,6 +334,23 @@ pub(crate) fn encode_part(
         return Err(Error::Encode(format!("animation frames differ in size: {width}x{height} and {w}x{h}")));
     }
 
+    // GIF cannot carry a profile: pixels kept in one are converted to sRGB for it.
+    let srgb: Vec<crate::Frame>;
+    let frames = match (&image.metadata.icc, format) {
+        (Some(icc), OutputFormat::Gif) => {
+            srgb = frames
+                .iter()
+                .map(|f| {
+                    let mut f = f.clone();
+                    crate::decode::pixels_to_srgb(&mut f.pixels, icc);
+                    f
+                })
+                .collect();
+            &srgb[..]
+        }
+        _ => frames,
+    };
+    let first = &frames[0];
     let bytes = catch_encoder_panic(format, || match format {
         OutputFormat::Jpeg => encode_jpeg(&first.pixels, out),
         OutputFormat::Png => encode_png(&first.pixels, out),
@@ -331,9 +361,11 @@ pub(crate) fn encode_part(
             let own = u64::from(width) * u64::from(height);
             let total = whole.unwrap_or(own).max(own);
             let speed = avif_speed(out.effort, out.depth, (width, height), total, limits)?;
-            encode_avif(&first.pixels, out.quality.level(), speed, out.depth)
+            let exif = image.metadata.copyright.as_deref();
+            avif(&first.pixels, out.quality.level(), speed, out.depth, exif)
         }
     })?;
+    let bytes = crate::metadata::embed(bytes, format, &image.metadata)?;
     if bytes.is_empty() {
         return Err(Error::Encode(format!("the {} encoder produced no output", format.extension())));
     }
@@ -666,6 +698,11 @@ pub fn avif_speed(effort: u8, depth: u8, size: (u32, u32), total: u64, limits: &
 /// This is what [`encode`] runs for AVIF after choosing the speed from `effort`; it is public for
 /// the measurements behind that choice (`examples/avif_speeds.rs`).
 pub fn encode_avif(pixels: &Pixels, quality: u8, speed: u8, depth: u8) -> Result<Vec<u8>> {
+    avif(pixels, quality, speed, depth, None)
+}
+
+/// [`encode_avif`] with an Exif block (a TIFF structure) written as the image's `Exif` item.
+fn avif(pixels: &Pixels, quality: u8, speed: u8, depth: u8, exif: Option<&[u8]>) -> Result<Vec<u8>> {
     use ravif::{BitDepth, Encoder, Img, RGBA8};
     let quality = f32::from(quality.clamp(1, 100));
     let encoder = Encoder::new()
@@ -675,6 +712,10 @@ pub fn encode_avif(pixels: &Pixels, quality: u8, speed: u8, depth: u8) -> Result
         .with_bit_depth(if depth > 8 { BitDepth::Ten } else { BitDepth::Eight })
         // One tile, encoded on the calling thread (the `threading` feature is off).
         .with_num_threads(Some(1));
+    let encoder = match exif {
+        Some(exif) => encoder.with_exif(exif),
+        None => encoder,
+    };
     let (w, h) = pixels.dimensions();
     let (w, h) = (w as usize, h as usize);
     // RGB goes through `encode_rgba` too, opaque: it encodes exactly what `encode_rgb` would

@@ -94,7 +94,7 @@ pub fn decode(data: &[u8]) {
     };
     // Shrink-on-load (JPEG) to a third, first frame only (animations).
     let third = |_: u32, _: u32| 1.0 / 3.0;
-    let options = DecodeOptions { first_frame_only: true, shrink: Some(&third) };
+    let options = DecodeOptions { first_frame_only: true, shrink: Some(&third), ..Default::default() };
     match (decode::decode_probed(data, &probe, &limits, &options), &full) {
         (Ok(small), Some(full)) => {
             assert_eq!(small.frames.len(), 1, "first_frame_only decoded {} frames", small.frames.len());
@@ -525,6 +525,8 @@ fn spec(b: &mut Bytes<'_>) -> PipelineSpec {
         effort: if rarely(b) { b.byte() } else { b.below(7) as u8 },
         alpha_format: b.option(|b| b.pick(&OutputFormat::ALL)).filter(|_| rarely(b)),
         depth: if rarely(b) { b.byte() } else { b.pick(&[8, 10]) },
+        keep_icc: b.bool(),
+        keep_copyright: b.bool(),
     };
     PipelineSpec { ops, output }
 }
@@ -571,7 +573,13 @@ fn image_file(b: &mut Bytes<'_>) -> Vec<u8> {
             Frame { pixels, delay_ms: 10 * f }
         })
         .collect();
-    let image = Image { frames, format: InputFormat::Png, loop_count, shrunk_from: None };
+    let image = Image {
+        frames,
+        format: InputFormat::Png,
+        loop_count,
+        shrunk_from: None,
+        metadata: Default::default(),
+    };
     let bytes = match encode::encode(&image, format, &out) {
         Ok(e) => e.bytes,
         Err(e) => panic!("a valid {w}x{h} image does not encode as {format:?}: {e}"),

@@ -197,6 +197,8 @@ impl Pipeline {
         let options = DecodeOptions {
             first_frame_only: self.tiles().is_some() || !format.can_animate(),
             shrink: Some(&shrink),
+            keep_icc: out.keep_icc,
+            keep_copyright: out.keep_copyright,
         };
         let mut image = decode::decode_probed(input, &probe, &self.limits, &options)?;
 
@@ -222,7 +224,19 @@ impl Pipeline {
         }
         let overlays: Vec<&dyn Overlay> =
             self.spec.ops.iter().map(|op| op.operation().as_overlay()).collect::<Option<_>>()?;
-        crate::transcode::render(input, (probe.width, probe.height), &overlays, cx, &self.spec.output).ok()
+        let out = &self.spec.output;
+        let encoded =
+            crate::transcode::render(input, (probe.width, probe.height), &overlays, cx, out).ok()?;
+        // Only files without a profile take this path, so there is no profile to keep.
+        let copyright = if out.keep_copyright { decode::jpeg_copyright(input) } else { None };
+        match copyright {
+            Some(copyright) => {
+                let meta = crate::Metadata { icc: None, copyright: Some(copyright) };
+                let bytes = crate::metadata::embed(encoded.bytes, OutputFormat::Jpeg, &meta).ok()?;
+                Some(Encoded { bytes, ..encoded })
+            }
+            None => Some(encoded),
+        }
     }
 
     /// Checks and prepares the assets: each present and within the asset limit, fonts
@@ -245,7 +259,8 @@ impl Pipeline {
                     loaded.fonts.insert(asset.name.to_owned(), bytes.clone());
                 }
                 AssetKind::Image if !loaded.overlays.contains_key(asset.name) => {
-                    let options = DecodeOptions { first_frame_only: true, shrink: None };
+                    let options =
+                        DecodeOptions { first_frame_only: true, shrink: None, ..Default::default() };
                     let overlay = decode::decode(bytes, &self.limits, &options)
                         .map_err(|e| Error::invalid(&asset.field, format!("overlay image: {e}")))?;
                     loaded.overlays.insert(asset.name.to_owned(), overlay.first().to_rgba());

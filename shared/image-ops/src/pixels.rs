@@ -2,7 +2,7 @@
 
 use image::{RgbImage, RgbaImage};
 
-use crate::InputFormat;
+use crate::{InputFormat, Metadata};
 
 /// Pixels of one frame in the working format: 8-bit sRGB, with or without straight alpha.
 /// Decoders bring every input (16-bit, grey, palette, CMYK, ICC-tagged) into one of these.
@@ -57,7 +57,7 @@ pub struct Frame {
     pub delay_ms: u32,
 }
 
-/// A decoded, upright, sRGB image: one frame for stills, several for animations (all frames
+/// A decoded, upright image, sRGB unless `metadata.icc` says otherwise: one frame for stills, several for animations (all frames
 /// full-canvas and the same size). Operations map over every frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
@@ -69,12 +69,22 @@ pub struct Image {
     /// scaling), so that the first `resize` computes exactly the output size a full-size decode
     /// would give. `None` when the pixels are at full size.
     pub shrunk_from: Option<(u32, u32)>,
+    /// What the output keeps of the source's metadata (empty unless the output params ask):
+    /// the profile the pixels are in when it was kept, the copyright tags. See
+    /// [`crate::metadata`].
+    pub metadata: Metadata,
 }
 
 impl Image {
     /// A still image.
     pub fn still(pixels: Pixels, format: InputFormat) -> Self {
-        Image { frames: vec![Frame { pixels, delay_ms: 0 }], format, loop_count: 0, shrunk_from: None }
+        Image {
+            frames: vec![Frame { pixels, delay_ms: 0 }],
+            format,
+            loop_count: 0,
+            shrunk_from: None,
+            metadata: Metadata::default(),
+        }
     }
     pub fn width(&self) -> u32 {
         self.first().width()

@@ -125,9 +125,12 @@ fn shrink_on_load_picks_dct_scale() {
     assert_eq!(full_img.dimensions(), (1600, 1200));
     for (hint, size, factor) in [(0.1, (200, 150), 8), (0.3, (800, 600), 2), (1.0, (1600, 1200), 1)] {
         let f = move |_w: u32, _h: u32| hint;
-        let img =
-            decode(&jpeg, &Limits::default(), &DecodeOptions { first_frame_only: false, shrink: Some(&f) })
-                .unwrap();
+        let img = decode(
+            &jpeg,
+            &Limits::default(),
+            &DecodeOptions { first_frame_only: false, shrink: Some(&f), ..Default::default() },
+        )
+        .unwrap();
         let got = rgba_of(&img);
         assert_eq!(got.dimensions(), size, "hint {hint}");
         let expected = if factor == 1 { full_img.clone() } else { box_down(&full_img, factor) };
@@ -147,8 +150,12 @@ fn shrink_on_load_uses_upright_size() {
         seen.set((w, h));
         160.0 / f64::from(w)
     };
-    let img = decode(&jpeg, &Limits::default(), &DecodeOptions { first_frame_only: false, shrink: Some(&f) })
-        .unwrap();
+    let img = decode(
+        &jpeg,
+        &Limits::default(),
+        &DecodeOptions { first_frame_only: false, shrink: Some(&f), ..Default::default() },
+    )
+    .unwrap();
     assert_eq!(seen.get(), (1200, 1600));
     let got = rgba_of(&img);
     assert_eq!(got.dimensions(), (300, 400));
@@ -223,7 +230,7 @@ fn cmyk_jpeg_with_a_cmyk_profile_is_converted_through_it() {
     let small = decode(
         &fixture("cmyk_profile.jpg"),
         &Limits::default(),
-        &DecodeOptions { first_frame_only: true, shrink: Some(&half) },
+        &DecodeOptions { first_frame_only: true, shrink: Some(&half), ..Default::default() },
     )
     .unwrap();
     assert_eq!((small.width(), small.height()), (32, 24));
@@ -492,8 +499,12 @@ fn gif_animation_frames_delays_and_first_frame_only() {
     for (f, c) in img.frames.iter().zip(colours) {
         assert_eq!(f.pixels, Pixels::Rgb(RgbImage::from_pixel(10, 7, Rgb(c))));
     }
-    let first =
-        decode(&gif, &Limits::default(), &DecodeOptions { first_frame_only: true, shrink: None }).unwrap();
+    let first = decode(
+        &gif,
+        &Limits::default(),
+        &DecodeOptions { first_frame_only: true, shrink: None, ..Default::default() },
+    )
+    .unwrap();
     assert_eq!(first.frames.len(), 1);
     assert_eq!(first.frames[0], img.frames[0]);
     // The frame limit applies to the header count.
@@ -554,8 +565,12 @@ fn apng_is_animated_with_frames_delays_and_loops() {
     assert_eq!(rgba[2].get_pixel(15, 12).0, [0, 255, 0, 255]);
     assert!(img.frames.iter().all(|f| f.pixels.has_alpha()), "a transparent pixel keeps alpha");
     // Only the first frame, when that is all the output needs.
-    let first =
-        decode(&png, &Limits::default(), &DecodeOptions { first_frame_only: true, shrink: None }).unwrap();
+    let first = decode(
+        &png,
+        &Limits::default(),
+        &DecodeOptions { first_frame_only: true, shrink: None, ..Default::default() },
+    )
+    .unwrap();
     assert_eq!(first.frames.len(), 1);
     assert!(first.first().to_rgba().pixels().all(|p| p.0 == [255, 0, 0, 255]));
     // The frame limit applies to the acTL count, before decoding.

@@ -330,7 +330,7 @@ fn animation(rgba: bool) -> Image {
             Frame { pixels, delay_ms: 100 * (i + 1) }
         })
         .collect();
-    Image { frames, format: InputFormat::Gif, loop_count: 0, shrunk_from: None }
+    Image { frames, format: InputFormat::Gif, loop_count: 0, shrunk_from: None, metadata: Default::default() }
 }
 
 /// A loop count as stored: 0 = forever.
@@ -452,7 +452,13 @@ fn tiny_and_odd_sizes_encode() {
 #[test]
 fn unencodable_images_are_errors_not_panics() {
     let empty = Image::still(Pixels::Rgb(RgbImage::new(0, 0)), InputFormat::Png);
-    let none = Image { frames: vec![], format: InputFormat::Gif, loop_count: 0, shrunk_from: None };
+    let none = Image {
+        frames: vec![],
+        format: InputFormat::Gif,
+        loop_count: 0,
+        shrunk_from: None,
+        metadata: Default::default(),
+    };
     for format in ALL {
         assert!(matches!(encode(&empty, format, &params(80)), Err(Error::Encode(_))), "{format:?}");
         assert!(matches!(encode(&none, format, &params(80)), Err(Error::Encode(_))), "{format:?}");

@@ -190,6 +190,7 @@ fn resize_keeps_format_and_every_frame() {
         format: InputFormat::Gif,
         loop_count: 3,
         shrunk_from: None,
+        metadata: Default::default(),
     };
     let p = params(Some(30), Some(30), Fit::Cover);
     resize::resize(&mut anim, &p, &Limits::default()).unwrap();
@@ -374,7 +375,13 @@ fn round_corners_tiny_and_every_frame() {
         image_ops::Frame { pixels: Pixels::Rgb(common::photo(30, 20)), delay_ms: 50 },
         image_ops::Frame { pixels: Pixels::Rgb(common::photo(30, 20)), delay_ms: 50 },
     ];
-    let mut anim = Image { frames, format: InputFormat::Webp, loop_count: 0, shrunk_from: None };
+    let mut anim = Image {
+        frames,
+        format: InputFormat::Webp,
+        loop_count: 0,
+        shrunk_from: None,
+        metadata: Default::default(),
+    };
     round_corners(&mut anim, &RoundCornersParams { radius: Length::Px(6), background: None }).unwrap();
     assert!(anim.frames.iter().all(|f| f.pixels == anim.frames[0].pixels && f.pixels.has_alpha()));
 }
@@ -452,7 +459,13 @@ fn slice_tiles_are_images_of_the_first_frame() {
         image_ops::Frame { pixels: Pixels::Rgba(common::photo_rgba(20, 10)), delay_ms: 40 },
         image_ops::Frame { pixels: Pixels::Rgba(RgbaImage::new(20, 10)), delay_ms: 40 },
     ];
-    let anim = Image { frames, format: InputFormat::Gif, loop_count: 0, shrunk_from: None };
+    let anim = Image {
+        frames,
+        format: InputFormat::Gif,
+        loop_count: 0,
+        shrunk_from: None,
+        metadata: Default::default(),
+    };
     let tiles = slice::slice(&anim, &grid(2, 2)).unwrap();
     assert_eq!(tiles.len(), 4);
     let first = common::photo_rgba(20, 10);

@@ -230,7 +230,13 @@ fn qr_draws_on_rgba_and_every_animation_frame() {
             Frame { pixels: Pixels::Rgba(img), delay_ms: 100 }
         })
         .collect();
-    let mut image = Image { frames, format: InputFormat::Gif, loop_count: 0, shrunk_from: None };
+    let mut image = Image {
+        frames,
+        format: InputFormat::Gif,
+        loop_count: 0,
+        shrunk_from: None,
+        metadata: Default::default(),
+    };
     let p = qr(URL, 160);
     overlay(&mut image, &p);
     for (i, frame) in image.frames.iter().enumerate() {

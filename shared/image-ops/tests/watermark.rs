@@ -391,8 +391,13 @@ fn every_frame_is_watermarked() {
             Frame { pixels: Pixels::Rgb(rgb), delay_ms: 100 }
         })
         .collect();
-    let mut anim =
-        Image { frames: frames.clone(), format: InputFormat::Gif, loop_count: 0, shrunk_from: None };
+    let mut anim = Image {
+        frames: frames.clone(),
+        format: InputFormat::Gif,
+        loop_count: 0,
+        shrunk_from: None,
+        metadata: Default::default(),
+    };
     let text = text_params(json!({"text": "anim", "size": 14}));
     let logo_p = image_params(json!({"gravity": "top_left", "scale": 0.2}));
     watermark_text(&mut anim, &text, None).unwrap();

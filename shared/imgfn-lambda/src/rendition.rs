@@ -604,6 +604,12 @@ mod tests {
         assert_eq!(r.steps_segment(), "watermark,text=x;output,quality=source");
         let p = r.pipeline(&Limits::default(), "assets/").unwrap();
         assert_eq!(p.output().quality, image_ops::Quality::Source);
+        // Keeping the profile and the copyright are output flags; `false` is their default.
+        let keep = parse_steps("thumbnail,width=8;output,keep_icc=true,keep_copyright=false").unwrap();
+        let r = Rendition { key: "a.heic".into(), steps: keep, expires: None };
+        assert_eq!(r.steps_segment(), "thumbnail,width=8;output,keep_icc=true");
+        let p = r.pipeline(&Limits::default(), "assets/").unwrap();
+        assert!(p.output().keep_icc && !p.output().keep_copyright);
         let bad = parse_steps("thumbnail,width=8;output,quality=best").unwrap();
         let r = Rendition { key: "a.jpg".into(), steps: bad, expires: None };
         let e = r.pipeline(&Limits::default(), "assets/").unwrap_err();

@@ -104,6 +104,24 @@ fn every_subcommand_produces_its_output() {
     }
 }
 
+/// `--keep-icc` (and `--keep-copyright`) are output params like `--quality`: the phone's Display
+/// P3 profile is in the JPEG with the first, and no profile without it.
+#[test]
+fn keep_icc_and_keep_copyright_are_output_flags() {
+    let dir = out_dir("keep");
+    let heic = root().join("shared/image-ops/tests/fixtures/heic/iphone_style.heic");
+    let (kept, plain) = (dir.join("kept.jpg"), dir.join("plain.jpg"));
+    ok(&["thumbnail", "--width", "64", "--keep-icc", "--keep-copyright", s(&heic), s(&kept)]);
+    ok(&["thumbnail", "--width", "64", s(&heic), s(&plain)]);
+    let icc = |path: &Path| {
+        let bytes = std::fs::read(path).unwrap();
+        let mut d = image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(bytes)).unwrap();
+        image::ImageDecoder::icc_profile(&mut d).unwrap()
+    };
+    assert!(icc(&kept).is_some_and(|p| p.len() > 128), "the phone's profile");
+    assert_eq!(icc(&plain), None);
+}
+
 /// A phone's HEIC and an AVIF (written by libheif's and libavif's encoders) through every
 /// subcommand, to every format the output's extension names.
 #[test]

@@ -136,6 +136,30 @@ async fn heic_and_avif_uploads_are_processed_to_every_format() {
     }
 }
 
+/// An iPhone-style HEIC (a grid, turned by `irot`, in Display P3) processed with `keep_icc`:
+/// the WebP comes out upright and carries the phone's profile; without it, no profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_photo_keeps_its_display_p3_profile_on_request() {
+    let s = Stack::start(&[]).await;
+    let heic = fixtures::image_ops_fixture("heic/iphone_style.heic");
+    let at = heic.windows(8).position(|w| w == b"colrprof").expect("the fixture has a profile");
+    let size = u32::from_be_bytes(heic[at - 4..at].try_into().unwrap()) as usize;
+    let profile = heic[at + 8..at - 4 + size].to_vec();
+    let key = s.upload(Some("dana"), "image/heic", &heic).await;
+    for keep in [true, false] {
+        let request = json!({"key": key, "ops": [{"op": "thumbnail", "width": 64}],
+                             "output": {"format": "webp", "keep_icc": keep}});
+        let r = s.post("/process", Some("dana"), &request.to_string()).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let p = r.json();
+        assert!(p["height"].as_u64() > p["width"].as_u64(), "upright: {p}");
+        let body = send("GET", p["url"].as_str().unwrap(), &[], Vec::new()).await.body;
+        let mut decoder = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(&body)).unwrap();
+        let icc = image::ImageDecoder::icc_profile(&mut decoder).unwrap();
+        assert_eq!(icc, keep.then(|| profile.clone()), "keep_icc: {keep}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_refuses_puts_that_differ_from_what_was_signed() {
     let s = Stack::start(&[]).await;

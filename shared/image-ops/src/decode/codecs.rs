@@ -7,10 +7,10 @@ use image::metadata::Orientation;
 use image::{AnimationDecoder, DynamicImage, ImageDecoder, RgbImage, RgbaImage};
 use moxcms::Layout;
 
-use super::colour::{apply_rows, dynamic_to_pixels, srgb_transform};
+use super::colour::{apply_rows, dynamic_to_pixels, split_profile, srgb_transform};
 use super::orient::orient;
 use super::{corrupt, image_err, image_limits, DecodeOptions};
-use crate::{Frame, Image, InputFormat, Limits, Pixels, Result};
+use crate::{Frame, Image, InputFormat, Limits, Metadata, Pixels, Result};
 
 /// Budget for the PNG decoder's own allocations (metadata chunks, line buffers).
 const PNG_METADATA_BUDGET: u64 = 8 * 1024 * 1024;
@@ -28,6 +28,8 @@ pub(super) fn png(bytes: &[u8], limits: &Limits, options: &DecodeOptions<'_>) ->
     )
     .map_err(image_err)?;
     let icc = decoder.icc_profile().ok().flatten();
+    let metadata = kept(icc.as_deref(), &mut decoder, options);
+    let icc = if metadata.icc.is_some() { None } else { icc };
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     if decoder.is_apng().map_err(image_err)? {
         if decoder.color_type().bytes_per_pixel() > decoder.color_type().channel_count() {
@@ -43,37 +45,59 @@ pub(super) fn png(bytes: &[u8], limits: &Limits, options: &DecodeOptions<'_>) ->
         // image's APNG compositor asserts (`expect`) what the png crate checks; a bug there
         // must still not take the process down.
         return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            animation(apng.into_frames(), icc.as_deref(), orientation, loop_count, InputFormat::Png, options)
+            let frames = apng.into_frames();
+            animation(frames, icc.as_deref(), orientation, loop_count, InputFormat::Png, options)
+                .map(|image| Image { metadata, ..image })
         }))
         .unwrap_or_else(|_| Err(corrupt("animated PNG could not be composited")));
     }
     let img = DynamicImage::from_decoder(decoder).map_err(image_err)?;
     let pixels = dynamic_to_pixels(img, icc.as_deref());
-    Ok(Image::still(orient(pixels, orientation), InputFormat::Png))
+    Ok(Image { metadata, ..Image::still(orient(pixels, orientation), InputFormat::Png) })
+}
+
+/// What the image keeps of its metadata ([`DecodeOptions::keep_icc`] and `keep_copyright`):
+/// the profile when kept (the caller then does not convert with it), the copyright tags of
+/// its Exif.
+fn kept(icc: Option<&[u8]>, decoder: &mut impl ImageDecoder, options: &DecodeOptions<'_>) -> Metadata {
+    let copyright = if options.keep_copyright {
+        let exif = decoder.exif_metadata().ok().flatten();
+        exif.and_then(|tiff| crate::metadata::copyright_exif(&tiff)).map(std::sync::Arc::from)
+    } else {
+        None
+    };
+    Metadata { icc: split_profile(icc, options.keep_icc).1, copyright }
 }
 
 pub(super) fn webp(bytes: &[u8], limits: &Limits, options: &DecodeOptions<'_>) -> Result<Image> {
     let mut decoder = image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)).map_err(image_err)?;
     decoder.set_limits(image_limits(limits, animation_budget(limits))).map_err(image_err)?;
     let icc = decoder.icc_profile().ok().flatten();
+    let metadata = kept(icc.as_deref(), &mut decoder, options);
+    let icc = if metadata.icc.is_some() { None } else { icc };
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     if decoder.has_animation() {
         let loop_count = loop_count(decoder.loop_count());
         let frames = decoder.into_frames();
-        return animation(frames, icc.as_deref(), orientation, loop_count, InputFormat::Webp, options);
+        let image = animation(frames, icc.as_deref(), orientation, loop_count, InputFormat::Webp, options)?;
+        return Ok(Image { metadata, ..image });
     }
     let img = DynamicImage::from_decoder(decoder).map_err(image_err)?;
     let pixels = dynamic_to_pixels(img, icc.as_deref());
-    Ok(Image::still(orient(pixels, orientation), InputFormat::Webp))
+    Ok(Image { metadata, ..Image::still(orient(pixels, orientation), InputFormat::Webp) })
 }
 
 pub(super) fn gif(bytes: &[u8], limits: &Limits, options: &DecodeOptions<'_>) -> Result<Image> {
     let mut decoder = image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).map_err(image_err)?;
     decoder.set_limits(image_limits(limits, animation_budget(limits))).map_err(image_err)?;
     let icc = decoder.icc_profile().ok().flatten();
+    let metadata = kept(icc.as_deref(), &mut decoder, options);
+    let icc = if metadata.icc.is_some() { None } else { icc };
     let loop_count = loop_count(decoder.loop_count());
     let frames = decoder.into_frames();
-    animation(frames, icc.as_deref(), Orientation::NoTransforms, loop_count, InputFormat::Gif, options)
+    let image =
+        animation(frames, icc.as_deref(), Orientation::NoTransforms, loop_count, InputFormat::Gif, options)?;
+    Ok(Image { metadata, ..image })
 }
 
 /// Allocation budget for animation decoders: a few full canvases of the largest allowed frame.
@@ -122,7 +146,7 @@ fn animation(
             Frame { pixels: orient(pixels, orientation), delay_ms }
         })
         .collect();
-    Ok(Image { frames, format, loop_count, shrunk_from: None })
+    Ok(Image { frames, format, loop_count, shrunk_from: None, metadata: Default::default() })
 }
 
 /// Drops the alpha channel, reusing the buffer.

@@ -126,6 +126,19 @@ fn gray_alpha_to_pixels(g: GrayAlphaImage, icc: Option<&[u8]>) -> Pixels {
 
 type Transform = Arc<moxcms::Transform8BitExecutor>;
 
+/// The source's profile, split for [`super::DecodeOptions::keep_icc`]: (the profile to convert
+/// the pixels with, the profile they keep). Kept when asked and the profile is an RGB one that
+/// moxcms can use and that does not behave as sRGB (an sRGB one has nothing to keep); the
+/// pixels are then not converted. Otherwise converted as always.
+pub(super) fn split_profile(icc: Option<&[u8]>, keep: bool) -> (Option<&[u8]>, Option<Arc<[u8]>>) {
+    match icc {
+        Some(p) if keep && srgb_transform(p, Layout::Rgb, Layout::Rgb).is_some() => {
+            (None, Some(Arc::from(p)))
+        }
+        other => (other, None),
+    }
+}
+
 /// A transform from the embedded profile to sRGB, or `None` when the profile cannot be parsed,
 /// does not fit the layout, or already behaves as sRGB.
 pub(super) fn srgb_transform(icc: &[u8], src: Layout, dst: Layout) -> Option<Transform> {

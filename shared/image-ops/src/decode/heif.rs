@@ -19,12 +19,12 @@ use image::{GrayImage, RgbImage, RgbaImage};
 use moxcms::Layout as IccLayout;
 
 use super::av1;
-use super::colour::{cicp_in_place, convert_in_place, gray_to_pixels};
+use super::colour::{cicp_in_place, convert_in_place, gray_to_pixels, split_profile};
 use super::header::{be16, be32};
 use super::hevc;
 use super::orient::orient;
 use super::yuv::{Layout, Picture, Row};
-use super::{check_size, corrupt, unsupported};
+use super::{check_size, corrupt, unsupported, DecodeOptions};
 use crate::{Image, InputFormat, Limits, Pixels, Result};
 
 /// Most items (image tiles, metadata, ...) a file may declare.
@@ -459,6 +459,8 @@ pub(super) struct Heif<'a> {
     mirror: Option<u8>,
     nclx: Option<Nclx>,
     icc: Option<&'a [u8]>,
+    /// The TIFF structure of the primary item's `Exif` item (`cdsc`), if it can be read.
+    exif: Option<Cow<'a, [u8]>>,
 }
 
 /// Parses the container and checks every size the decoder will allocate by against `limits`:
@@ -514,6 +516,18 @@ pub(super) fn parse<'a>(bytes: &'a [u8], format: InputFormat, limits: &Limits) -
             _ => {}
         }
     }
+    // An Exif item starts with the offset of its TIFF header from the end of that field.
+    let exif = c
+        .refs_to(b"cdsc", primary)
+        .find(|&id| c.item_type(id) == Some(*b"Exif"))
+        .and_then(|id| c.data(id).ok())
+        .and_then(|data| {
+            let skip = usize::try_from(be32(&data, 0)?).ok()?.checked_add(4)?;
+            Some(match data {
+                Cow::Borrowed(d) => Cow::Borrowed(d.get(skip..)?),
+                Cow::Owned(d) => Cow::Owned(d.get(skip..)?.to_vec()),
+            })
+        });
     Ok(Heif {
         codec,
         width: colour.width,
@@ -525,6 +539,7 @@ pub(super) fn parse<'a>(bytes: &'a [u8], format: InputFormat, limits: &Limits) -
         mirror,
         nclx,
         icc,
+        exif,
     })
 }
 
@@ -636,7 +651,12 @@ fn coded_item<'a>(
 /// Memory: the colour picture (at most 6 bytes a pixel: 12-bit 4:4:4) and the RGB(A) buffer
 /// it is converted into live together; the alpha picture is decoded after the colour one is
 /// released. Grids decode one tile at a time into the output buffer.
-pub(super) fn decode(bytes: &[u8], format: InputFormat, limits: &Limits) -> Result<Image> {
+pub(super) fn decode(
+    bytes: &[u8],
+    format: InputFormat,
+    limits: &Limits,
+    options: &DecodeOptions<'_>,
+) -> Result<Image> {
     let heif = parse(bytes, format, limits)?;
     let (w, h) = (heif.width, heif.height);
     let alpha = heif.alpha.is_some();
@@ -673,8 +693,11 @@ pub(super) fn decode(bytes: &[u8], format: InputFormat, limits: &Limits) -> Resu
     }
     // An ICC profile wins over nclx's primaries and transfer, as in libavif and browsers.
     let (primaries, transfer) = heif.nclx.map(|n| (n.primaries, n.transfer)).or(coded_cicp).unwrap_or((2, 2));
-    let to_srgb = |samples: &mut [u8], layout: IccLayout| match heif.icc {
+    // A kept profile (DecodeOptions::keep_icc) leaves the samples in its colour space.
+    let (convert, kept) = split_profile(heif.icc, options.keep_icc);
+    let to_srgb = |samples: &mut [u8], layout: IccLayout| match convert {
         Some(icc) => convert_in_place(samples, icc, layout),
+        None if kept.is_some() => {}
         None => cicp_in_place(samples, primaries, transfer, layout),
     };
     let pixels = if alpha {
@@ -704,7 +727,13 @@ pub(super) fn decode(bytes: &[u8], format: InputFormat, limits: &Limits) -> Resu
         Some(_) => orient(rotated, Orientation::FlipHorizontal),
         None => rotated,
     };
-    Ok(Image::still(upright, heif.codec.format()))
+    let mut image = Image::still(upright, heif.codec.format());
+    image.metadata.icc = kept;
+    if options.keep_copyright {
+        let copyright = heif.exif.as_deref().and_then(crate::metadata::copyright_exif);
+        image.metadata.copyright = copyright.map(std::sync::Arc::from);
+    }
+    Ok(image)
 }
 
 /// Decodes the item (or each tile of the grid, one at a time) and hands each picture to `f`

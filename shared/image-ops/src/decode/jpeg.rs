@@ -2,12 +2,13 @@
 //! end-of-image check) and DCT-scaled decoding by libjpeg-turbo inside `catch_unwind`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use image::metadata::Orientation;
 use image::{GrayImage, RgbImage};
 use moxcms::Layout;
 
-use super::colour::{cmyk_profile_to_rgb, convert_in_place, gray_to_pixels};
+use super::colour::{cmyk_profile_to_rgb, convert_in_place, gray_to_pixels, split_profile};
 use super::header::be16;
 use super::orient::{orient, swaps_axes};
 use super::{corrupt, DecodeOptions, Probe, MAX_JPEG_SCANS};
@@ -26,6 +27,8 @@ struct JpegInfo {
     height: u32,
     orientation: Option<Orientation>,
     icc: Option<Vec<u8>>,
+    /// Where the first Exif block's TIFF structure is in the file.
+    exif: Option<std::ops::Range<usize>>,
     adobe: bool,
     /// The entropy-coded data ended with an EOI marker.
     complete: bool,
@@ -78,9 +81,10 @@ fn scan(bytes: &[u8], header_only: bool) -> Result<JpegInfo> {
                     return Ok(info);
                 }
             }
-            0xE1 if info.orientation.is_none() => {
+            0xE1 if info.exif.is_none() => {
                 if let Some(tiff) = seg.strip_prefix(b"Exif\0\0") {
                     info.orientation = Orientation::from_exif_chunk(tiff);
+                    info.exif = Some(pos - tiff.len()..pos);
                 }
             }
             0xE2 => {
@@ -137,6 +141,12 @@ pub(crate) fn is_plain(bytes: &[u8]) -> bool {
             && info.icc.is_none()
             && !info.adobe
     })
+}
+
+/// The copyright tags of the first Exif block (read before the frame header, where APP1 is).
+pub(super) fn copyright(bytes: &[u8]) -> Option<Arc<[u8]>> {
+    let range = scan(bytes, true).ok()?.exif?;
+    crate::metadata::copyright_exif(bytes.get(range)?).map(Arc::from)
 }
 
 /// Joins APP2 ICC_PROFILE segments in sequence order (1..=count); `None` if any is missing or
@@ -245,12 +255,15 @@ pub(super) fn decode(bytes: &[u8], probe: &Probe, options: &DecodeOptions<'_>) -
             .map_err(|payload| corrupt(panic_message(payload.as_ref())))??,
     };
 
+    let mut kept = None;
     let pixels = match samples {
         JpegSamples::Gray(g) => gray_to_pixels(g, info.icc.as_deref()),
         JpegSamples::Rgb(mut rgb) => {
-            if let Some(icc) = info.icc.as_deref() {
+            let (convert, keep) = split_profile(info.icc.as_deref(), options.keep_icc);
+            if let Some(icc) = convert {
                 convert_in_place(rgb.as_mut(), icc, Layout::Rgb);
             }
+            kept = keep;
             Pixels::Rgb(rgb)
         }
         JpegSamples::Cmyk { width, height, data } => {
@@ -258,6 +271,11 @@ pub(super) fn decode(bytes: &[u8], probe: &Probe, options: &DecodeOptions<'_>) -
         }
     };
     let mut image = Image::still(orient(pixels, orientation), InputFormat::Jpeg);
+    image.metadata.icc = kept;
+    if options.keep_copyright {
+        let exif = info.exif.and_then(|range| bytes.get(range));
+        image.metadata.copyright = exif.and_then(crate::metadata::copyright_exif).map(Arc::from);
+    }
     if scale < 8 {
         image.shrunk_from = Some((uw, uh));
     }

@@ -63,7 +63,9 @@
 //!
 //! # Colour: ICC profiles and CMYK
 //!
-//! Outputs are always sRGB and carry no profile. An embedded ICC profile (JPEG APP2
+//! Outputs are sRGB and carry no profile unless the output keeps it ([`DecodeOptions::keep_icc`],
+//! see [`crate::metadata`]: an RGB profile that is not sRGB is then left unapplied and handed to
+//! the encoder). An embedded ICC profile (JPEG APP2
 //! `ICC_PROFILE` segments reassembled by sequence number, PNG `iCCP`, WebP `ICCP`, GIF
 //! `ICCRGBG1`, AVIF and HEIC `colr` of type `prof` or `rICC`) is parsed with moxcms and, unless it behaves as sRGB (checked by converting a
 //! grid of test colours), the pixels are converted to sRGB with relative colorimetric intent:
@@ -171,6 +173,13 @@ pub struct DecodeOptions<'a> {
     /// apply. A JPEG is then decoded at the smallest DCT scale (1/8..1) that stays comfortably
     /// larger (see the module docs). `None` decodes at full size.
     pub shrink: Option<&'a dyn Fn(u32, u32) -> f64>,
+    /// Keep an embedded RGB profile that is not sRGB instead of converting the pixels to sRGB
+    /// (the output param `keep_icc`): the image's [`Metadata::icc`](crate::Metadata) then names
+    /// the pixels' colour space.
+    pub keep_icc: bool,
+    /// Read the Exif `Artist` and `Copyright` into [`Metadata::copyright`](crate::Metadata)
+    /// (the output param `keep_copyright`).
+    pub keep_copyright: bool,
 }
 
 impl std::fmt::Debug for DecodeOptions<'_> {
@@ -178,6 +187,8 @@ impl std::fmt::Debug for DecodeOptions<'_> {
         f.debug_struct("DecodeOptions")
             .field("first_frame_only", &self.first_frame_only)
             .field("shrink", &self.shrink.is_some())
+            .field("keep_icc", &self.keep_icc)
+            .field("keep_copyright", &self.keep_copyright)
             .finish()
     }
 }
@@ -264,7 +275,22 @@ pub fn decode_probed(
         InputFormat::Png => codecs::png(bytes, limits, options),
         InputFormat::Gif => codecs::gif(bytes, limits, options),
         InputFormat::Webp => codecs::webp(bytes, limits, options),
-        InputFormat::Avif | InputFormat::Heic => heif::decode(bytes, probe.format, limits),
+        InputFormat::Avif | InputFormat::Heic => heif::decode(bytes, probe.format, limits, options),
+    }
+}
+
+/// The copyright tags of a JPEG's Exif, for an output that keeps them without decoding the
+/// JPEG (`transcode`).
+pub(crate) fn jpeg_copyright(bytes: &[u8]) -> Option<std::sync::Arc<[u8]>> {
+    jpeg::copyright(bytes)
+}
+
+/// Converts pixels in the colour space of `icc` to sRGB, for an output that cannot carry the
+/// profile (GIF).
+pub(crate) fn pixels_to_srgb(pixels: &mut crate::Pixels, icc: &[u8]) {
+    match pixels {
+        crate::Pixels::Rgb(img) => colour::convert_in_place(img.as_mut(), icc, moxcms::Layout::Rgb),
+        crate::Pixels::Rgba(img) => colour::convert_in_place(img.as_mut(), icc, moxcms::Layout::Rgba),
     }
 }
 

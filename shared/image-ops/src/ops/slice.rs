@@ -195,7 +195,9 @@ pub fn cut(image: &crate::Image, tile: &TileInfo) -> crate::Result<crate::Image>
             .map(Pixels::Rgba),
     }
     .ok_or_else(|| Error::invalid("slice", "tile outside the image"))?;
-    Ok(crate::Image::still(pixels, image.format))
+    let mut tile = crate::Image::still(pixels, image.format);
+    tile.metadata = image.metadata.clone();
+    Ok(tile)
 }
 
 /// Copies the `tile` rectangle out of a row-major buffer `width` pixels wide.
