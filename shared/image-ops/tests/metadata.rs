@@ -17,8 +17,10 @@ use image::{ImageDecoder, ImageEncoder, RgbImage, RgbaImage};
 use image_ops::{Assets, Output, OutputFormat, Pipeline, PipelineSpec};
 use serde_json::json;
 
+/// moxcms's Display P3, made once: its header holds the time it was made.
 fn p3_profile() -> Vec<u8> {
-    moxcms::ColorProfile::new_display_p3().encode().unwrap()
+    static PROFILE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    PROFILE.get_or_init(|| moxcms::ColorProfile::new_display_p3().encode().unwrap()).clone()
 }
 
 /// A photo stored in Display P3 (its samples as they are, tagged with the profile).
@@ -312,23 +314,63 @@ fn exiftool_reads_the_kept_profile_and_tags_in_every_format() {
         );
         assert!(read.get("ICC_Profile:ProfileDescription").is_none(), "{format}: no profile asked");
     }
+    // Both at once, from a PNG (its iCCP and eXIf written by the `image` crate's encoder).
+    let pixels = common::photo(64, 48);
+    let mut both = Vec::new();
+    let mut enc = PngEncoder::new(&mut both);
+    enc.set_icc_profile(p3_profile()).unwrap();
+    enc.set_exif_metadata(camera_exif(1)).unwrap();
+    enc.write_image(pixels.as_raw(), 64, 48, image::ExtendedColorType::Rgb8).unwrap();
+    for format in ["jpeg", "png", "webp", "avif"] {
+        let out = run(&both, json!({"output": {"format": format, "keep_icc": true, "keep_copyright": true}}));
+        let read = exiftool(&out, &format!("both.{format}"));
+        assert_eq!(
+            read["ICC_Profile:ProfileDescription"].as_str(),
+            Some(&description[..]),
+            "{format}: {read}"
+        );
+        assert_eq!(read["IFD0:Artist"], "Jo Bloggs", "{format}: {read}");
+        assert!(read.get("IFD0:Make").is_none() && read.get("GPS:GPSLatitudeRef").is_none(), "{format}");
+    }
 }
 
 #[test]
 #[ignore = "needs avifdec: apt-get install libavif-bin"]
 fn avifdec_reads_the_kept_profile() {
     let (png, stored) = p3_png(96, 64);
-    let avif = run(&png, json!({"output": {"format": "avif", "quality": 95, "keep_icc": true}}));
+    // The same photo with a transparent band: an AVIF with an alpha item beside the colour one.
+    let mut rgba: RgbaImage = image::DynamicImage::ImageRgb8(stored.clone()).into_rgba8();
+    for y in 20..30 {
+        for x in 0..96 {
+            rgba.get_pixel_mut(x, y)[3] = 0;
+        }
+    }
+    let mut with_alpha = Vec::new();
+    let mut enc = PngEncoder::new(&mut with_alpha);
+    enc.set_icc_profile(p3_profile()).unwrap();
+    enc.write_image(rgba.as_raw(), 96, 64, image::ExtendedColorType::Rgba8).unwrap();
     let tool = common::outside_tool("IMGFN_AVIFDEC", "avifdec", "apt-get install libavif-bin");
     let dir = common::scratch("metadata-avif");
-    let (input, output) = (dir.join("kept.avif"), dir.join("kept.png"));
-    std::fs::write(&input, &avif).unwrap();
-    let run = Command::new(tool).args(["--depth", "8"]).arg(&input).arg(&output).output().unwrap();
-    assert!(run.status.success(), "avifdec: {}", String::from_utf8_lossy(&run.stderr));
-    let decoded = std::fs::read(&output).unwrap();
-    // avifdec writes the profile it read into its PNG.
-    assert_eq!(read_back(&decoded, OutputFormat::Png).0.as_deref(), Some(&p3_profile()[..]));
-    let pixels = rgb_of(&decoded);
-    assert!(mean_diff(&pixels, &stored) < 2.0, "{}", mean_diff(&pixels, &stored));
-    let _: RgbaImage = common::decode_independent(&decoded);
+    for (name, source) in [("opaque", &png), ("alpha", &with_alpha)] {
+        let avif = run(source, json!({"output": {"format": "avif", "quality": 95, "keep_icc": true}}));
+        let (input, output) = (dir.join(format!("{name}.avif")), dir.join(format!("{name}.png")));
+        std::fs::write(&input, &avif).unwrap();
+        let out = Command::new(&tool).args(["--depth", "8"]).arg(&input).arg(&output).output().unwrap();
+        assert!(out.status.success(), "avifdec on {name}: {}", String::from_utf8_lossy(&out.stderr));
+        let decoded = std::fs::read(&output).unwrap();
+        // avifdec writes the profile it read into its PNG.
+        assert_eq!(read_back(&decoded, OutputFormat::Png).0.as_deref(), Some(&p3_profile()[..]), "{name}");
+        let pixels = common::decode_independent(&decoded);
+        let opaque = |img: &RgbaImage| {
+            RgbImage::from_fn(96, 10, |x, y| {
+                let p = img.get_pixel(x, y + 40).0;
+                image::Rgb([p[0], p[1], p[2]])
+            })
+        };
+        let want = opaque(&image::DynamicImage::ImageRgb8(stored.clone()).into_rgba8());
+        let diff = mean_diff(&opaque(&pixels), &want);
+        assert!(diff < 2.0, "{name}: {diff}");
+        let alpha_at = |y| pixels.get_pixel(50, y)[3];
+        assert_eq!((alpha_at(25), alpha_at(45)), (if name == "alpha" { 0 } else { 255 }, 255), "{name}");
+    }
 }
