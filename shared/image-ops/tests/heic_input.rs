@@ -89,6 +89,23 @@ fn alpha_auxiliary_image() {
 }
 
 #[test]
+fn a_clean_aperture_crops_before_the_turn() {
+    let name = "clap_irot1.heic";
+    let p = probe(&fixture(name), &Limits::default()).unwrap();
+    assert_eq!((p.width, p.height), (64, 48), "probe reports the stored size");
+    // `clap` 40x30 at (5, 7) of the stored 64x48, then irot 1: heif-convert crops, then turns.
+    let img = matches_libheif(name, 32.0, false, 0);
+    assert_eq!((img.width(), img.height()), (30, 40));
+    let stored = reference("yuv420_8.heic");
+    let cropped = imageops::crop_imm(&stored, 5, 7, 40, 30).to_image();
+    assert_eq!(imageops::rotate270(&cropped), reference(name), "the reference is the crop turned");
+    // Ours is the same crop of our own full decode, turned.
+    let full = ours("yuv420_8.heic").first().to_rgba();
+    let want = imageops::rotate270(&imageops::crop_imm(&full, 5, 7, 40, 30).to_image());
+    assert_eq!(img.first().to_rgba(), want);
+}
+
+#[test]
 fn irot_and_imir_are_applied() {
     let name = "irot1_imir1.heic";
     let p = probe(&fixture(name), &Limits::default()).unwrap();

@@ -457,6 +457,10 @@ pub(super) struct Heif<'a> {
     /// left and right exchanged, as ISO/IEC 23008-12:2022 and libavif read it).
     rotation: u8,
     mirror: Option<u8>,
+    /// The clean aperture (`clap`) as a crop rectangle (x, y, width, height) of the stored
+    /// image, applied before `irot` and `imir`; `None` without one, or with one that is not
+    /// a whole number of pixels inside the image (ignored, as Chromium ignores it).
+    aperture: Option<[u32; 4]>,
     nclx: Option<Nclx>,
     icc: Option<&'a [u8]>,
     /// The TIFF structure of the primary item's `Exif` item (`cdsc`), if it can be read.
@@ -495,6 +499,8 @@ pub(super) fn parse<'a>(bytes: &'a [u8], format: InputFormat, limits: &Limits) -
     let premultiplied = alpha_id.is_some_and(|a| c.refs_from(b"prem", primary).any(|to| to == a));
     let rotation = c.properties_of(primary, b"irot").next().and_then(|p| p.first()).map_or(0, |a| a & 3);
     let mirror = c.properties_of(primary, b"imir").next().map(|p| p.first().map_or(0, |a| a & 1));
+    let aperture =
+        c.properties_of(primary, b"clap").next().and_then(|p| clean_aperture(p, colour.width, colour.height));
     let mut nclx = None;
     let mut icc = None;
     // The primary item's colour, else (a grid without one) its first tile's, which is where
@@ -537,9 +543,58 @@ pub(super) fn parse<'a>(bytes: &'a [u8], format: InputFormat, limits: &Limits) -
         premultiplied,
         rotation,
         mirror,
+        aperture,
         nclx,
         icc,
         exif,
+    })
+}
+
+/// The crop rectangle (x, y, width, height) a `clap` box's payload gives for an image of
+/// `width` x `height` (ISO/IEC 14496-12: a clean aperture of the given size centred at the
+/// image's centre plus the offsets; fractions, offsets signed), when it is a whole number of
+/// pixels inside the image (as MIAF requires and libavif checks); else `None`.
+fn clean_aperture(p: &[u8], width: u32, height: u32) -> Option<[u32; 4]> {
+    // In i128: no product of these 32-bit fields can overflow it.
+    let field = |i: usize| be32(p, 4 * i);
+    let fraction = |n: i128, d: u32| (d != 0).then_some((n, i128::from(d)));
+    let (cw, ch) = (fraction(field(0)?.into(), field(1)?)?, fraction(field(2)?.into(), field(3)?)?);
+    let signed = |v: u32| i128::from(v as i32);
+    let (ho, vo) = (fraction(signed(field(4)?), field(5)?)?, fraction(signed(field(6)?), field(7)?)?);
+    let whole = |(n, d): (i128, i128)| (n % d == 0).then_some(n / d);
+    let (cw, ch) = (whole(cw)?, whole(ch)?);
+    // The left edge: offset + (W - w) / 2, in halves of the offset's denominator.
+    let edge =
+        |(n, d): (i128, i128), full: u32, size: i128| whole((2 * n + d * (i128::from(full) - size), 2 * d));
+    let (x, y) = (edge(ho, width, cw)?, edge(vo, height, ch)?);
+    let inside = |at: i128, size: i128, full: u32| at >= 0 && size > 0 && at + size <= i128::from(full);
+    if !inside(x, cw, width) || !inside(y, ch, height) {
+        return None;
+    }
+    Some([x, y, cw, ch].map(|v| v as u32))
+}
+
+/// `pixels` cut to the rectangle (x, y, width, height), which lies inside them.
+fn crop(pixels: Pixels, [x, y, w, h]: [u32; 4]) -> Option<Pixels> {
+    if (x, y, w, h) == (0, 0, pixels.width(), pixels.height()) {
+        return Some(pixels);
+    }
+    fn cut<P: image::Pixel<Subpixel = u8>>(
+        img: &image::ImageBuffer<P, Vec<u8>>,
+        [x, y, w, h]: [u32; 4],
+    ) -> Option<image::ImageBuffer<P, Vec<u8>>> {
+        let channels = usize::from(P::CHANNEL_COUNT);
+        let stride = img.width() as usize * channels;
+        let mut out = Vec::with_capacity(w as usize * h as usize * channels);
+        for row in y..y + h {
+            let start = row as usize * stride + x as usize * channels;
+            out.extend_from_slice(img.as_raw().get(start..start + w as usize * channels)?);
+        }
+        image::ImageBuffer::from_raw(w, h, out)
+    }
+    Some(match &pixels {
+        Pixels::Rgb(img) => Pixels::Rgb(cut(img, [x, y, w, h])?),
+        Pixels::Rgba(img) => Pixels::Rgba(cut(img, [x, y, w, h])?),
     })
 }
 
@@ -712,6 +767,10 @@ pub(super) fn decode(
         let mut img = RgbImage::from_raw(w, h, out).ok_or_else(cut)?;
         to_srgb(img.as_mut(), IccLayout::Rgb);
         Pixels::Rgb(img)
+    };
+    let pixels = match heif.aperture {
+        Some(rect) => crop(pixels, rect).ok_or_else(cut)?,
+        None => pixels,
     };
     let rotated = orient(
         pixels,
@@ -1022,6 +1081,34 @@ fn straight(alpha: u8) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn clap(fields: [i64; 8]) -> Vec<u8> {
+        fields.iter().flat_map(|&v| (v as u32).to_be_bytes()).collect()
+    }
+
+    #[test]
+    fn clean_apertures_are_whole_pixels_inside_the_image() {
+        // 40x30 at (5, 7) of 64x48: centre offsets -7 and -2, written in halves.
+        assert_eq!(clean_aperture(&clap([40, 1, 30, 1, -14, 2, -4, 2]), 64, 48), Some([5, 7, 40, 30]));
+        // Centred, in quarters; the whole image.
+        assert_eq!(clean_aperture(&clap([80, 2, 60, 2, 0, 4, 0, 4]), 64, 48), Some([12, 9, 40, 30]));
+        assert_eq!(clean_aperture(&clap([64, 1, 48, 1, 0, 1, 0, 1]), 64, 48), Some([0, 0, 64, 48]));
+        // Half pixels (an odd margin, a fractional size or offset), outside, empty, zero
+        // denominators, a payload cut short: ignored.
+        for bad in [
+            clap([41, 1, 30, 1, 0, 1, 0, 1]),
+            clap([81, 2, 30, 1, -14, 2, -4, 2]),
+            clap([40, 1, 30, 1, -13, 2, -4, 2]),
+            clap([40, 1, 30, 1, 13, 1, 0, 1]),
+            clap([0, 1, 30, 1, 0, 1, 0, 1]),
+            clap([40, 0, 30, 1, 0, 1, 0, 1]),
+            clap([40, 1, 30, 1, 0, 0, 0, 1]),
+            clap([u32::MAX.into(), 1, 30, 1, i32::MIN.into(), u32::MAX.into(), 0, 1]),
+        ] {
+            assert_eq!(clean_aperture(&bad, 64, 48), None, "{bad:?}");
+        }
+        assert_eq!(clean_aperture(&clap([40, 1, 30, 1, -14, 2, -4, 2])[..28], 64, 48), None);
+    }
 
     #[test]
     fn boxes_must_fit_their_parent() {

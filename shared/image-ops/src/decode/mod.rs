@@ -85,7 +85,9 @@
 //! becomes alpha (full range, as libavif reads it), made straight when the file says it is
 //! premultiplied (`prem`). `nclx` (or sequence header) primaries and transfer other than sRGB's
 //! are converted to sRGB (HDR transfers are kept as stored); an ICC profile wins over them.
-//! `clap` (clean aperture) is not applied.
+//! A clean aperture (`clap`) crops the image before `irot` and `imir`, as libheif and Chromium
+//! apply it, when it is a whole number of pixels inside the image (what MIAF requires); one
+//! that is not is ignored (the whole image is shown), never guessed at or refused.
 //!
 //! CMYK and YCCK JPEGs are converted to RGB with the naive formula
 //! `R = (1 - C)(1 - K)` (likewise G from M, B from Y). When an Adobe APP14 marker is present the
