@@ -10,8 +10,10 @@
 //!   watermark, text and QR colours are then that space's values), and the output carries the
 //!   profile, so wide-gamut colours survive. JPEG (APP2 `ICC_PROFILE`), PNG (`iCCP`), WebP
 //!   (`ICCP`) and AVIF (`colr` of type `prof`, beside the encoder's `nclx`) carry it; GIF cannot,
-//!   so a GIF output is converted to sRGB as without the param. Grey and CMYK profiles, and
-//!   colour described only by CICP codes (an AVIF's or HEIC's `nclx`), are converted as before.
+//!   so a GIF output is converted to sRGB as without the param. An AVIF or HEIC whose colour
+//!   only CICP codes describe (`nclx`: Display P3 or BT.2020 primaries, a gamma transfer) keeps
+//!   an ICC profile made from them (by moxcms). Grey and CMYK profiles and HDR transfers (PQ,
+//!   HLG) are handled as without the param.
 //! - **`keep_copyright`**: the Exif `Artist` and `Copyright` tags of the source's first IFD
 //!   (JPEG APP1, PNG `eXIf`, WebP `EXIF`, the HEIF `Exif` item of AVIF and HEIC) are written into
 //!   a new Exif block that holds those two tags and nothing else: no GPS, no other tag, no

@@ -374,3 +374,28 @@ fn avifdec_reads_the_kept_profile() {
         assert_eq!((alpha_at(25), alpha_at(45)), (if name == "alpha" { 0 } else { 255 }, 255), "{name}");
     }
 }
+
+#[test]
+fn keep_icc_on_an_avif_described_by_nclx_writes_a_profile_made_from_it() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/avif/");
+    let avif = std::fs::read(format!("{dir}nclx_p3.avif")).unwrap();
+    // avifdec's decode: the samples as stored (Display P3 primaries, sRGB transfer), unconverted.
+    let stored = image::open(format!("{dir}nclx_p3.png")).unwrap().into_rgb8();
+    let kept = run(&avif, json!({"output": {"format": "png", "keep_icc": true}}));
+    let icc = read_back(&kept, OutputFormat::Png).0.expect("a profile made from the nclx codes");
+    let profile = moxcms::ColorProfile::new_from_slice(&icc).unwrap();
+    let p3 = moxcms::ColorProfile::new_display_p3();
+    for (got, want) in [(profile.red_colorant, p3.red_colorant), (profile.blue_colorant, p3.blue_colorant)] {
+        let close =
+            (got.x - want.x).abs() < 1e-3 && (got.y - want.y).abs() < 1e-3 && (got.z - want.z).abs() < 1e-3;
+        assert!(close, "{got:?} against Display P3's {want:?}");
+    }
+    let diff = mean_diff(&rgb_of(&kept), &stored);
+    assert!(diff < 1.0, "the samples as stored: {diff}");
+    // Read through its profile, it is the sRGB output of the default.
+    let converted = run(&avif, json!({"output": {"format": "png"}}));
+    let through_profile = run(&kept, json!({"output": {"format": "png"}}));
+    let diff = mean_diff(&rgb_of(&through_profile), &rgb_of(&converted));
+    assert!(diff < 0.5, "{diff}");
+    assert_eq!(read_back(&converted, OutputFormat::Png).0, None);
+}

@@ -201,26 +201,38 @@ fn behaves_as_srgb(t: &moxcms::Transform8BitExecutor, src: Layout, dst: Layout) 
 /// are converted. HDR transfers (PQ, HLG) are left as stored: there is no tone mapping here,
 /// and mapping absolute PQ light into sRGB without one would only darken the picture.
 pub(super) fn cicp_in_place(samples: &mut [u8], primaries: u32, transfer: u32, layout: Layout) {
+    if let Some(t) = cicp_profile(primaries, transfer).and_then(|p| profile_to_srgb(&p, layout, layout)) {
+        apply_rows(t.as_ref(), samples, layout.channels());
+    }
+}
+
+/// The profile CICP `primaries` and `transfer` describe, read as [`cicp_in_place`] reads them;
+/// `None` when they are sRGB's (or read as sRGB's), HDR, or codes moxcms does not know.
+fn cicp_profile(primaries: u32, transfer: u32) -> Option<ColorProfile> {
     let transfer = match transfer {
-        16 | 18 => return,
+        16 | 18 => return None,
         1 | 2 | 6 | 14 | 15 => 13,
         t => t,
     };
     let primaries = if primaries == 2 { 1 } else { primaries };
     if (primaries, transfer) == (1, 13) {
-        return;
+        return None;
     }
-    let (Ok(p), Ok(t)) = (u8::try_from(primaries), u8::try_from(transfer)) else { return };
-    let (Ok(color_primaries), Ok(transfer_characteristics)) = (p.try_into(), t.try_into()) else { return };
-    let profile = ColorProfile::new_from_cicp(moxcms::CicpProfile {
-        color_primaries,
-        transfer_characteristics,
+    let (p, t) = (u8::try_from(primaries).ok()?, u8::try_from(transfer).ok()?);
+    Some(ColorProfile::new_from_cicp(moxcms::CicpProfile {
+        color_primaries: p.try_into().ok()?,
+        transfer_characteristics: t.try_into().ok()?,
         matrix_coefficients: moxcms::MatrixCoefficients::Identity,
         full_range: true,
-    });
-    if let Some(t) = profile_to_srgb(&profile, layout, layout) {
-        apply_rows(t.as_ref(), samples, layout.channels());
-    }
+    }))
+}
+
+/// For [`super::DecodeOptions::keep_icc`] on a source whose colour only CICP codes describe:
+/// an ICC profile made from them (moxcms writes it), when [`cicp_in_place`] would convert.
+pub(super) fn cicp_icc(primaries: u32, transfer: u32) -> Option<Arc<[u8]>> {
+    let profile = cicp_profile(primaries, transfer)?;
+    profile_to_srgb(&profile, Layout::Rgb, Layout::Rgb)?;
+    profile.encode().ok().map(Arc::from)
 }
 
 /// Converts RGB or RGBA samples to sRGB in place (through a small scratch buffer, in row

@@ -19,7 +19,7 @@ use image::{GrayImage, RgbImage, RgbaImage};
 use moxcms::Layout as IccLayout;
 
 use super::av1;
-use super::colour::{cicp_in_place, convert_in_place, gray_to_pixels, split_profile};
+use super::colour::{cicp_icc, cicp_in_place, convert_in_place, gray_to_pixels, split_profile};
 use super::header::{be16, be32};
 use super::hevc;
 use super::orient::orient;
@@ -748,8 +748,12 @@ pub(super) fn decode(
     }
     // An ICC profile wins over nclx's primaries and transfer, as in libavif and browsers.
     let (primaries, transfer) = heif.nclx.map(|n| (n.primaries, n.transfer)).or(coded_cicp).unwrap_or((2, 2));
-    // A kept profile (DecodeOptions::keep_icc) leaves the samples in its colour space.
-    let (convert, kept) = split_profile(heif.icc, options.keep_icc);
+    // A kept profile (DecodeOptions::keep_icc) leaves the samples in its colour space; without
+    // an ICC profile, one made from the CICP codes is kept.
+    let (convert, mut kept) = split_profile(heif.icc, options.keep_icc);
+    if options.keep_icc && heif.icc.is_none() && !monochrome {
+        kept = cicp_icc(primaries, transfer);
+    }
     let to_srgb = |samples: &mut [u8], layout: IccLayout| match convert {
         Some(icc) => convert_in_place(samples, icc, layout),
         None if kept.is_some() => {}
