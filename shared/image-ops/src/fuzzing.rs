@@ -590,11 +590,14 @@ fn image_file(b: &mut Bytes<'_>) -> Vec<u8> {
     with_orientation(bytes, format, orientation).unwrap_or_default()
 }
 
-/// `file` with an EXIF orientation added (JPEG and PNG; others as they are).
+/// `file` with an EXIF orientation (and an Artist) added (JPEG and PNG; others as they are).
 fn with_orientation(file: Vec<u8>, format: OutputFormat, orientation: u8) -> Result<Vec<u8>> {
-    // Big-endian TIFF: one IFD entry, tag 0x0112 (orientation), SHORT, count 1.
-    let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0".to_vec();
-    tiff.extend_from_slice(&[orientation, 0, 0, 0, 0, 0, 0]);
+    // Big-endian TIFF: two IFD entries, tag 0x0112 (orientation), SHORT, count 1, and 0x013B
+    // (Artist), ASCII "fz" inline, for the pipelines that keep the copyright tags.
+    let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x02\x01\x12\0\x03\0\0\0\x01\0".to_vec();
+    tiff.extend_from_slice(&[orientation, 0, 0]);
+    tiff.extend_from_slice(b"\x01\x3b\0\x02\0\0\0\x03fz\0\0");
+    tiff.extend_from_slice(&[0, 0, 0, 0]);
     let cut = || Error::Encode("encoder output too short".into());
     match format {
         OutputFormat::Jpeg => {
