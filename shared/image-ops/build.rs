@@ -27,6 +27,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=NASM");
     println!("cargo:rerun-if-env-changed=PATH");
     println!("cargo::rustc-check-cfg=cfg(imgfn_no_simd)");
+    compile_jpeg_gather();
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let x86 = arch == "x86_64" || arch == "x86";
     if env::var_os("CARGO_CFG_IMGFN_NO_SIMD").is_some() {
@@ -65,6 +66,18 @@ fn main() {
             libs[0].display()
         );
     }
+}
+
+/// `csrc/jpeg_gather.c`, the hook that replaces libjpeg's Huffman statistics pass
+/// (`transcode::ffi::PixelEncoder`), against the headers of the libjpeg-turbo mozjpeg-sys
+/// built (its `links` metadata: `DEP_JPEG_INCLUDE`, which holds the internal `jpegint.h`).
+fn compile_jpeg_gather() {
+    println!("cargo:rerun-if-changed=csrc/jpeg_gather.c");
+    let include = env::var_os("DEP_JPEG_INCLUDE").expect("mozjpeg-sys exports its include paths");
+    cc::Build::new()
+        .file("csrc/jpeg_gather.c")
+        .includes(env::split_paths(&include))
+        .compile("imgfn_jpeg_gather");
 }
 
 /// The static libraries mozjpeg-sys built (`libmozjpeg*.a`: the library, and on aarch64 its

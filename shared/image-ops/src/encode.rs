@@ -398,6 +398,25 @@ const JPEG_BAND_ROWS: usize = 16;
 
 fn encode_jpeg(pixels: &Pixels, out: &OutputParams) -> Result<Vec<u8>> {
     let (w, h) = pixels.dimensions();
+    // A rough guess at the output size (about 1 bit per pixel) saves most reallocations.
+    let capacity = (w as usize).saturating_mul(h as usize) / 8 + 4096;
+    // Baseline files count their Huffman statistics in imgfn (the same file, faster: see
+    // `transcode::PixelEncoder`); progressive ones, or a libjpeg set up otherwise, as below.
+    if !out.progressive {
+        let started = crate::transcode::PixelEncoder::start(w, h, out.quality.level(), capacity);
+        if let Some(mut encoder) = started.map_err(|e| encode_error("jpeg", e))? {
+            rgb_bands(pixels, out.background, |rows| {
+                encoder.write(rows).map_err(|e| encode_error("jpeg", e))
+            })?;
+            return encoder.finish().map_err(|e| encode_error("jpeg", e));
+        }
+    }
+    encode_jpeg_libjpeg(pixels, out, capacity)
+}
+
+/// [`encode_jpeg`] through the `mozjpeg` crate, libjpeg counting its own Huffman statistics.
+fn encode_jpeg_libjpeg(pixels: &Pixels, out: &OutputParams, capacity: usize) -> Result<Vec<u8>> {
+    let (w, h) = pixels.dimensions();
     let mut comp = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
     // mozjpeg's own defaults (JCP_MAX_COMPRESSION) turn on trellis quantisation, progressive
     // scan search and its alternative quant tables: a few percent smaller files for several
@@ -414,17 +433,25 @@ fn encode_jpeg(pixels: &Pixels, out: &OutputParams) -> Result<Vec<u8>> {
         // The standard libjpeg progressive script (scan search stays off).
         comp.set_progressive_mode();
     }
-    // A rough guess at the output size (about 1 bit per pixel) saves most reallocations.
-    let capacity = (w as usize).saturating_mul(h as usize) / 8 + 4096;
     let mut started =
         comp.start_compress(Vec::with_capacity(capacity)).map_err(|e| encode_error("jpeg", e))?;
+    rgb_bands(pixels, out.background, |rows| {
+        started.write_scanlines(rows).map_err(|e| encode_error("jpeg", e))
+    })?;
+    started.finish().map_err(|e| encode_error("jpeg", e))
+}
+
+/// Hands `pixels` to `write` as RGB rows: RGB as it is, RGBA flattened onto `background`
+/// [`JPEG_BAND_ROWS`] rows at a time.
+fn rgb_bands(pixels: &Pixels, background: Color, mut write: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
     match pixels {
-        Pixels::Rgb(img) => started.write_scanlines(img.as_raw()).map_err(|e| encode_error("jpeg", e))?,
+        Pixels::Rgb(img) => write(img.as_raw()),
         Pixels::Rgba(img) => {
-            let [br, bg, bb, _] = out.background.0;
+            let w = img.width() as usize;
+            let [br, bg, bb, _] = background.0;
             let bg = [u32::from(br), u32::from(bg), u32::from(bb)];
-            let row_bytes = w as usize * 4;
-            let mut band = Vec::with_capacity(JPEG_BAND_ROWS * w as usize * 3);
+            let row_bytes = w * 4;
+            let mut band = Vec::with_capacity(JPEG_BAND_ROWS * w * 3);
             for rows in img.as_raw().chunks(JPEG_BAND_ROWS * row_bytes) {
                 band.clear();
                 for px in rows.chunks_exact(4) {
@@ -435,11 +462,11 @@ fn encode_jpeg(pixels: &Pixels, out: &OutputParams) -> Result<Vec<u8>> {
                         band.push(((u32::from(px[c]) * a + bg[c] * na + 127) / 255) as u8);
                     }
                 }
-                started.write_scanlines(&band).map_err(|e| encode_error("jpeg", e))?;
+                write(&band)?;
             }
+            Ok(())
         }
     }
-    started.finish().map_err(|e| encode_error("jpeg", e))
 }
 
 fn encode_png(pixels: &Pixels, out: &OutputParams) -> Result<Vec<u8>> {
@@ -730,4 +757,68 @@ fn avif(pixels: &Pixels, quality: u8, speed: u8, depth: u8, exif: Option<&[u8]>)
     };
     let encoded = encoder.encode_rgba(Img::new(px.as_slice(), w, h));
     encoded.map(|e| e.avif_file).map_err(|e| encode_error("avif", e))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage, Rgba, RgbaImage};
+
+    /// Photo-like gradients with texture, flat areas, and (with `noise`) every byte random:
+    /// at quality 100 that makes the largest coefficients a baseline file can hold.
+    fn picture(w: u32, h: u32, seed: u32, noise: bool) -> RgbImage {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        RgbImage::from_fn(w, h, |x, y| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            if noise {
+                let [a, b, c, _] = state.to_le_bytes();
+                return Rgb([a, b, c]);
+            }
+            let flat = x > w / 2 && y > h / 2;
+            let grain = if flat { 0 } else { (state % 9) as i32 - 4 };
+            let v = |base: u32| (base as i32 + grain).clamp(0, 255) as u8;
+            Rgb([v(x * 255 / w.max(1)), v(y * 255 / h.max(1)), v((x + y) * 127 / (w + h).max(1))])
+        })
+    }
+
+    #[test]
+    fn counted_statistics_write_libjpegs_own_file() {
+        let mut cases = 0;
+        for (w, h) in [(1, 1), (7, 3), (16, 16), (17, 9), (33, 65), (200, 150), (257, 31), (1000, 3)] {
+            for quality in [1u8, 35, 80, 95, 100] {
+                for (seed, noise) in [(1, false), (2, true)] {
+                    let rgb = picture(w, h, seed + w, noise);
+                    let rgba = RgbaImage::from_fn(w, h, |x, y| {
+                        let p = rgb.get_pixel(x, y).0;
+                        Rgba([p[0], p[1], p[2], ((x * 37 + y * 11) % 256) as u8])
+                    });
+                    for pixels in [Pixels::Rgb(rgb.clone()), Pixels::Rgba(rgba)] {
+                        let out =
+                            OutputParams { quality: Quality::Level(quality), ..OutputParams::default() };
+                        let counted = encode_jpeg(&pixels, &out).unwrap();
+                        let libjpeg = encode_jpeg_libjpeg(&pixels, &out, 4096).unwrap();
+                        assert!(
+                            counted == libjpeg,
+                            "{w}x{h} q{quality} noise {noise} alpha {}",
+                            pixels.has_alpha()
+                        );
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 8 * 5 * 2 * 2);
+        // The counting did run (libjpeg's setup is the one it is for), not the fallback.
+        assert!(crate::transcode::PixelEncoder::start(16, 16, 80, 4096).unwrap().is_some());
+    }
+
+    #[test]
+    fn progressive_files_keep_libjpegs_pass() {
+        let pixels = Pixels::Rgb(picture(64, 48, 3, false));
+        let out = OutputParams { progressive: true, ..OutputParams::default() };
+        assert_eq!(encode_jpeg(&pixels, &out).unwrap(), encode_jpeg_libjpeg(&pixels, &out, 4096).unwrap());
+    }
 }

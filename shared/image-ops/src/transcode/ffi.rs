@@ -2,6 +2,9 @@
 //! `mozjpeg` crate does not wrap: a JPEG's quantised DCT coefficients read without decoding
 //! pixels, changed in place, and written as a new JPEG with new quantisation tables.
 //!
+//! It also encodes pixels as libjpeg does, with the Huffman statistics counted here
+//! ([`PixelEncoder`], hooked into libjpeg by `csrc/jpeg_gather.c`).
+//!
 //! This is one of the crate's three `unsafe` modules (with `decode::av1` and `webp_lossy`). The
 //! invariants:
 //! - The libjpeg structs and their error managers are boxed, so the pointers libjpeg keeps to
@@ -408,6 +411,252 @@ impl Drop for Transcoder<'_> {
             if !self.dest.is_null() {
                 drop(Box::from_raw(self.dest));
             }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Pixel encoding with imgfn's Huffman statistics
+// ------------------------------------------------------------------------------------------
+
+/// Most blocks in a baseline MCU.
+const MAX_BLOCKS_IN_MCU: usize = 10;
+
+unsafe extern "C" {
+    /// `csrc/jpeg_gather.c`: after `jpeg_start_compress`, swaps the entropy encoder's methods
+    /// for the statistics pass when it is one baseline Huffman scan with optimised tables, and
+    /// says which component and tables each block of an MCU has; 0 when it does not apply.
+    fn imgfn_jpeg_hook_gather(
+        cinfo: *mut sys::jpeg_compress_struct,
+        encode: unsafe extern "C-unwind" fn(
+            &mut sys::jpeg_compress_struct,
+            *mut sys::JBLOCKROW,
+        ) -> sys::boolean,
+        finish: unsafe extern "C-unwind" fn(&mut sys::jpeg_compress_struct),
+        component: *mut c_int,
+        dc_table: *mut c_int,
+        ac_table: *mut c_int,
+        max_blocks: c_int,
+    ) -> c_int;
+}
+
+/// The statistics pass's state (`cinfo.common.client_data` points at it).
+struct Gather {
+    blocks: usize,
+    component: [usize; MAX_BLOCKS_IN_MCU],
+    dc_table: [usize; MAX_BLOCKS_IN_MCU],
+    ac_table: [usize; MAX_BLOCKS_IN_MCU],
+    last_dc: [i32; 4],
+    counts: super::huffman::Counts,
+}
+
+/// The statistics pass's `encode_mcu`: counts one MCU's symbols as `htest_one_block` does.
+unsafe extern "C-unwind" fn gather_mcu(
+    cinfo: &mut sys::jpeg_compress_struct,
+    mcu: *mut sys::JBLOCKROW,
+) -> sys::boolean {
+    // SAFETY: client_data is the boxed Gather of the PixelEncoder that hooked this cinfo, alive
+    // until it is dropped; `mcu` holds `blocks_in_MCU` block pointers (the hook read that count).
+    let g = unsafe { &mut *cinfo.common.client_data.cast::<Gather>() };
+    for b in 0..g.blocks {
+        let block: &Block = unsafe { &**mcu.add(b) };
+        let comp = g.component[b];
+        let dc = i32::from(block[0]);
+        g.counts.dc_diff(g.dc_table[b], dc - g.last_dc[comp]);
+        g.last_dc[comp] = dc;
+        g.counts.ac(g.ac_table[b], block);
+    }
+    1
+}
+
+/// The statistics pass's `finish_pass`: libjpeg's `finish_pass_gather` with imgfn's counts,
+/// the optimal tables (`jpeg_gen_optimal_table`'s) of every table the blocks used.
+unsafe extern "C-unwind" fn gather_finish(cinfo: &mut sys::jpeg_compress_struct) {
+    // SAFETY: as in gather_mcu.
+    let g = unsafe { &*cinfo.common.client_data.cast::<Gather>() };
+    let install = |cinfo: &mut sys::jpeg_compress_struct| -> Result<(), String> {
+        g.counts.baseline()?;
+        for dc in [true, false] {
+            for t in 0..2 {
+                if !g.counts.used(dc, t) {
+                    continue;
+                }
+                let table = g.counts.table(dc, t)?;
+                let ptr = if dc { &mut cinfo.dc_huff_tbl_ptrs[t] } else { &mut cinfo.ac_huff_tbl_ptrs[t] };
+                // SAFETY: a null slot gets a table from libjpeg's pool, as finish_pass_gather does.
+                // Its `sent_table` stays false: jpeg_start_compress cleared it on every table
+                // (write_all_tables), and jpeg_alloc_huff_table clears it on a new one.
+                unsafe {
+                    if ptr.is_null() {
+                        *ptr = sys::jpeg_alloc_huff_table(&mut cinfo.common);
+                    }
+                    (**ptr).bits = table.bits;
+                    (**ptr).huffval = table.values;
+                }
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = install(cinfo) {
+        // Unwinds through libjpeg to the `guarded` call that drives it, as error_exit does.
+        std::panic::resume_unwind(Box::new(format!("JPEG statistics: {e}")));
+    }
+}
+
+/// Encodes RGB rows as a baseline JPEG set up exactly as the pixel encoder sets up the `mozjpeg`
+/// crate (libjpeg-turbo's profile, Annex K tables at `quality`, 4:2:0, optimised Huffman
+/// tables), but with the Huffman statistics counted by `huffman::Counts` instead of libjpeg's
+/// scalar pass: the same file, byte for byte (the tests compare), for a fraction of that pass.
+pub(crate) struct PixelEncoder {
+    c: Box<sys::jpeg_compress_struct>,
+    /// The error manager `c` points at (its warning count is read at the end).
+    err: Box<sys::jpeg_error_mgr>,
+    dest: *mut VecDest,
+    gather: Box<Gather>,
+    width: usize,
+}
+
+impl PixelEncoder {
+    /// Starts the compression of a `width` x `height` RGB image; `capacity` is a guess at the
+    /// output's size. `Ok(None)` when libjpeg's setup is not the one the counting is for.
+    pub(crate) fn start(
+        width: u32,
+        height: u32,
+        quality: u8,
+        capacity: usize,
+    ) -> Result<Option<Self>, String> {
+        let dest = Box::into_raw(Box::new(VecDest {
+            mgr: sys::jpeg_destination_mgr {
+                next_output_byte: std::ptr::null_mut(),
+                free_in_buffer: 0,
+                init_destination: Some(dest_init),
+                empty_output_buffer: Some(dest_grow),
+                term_destination: Some(dest_term),
+            },
+            buf: Vec::with_capacity(capacity),
+        }));
+        let mut err = error_mgr();
+        // SAFETY: zeroed is the state jpeg_CreateCompress expects to fill in.
+        let mut c: Box<sys::jpeg_compress_struct> = Box::new(unsafe { mem::zeroed() });
+        c.common.err = &mut *err;
+        let gather = Box::new(Gather {
+            blocks: 0,
+            component: [0; MAX_BLOCKS_IN_MCU],
+            dc_table: [0; MAX_BLOCKS_IN_MCU],
+            ac_table: [0; MAX_BLOCKS_IN_MCU],
+            last_dc: [0; 4],
+            counts: super::huffman::Counts::new(),
+        });
+        let mut encoder = PixelEncoder { c, err, dest, gather, width: width as usize };
+        let created = guarded(|| unsafe { sys::jpeg_create_compress(&mut *encoder.c) });
+        if let Err(e) = created {
+            // Not created: Drop must not destroy it.
+            encoder.c.common.mem = std::ptr::null_mut();
+            return Err(e);
+        }
+        let gather_ptr: *mut Gather = &mut *encoder.gather;
+        let hooked = guarded(|| unsafe {
+            let cinfo = &mut *encoder.c;
+            cinfo.in_color_space = sys::J_COLOR_SPACE::JCS_RGB;
+            cinfo.input_components = 3;
+            sys::jpeg_set_defaults(cinfo);
+            sys::jpeg_c_set_int_param(
+                cinfo,
+                sys::J_INT_PARAM::JINT_COMPRESS_PROFILE,
+                sys::JINT_COMPRESS_PROFILE_VALUE::JCP_FASTEST as c_int,
+            );
+            sys::jpeg_set_defaults(cinfo);
+            cinfo.image_width = width;
+            cinfo.image_height = height;
+            sys::jpeg_set_quality(cinfo, c_int::from(quality), 0);
+            cinfo.optimize_coding = 1;
+            let comps = std::slice::from_raw_parts_mut(cinfo.comp_info, 3);
+            for (i, comp) in comps.iter_mut().enumerate() {
+                let f = if i == 0 { 2 } else { 1 };
+                comp.h_samp_factor = f;
+                comp.v_samp_factor = f;
+            }
+            cinfo.dest = dest.cast();
+            sys::jpeg_start_compress(cinfo, 1);
+            let g = &mut *gather_ptr;
+            let mut component = [0 as c_int; MAX_BLOCKS_IN_MCU];
+            let mut dc = [0 as c_int; MAX_BLOCKS_IN_MCU];
+            let mut ac = [0 as c_int; MAX_BLOCKS_IN_MCU];
+            // Read first, to check the tables before anything is swapped.
+            cinfo.common.client_data = gather_ptr.cast();
+            let blocks = imgfn_jpeg_hook_gather(
+                cinfo,
+                gather_mcu,
+                gather_finish,
+                component.as_mut_ptr(),
+                dc.as_mut_ptr(),
+                ac.as_mut_ptr(),
+                MAX_BLOCKS_IN_MCU as c_int,
+            );
+            g.blocks = usize::try_from(blocks).unwrap_or(0);
+            for b in 0..g.blocks {
+                g.component[b] = usize::try_from(component[b]).unwrap_or(usize::MAX);
+                g.dc_table[b] = usize::try_from(dc[b]).unwrap_or(usize::MAX);
+                g.ac_table[b] = usize::try_from(ac[b]).unwrap_or(usize::MAX);
+            }
+            g.blocks
+        })?;
+        let g = &encoder.gather;
+        let sane = (0..g.blocks).all(|b| g.component[b] < 4 && g.dc_table[b] < 2 && g.ac_table[b] < 2);
+        if hooked == 0 || !sane {
+            // Either libjpeg's own pass runs (not hooked) or the tables are not the two the
+            // counts keep: the caller encodes the usual way.
+            return Ok(None);
+        }
+        Ok(Some(encoder))
+    }
+
+    /// Compresses `rows` (whole RGB rows, `width * 3` bytes each).
+    pub(crate) fn write(&mut self, rows: &[u8]) -> Result<(), String> {
+        let stride = self.width * 3;
+        if stride == 0 || !rows.len().is_multiple_of(stride) {
+            return Err("rows are not whole".into());
+        }
+        let c = &mut *self.c;
+        guarded(|| unsafe {
+            for chunk in rows.chunks(stride * 16) {
+                let mut pointers: Vec<*const u8> = chunk.chunks_exact(stride).map(<[u8]>::as_ptr).collect();
+                let mut at = 0usize;
+                while at < pointers.len() {
+                    let left = (pointers.len() - at) as u32;
+                    let done = sys::jpeg_write_scanlines(c, pointers.as_mut_ptr().add(at).cast(), left);
+                    if done == 0 {
+                        return Err("libjpeg took no rows".to_owned());
+                    }
+                    at += done as usize;
+                }
+            }
+            Ok(())
+        })?
+    }
+
+    /// Finishes the file (the output pass runs here) and returns it.
+    pub(crate) fn finish(mut self) -> Result<Vec<u8>, String> {
+        let c = &mut *self.c;
+        guarded(|| unsafe { sys::jpeg_finish_compress(c) })?;
+        if self.err.num_warnings > 0 {
+            return Err("libjpeg warned while writing".into());
+        }
+        // SAFETY: libjpeg is done with the destination (finish_compress ran term_destination).
+        Ok(std::mem::take(unsafe { &mut (*self.dest).buf }))
+    }
+}
+
+impl Drop for PixelEncoder {
+    fn drop(&mut self) {
+        // SAFETY: destroying is valid in any state after a successful create (a failed one left
+        // `mem` null, which jpeg_destroy handles as nothing to free); then nothing refers to
+        // the destination manager or the statistics any more.
+        unsafe {
+            if !self.c.common.mem.is_null() {
+                let _ = guarded(|| sys::jpeg_destroy_compress(&mut self.c));
+            }
+            drop(Box::from_raw(self.dest));
         }
     }
 }

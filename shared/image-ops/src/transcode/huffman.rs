@@ -62,6 +62,8 @@ pub(crate) struct Counts {
     ac: [[u64; 257]; 2],
     /// Largest AC magnitude category met (checked once at the end, not per coefficient).
     ac_bits: u32,
+    /// Largest DC difference category met through [`Self::dc_diff`].
+    dc_bits: u32,
 }
 
 /// Magnitude category of `v` (`JPEG_NBITS`): the number of bits of `|v|`, 0 for 0.
@@ -72,7 +74,7 @@ fn nbits(v: i32) -> u32 {
 
 impl Counts {
     pub(crate) fn new() -> Counts {
-        Counts { dc: [[0; 257]; 2], ac: [[0; 257]; 2], ac_bits: 0 }
+        Counts { dc: [[0; 257]; 2], ac: [[0; 257]; 2], ac_bits: 0, dc_bits: 0 }
     }
 
     /// Adds the AC symbols of `block` (natural order) to table `table`.
@@ -97,7 +99,11 @@ impl Counts {
             nonzero &= nonzero - 1;
             let run = k - last - 1;
             last = k;
-            counts[0xF0] += u64::from(run >> 4);
+            // Rare: a branch, not an add of 0 to the same count on every coefficient (a chain
+            // of dependent stores).
+            if run >= 16 {
+                counts[0xF0] += u64::from(run >> 4);
+            }
             let size = nbits(i32::from(block[usize::from(ZIGZAG[k as usize])]));
             max = max.max(size);
             counts[(((run & 15) << 4) + size.min(15)) as usize] += 1;
@@ -152,6 +158,38 @@ impl Counts {
             return Err(format!("a DC difference needs {bits} bits (baseline has 11)"));
         }
         Ok(())
+    }
+
+    /// Adds one DC difference to table `table`: for the statistics pass of a pixel encode
+    /// (`ffi::PixelEncoder`), which sees every block, dummy blocks too, in MCU order.
+    #[inline]
+    pub(crate) fn dc_diff(&mut self, table: usize, diff: i32) {
+        let size = nbits(diff);
+        self.dc_bits = self.dc_bits.max(size);
+        self.dc[table][size.min(16) as usize] += 1;
+    }
+
+    /// Whether every counted value fits baseline JPEG (10-bit AC, 11-bit DC differences), as
+    /// libjpeg's `htest_one_block` requires.
+    pub(crate) fn baseline(&self) -> Result<(), String> {
+        if self.ac_bits > MAX_COEF_BITS || self.dc_bits > MAX_COEF_BITS + 1 {
+            return Err(format!(
+                "a coefficient needs {} bits (baseline has 10)",
+                self.ac_bits.max(self.dc_bits)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether table `table` was used for DC (`dc`) or AC symbols.
+    pub(crate) fn used(&self, dc: bool, table: usize) -> bool {
+        let counts = if dc { &self.dc[table] } else { &self.ac[table] };
+        counts.iter().any(|&n| n > 0)
+    }
+
+    /// The optimal table for the DC (`dc`) or AC counts of table `table`.
+    pub(crate) fn table(&self, dc: bool, table: usize) -> Result<Table, String> {
+        optimal(if dc { &self.dc[table] } else { &self.ac[table] })
     }
 
     /// The optimal DC and AC tables, in table order.

@@ -25,6 +25,8 @@
 mod ffi;
 mod huffman;
 
+pub(crate) use ffi::PixelEncoder;
+
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
