@@ -227,7 +227,7 @@ impl Pipeline {
         let out = &self.spec.output;
         let encoded =
             crate::transcode::render(input, (probe.width, probe.height), &overlays, cx, out).ok()?;
-        // Only files without a profile take this path, so there is no profile to keep.
+        // (A profile the output keeps is in the file already.)
         let copyright = if out.keep_copyright { decode::jpeg_copyright(input) } else { None };
         match copyright {
             Some(copyright) => {

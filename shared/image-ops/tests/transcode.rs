@@ -304,3 +304,28 @@ fn quality_source_on_the_full_path_is_the_sources_level() {
     let spec: image_ops::PipelineSpec = serde_json::from_str(r#"{"output": {"quality": "source"}}"#).unwrap();
     assert_eq!(serde_json::to_value(&spec.output).unwrap()["quality"], "source");
 }
+
+/// A profile decoding would not apply (sRGB's) does not keep a JPEG from the transcode, and
+/// neither does one the output keeps (`keep_icc`: the coefficients stay in its colour space and
+/// the file carries it); one decoding converts from (Display P3) sends it down the full path.
+#[test]
+fn profiles_the_output_need_not_convert_take_the_transcode() {
+    let plain = source(80, false);
+    let with = |icc: Vec<u8>| craft::jpeg_insert_after_soi(&plain, &craft::icc_app2(&icc, 1));
+    let srgb = with(moxcms::ColorProfile::new_srgb().encode().unwrap());
+    let p3_profile = moxcms::ColorProfile::new_display_p3().encode().unwrap();
+    let p3 = with(p3_profile.clone());
+    let qr = r#"{"ops": [{"op": "qr-overlay", "data": "x"}]}"#;
+    let (from_plain, _) = both(qr, &plain, &Assets::new());
+    let (from_srgb, decoded) = both(qr, &srgb, &Assets::new());
+    assert!(from_srgb == from_plain, "an sRGB profile: the plain file's transcode");
+    assert!(from_srgb != decoded, "(which is not the full path's file)");
+    let (a, b) = both(qr, &p3, &Assets::new());
+    assert!(a == b, "Display P3, converted: the full path");
+    let keep = r#"{"ops": [{"op": "qr-overlay", "data": "x"}], "output": {"keep_icc": true}}"#;
+    let (kept, decoded) = both(keep, &p3, &Assets::new());
+    assert!(kept != decoded, "Display P3, kept: transcoded");
+    let mut d = image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(&kept)).unwrap();
+    assert_eq!(image::ImageDecoder::icc_profile(&mut d).unwrap(), Some(p3_profile));
+    assert_eq!(common::decode_independent(&kept), common::decode_independent(&from_plain));
+}

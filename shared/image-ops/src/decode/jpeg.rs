@@ -8,7 +8,7 @@ use image::metadata::Orientation;
 use image::{GrayImage, RgbImage};
 use moxcms::Layout;
 
-use super::colour::{cmyk_profile_to_rgb, convert_in_place, gray_to_pixels, split_profile};
+use super::colour::{cmyk_profile_to_rgb, convert_in_place, gray_to_pixels, split_profile, srgb_transform};
 use super::header::be16;
 use super::orient::{orient, swaps_axes};
 use super::{corrupt, DecodeOptions, Probe, MAX_JPEG_SCANS};
@@ -132,15 +132,22 @@ fn scan(bytes: &[u8], header_only: bool) -> Result<JpegInfo> {
 }
 
 /// Whether the JPEG's pixels need nothing but decoding: complete (an EOI after the scans), upright
-/// (no EXIF rotation or mirroring), without an ICC profile to convert from or an Adobe marker
-/// (which may mean RGB or YCCK samples). The transcode path takes only such files.
-pub(crate) fn is_plain(bytes: &[u8]) -> bool {
-    scan(bytes, false).is_ok_and(|info| {
-        info.complete
-            && matches!(info.orientation, None | Some(Orientation::NoTransforms))
-            && info.icc.is_none()
-            && !info.adobe
-    })
+/// (no EXIF rotation or mirroring), without an Adobe marker (which may mean RGB or YCCK
+/// samples), and without an ICC profile that decoding would convert from: none, one that
+/// behaves as sRGB or that cannot be used (decoding leaves the pixels as they are), or one the
+/// output keeps (`keep_icc`). The transcode path takes only such files: `Some` of the profile
+/// the output keeps, `None` for the others.
+pub(crate) fn plain(bytes: &[u8], keep_icc: bool) -> Option<Option<Arc<[u8]>>> {
+    let info = scan(bytes, false).ok()?;
+    let upright = matches!(info.orientation, None | Some(Orientation::NoTransforms));
+    if !info.complete || !upright || info.adobe {
+        return None;
+    }
+    match split_profile(info.icc.as_deref(), keep_icc) {
+        (_, Some(kept)) => Some(Some(kept)),
+        (Some(icc), None) if srgb_transform(icc, Layout::Rgb, Layout::Rgb).is_some() => None,
+        _ => Some(None),
+    }
 }
 
 /// The copyright tags of the first Exif block (read before the frame header, where APP1 is).

@@ -17,7 +17,9 @@
 //! the rest of their content without a decode-encode round trip.
 //!
 //! It applies when the source is an 8-bit YCbCr JPEG with 4:2:0 sampling (what a pixel encode
-//! writes), upright (no EXIF rotation), without an ICC profile or Adobe marker, complete and
+//! writes), upright (no EXIF rotation), without an Adobe marker or an ICC profile the decode
+//! would convert from (one that behaves as sRGB changes nothing; one the output keeps with
+//! `keep_icc` is written into the file, the coefficients being in its colour space), complete and
 //! free of libjpeg warnings, the output is a JPEG of the same size and every operation is an
 //! overlay ([`Overlay`]) that paints at most a quarter of the image. Anything else, and any
 //! error on the way, falls back to the full decode, which also reports the errors.
@@ -70,9 +72,11 @@ fn transcode(
     out: &OutputParams,
     huffman: bool,
 ) -> Result<Encoded, Skip> {
-    if !crate::decode::jpeg::is_plain(input) {
-        return Err("not a plain JPEG (rotation, ICC profile, Adobe marker or truncated)".into());
-    }
+    let Some(kept) = crate::decode::jpeg::plain(input, out.keep_icc) else {
+        return Err(
+            "not a plain JPEG (rotation, an ICC profile to convert, Adobe marker or truncated)".into()
+        );
+    };
     let mut t = Transcoder::open(input)?;
     let header = t.header().clone();
     let sampling: Vec<(u32, u32)> = header.components.iter().map(|c| (c.h_samp, c.v_samp)).collect();
@@ -110,6 +114,14 @@ fn transcode(
         t.set_huffman(&dc, &ac)?;
     }
     let bytes = t.finish()?;
+    // The coefficients stay in the profile's colour space, so the output carries it.
+    let bytes = match kept {
+        Some(icc) => {
+            let meta = crate::Metadata { icc: Some(icc), copyright: None };
+            crate::metadata::embed(bytes, OutputFormat::Jpeg, &meta).map_err(|e| e.to_string())?
+        }
+        None => bytes,
+    };
     Ok(Encoded { bytes, format: OutputFormat::Jpeg, width, height, frames: 1 })
 }
 
