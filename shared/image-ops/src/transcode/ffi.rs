@@ -58,6 +58,24 @@ struct VecDest {
     buf: Vec<u8>,
 }
 
+impl VecDest {
+    /// A destination writing into a `Vec` of `capacity`, as a raw pointer (`Box::into_raw`):
+    /// libjpeg keeps it as `cinfo.dest`, and its owner frees it with `Box::from_raw` once
+    /// libjpeg is done.
+    fn new(capacity: usize) -> *mut VecDest {
+        Box::into_raw(Box::new(VecDest {
+            mgr: sys::jpeg_destination_mgr {
+                next_output_byte: std::ptr::null_mut(),
+                free_in_buffer: 0,
+                init_destination: Some(dest_init),
+                empty_output_buffer: Some(dest_grow),
+                term_destination: Some(dest_term),
+            },
+            buf: Vec::with_capacity(capacity),
+        }))
+    }
+}
+
 unsafe extern "C-unwind" fn dest_init(cinfo: &mut sys::jpeg_compress_struct) {
     // SAFETY (these three): `cinfo.dest` is the VecDest set in `prepare`, alive until Drop.
     let d = unsafe { &mut *cinfo.dest.cast::<VecDest>() };
@@ -136,6 +154,17 @@ extern "C-unwind" fn count_warning(cinfo: &mut sys::jpeg_common_struct, level: c
             err.num_warnings += 1;
         }
     }
+}
+
+/// A created compressor and the error manager it reports through (both boxed: libjpeg keeps
+/// pointers to them).
+fn compressor() -> Result<(Box<sys::jpeg_compress_struct>, Box<sys::jpeg_error_mgr>), String> {
+    let mut err = error_mgr();
+    // SAFETY: zeroed is the state jpeg_CreateCompress expects to fill in.
+    let mut c: Box<sys::jpeg_compress_struct> = Box::new(unsafe { mem::zeroed() });
+    c.common.err = &mut *err;
+    guarded(|| unsafe { sys::jpeg_create_compress(&mut *c) })?;
+    Ok((c, err))
 }
 
 /// Runs `f` (calls into libjpeg), turning libjpeg's unwinding errors into `Err`.
@@ -256,21 +285,8 @@ impl<'a> Transcoder<'a> {
         if !self.dest.is_null() || self.coefs.is_null() {
             return Err("prepare needs load, and runs once".into());
         }
-        self.dest = Box::into_raw(Box::new(VecDest {
-            mgr: sys::jpeg_destination_mgr {
-                next_output_byte: std::ptr::null_mut(),
-                free_in_buffer: 0,
-                init_destination: Some(dest_init),
-                empty_output_buffer: Some(dest_grow),
-                term_destination: Some(dest_term),
-            },
-            buf: Vec::with_capacity(capacity),
-        }));
-        let mut c_err = error_mgr();
-        // SAFETY: zeroed is the state jpeg_CreateCompress expects to fill in.
-        let mut c: Box<sys::jpeg_compress_struct> = Box::new(unsafe { mem::zeroed() });
-        c.common.err = &mut *c_err;
-        guarded(|| unsafe { sys::jpeg_create_compress(&mut *c) })?;
+        self.dest = VecDest::new(capacity);
+        let (mut c, c_err) = compressor()?;
         let d = &*self.d;
         let dest = self.dest;
         let n = self.header.components.len();
@@ -525,20 +541,8 @@ impl PixelEncoder {
         quality: u8,
         capacity: usize,
     ) -> Result<Option<Self>, String> {
-        let dest = Box::into_raw(Box::new(VecDest {
-            mgr: sys::jpeg_destination_mgr {
-                next_output_byte: std::ptr::null_mut(),
-                free_in_buffer: 0,
-                init_destination: Some(dest_init),
-                empty_output_buffer: Some(dest_grow),
-                term_destination: Some(dest_term),
-            },
-            buf: Vec::with_capacity(capacity),
-        }));
-        let mut err = error_mgr();
-        // SAFETY: zeroed is the state jpeg_CreateCompress expects to fill in.
-        let mut c: Box<sys::jpeg_compress_struct> = Box::new(unsafe { mem::zeroed() });
-        c.common.err = &mut *err;
+        let (c, err) = compressor()?;
+        let dest = VecDest::new(capacity);
         let gather = Box::new(Gather {
             blocks: 0,
             component: [0; MAX_BLOCKS_IN_MCU],
@@ -548,12 +552,6 @@ impl PixelEncoder {
             counts: super::huffman::Counts::new(),
         });
         let mut encoder = PixelEncoder { c, err, dest, gather, width: width as usize };
-        let created = guarded(|| unsafe { sys::jpeg_create_compress(&mut *encoder.c) });
-        if let Err(e) = created {
-            // Not created: Drop must not destroy it.
-            encoder.c.common.mem = std::ptr::null_mut();
-            return Err(e);
-        }
         let gather_ptr: *mut Gather = &mut *encoder.gather;
         let hooked = guarded(|| unsafe {
             let cinfo = &mut *encoder.c;
@@ -649,13 +647,10 @@ impl PixelEncoder {
 
 impl Drop for PixelEncoder {
     fn drop(&mut self) {
-        // SAFETY: destroying is valid in any state after a successful create (a failed one left
-        // `mem` null, which jpeg_destroy handles as nothing to free); then nothing refers to
-        // the destination manager or the statistics any more.
+        // SAFETY: destroying a created compressor is valid in any state, also after an error;
+        // then nothing refers to the destination manager or the statistics any more.
         unsafe {
-            if !self.c.common.mem.is_null() {
-                let _ = guarded(|| sys::jpeg_destroy_compress(&mut self.c));
-            }
+            let _ = guarded(|| sys::jpeg_destroy_compress(&mut self.c));
             drop(Box::from_raw(self.dest));
         }
     }
