@@ -42,6 +42,36 @@ impl Pixels {
             Pixels::Rgb(_) => unreachable!("converted above"),
         }
     }
+    /// The `width` x `height` rectangle at (`x`, `y`), copied row by row; `None` when it does
+    /// not lie inside.
+    pub fn crop(&self, x: u32, y: u32, width: u32, height: u32) -> Option<Pixels> {
+        fn rows(
+            raw: &[u8],
+            stride: usize,
+            channels: usize,
+            (x, y, w, h): (u32, u32, u32, u32),
+        ) -> Option<Vec<u8>> {
+            let row_len = w as usize * channels;
+            let mut buf = Vec::with_capacity(row_len * h as usize);
+            for row in y..y.checked_add(h)? {
+                let start = row as usize * stride + x as usize * channels;
+                buf.extend_from_slice(raw.get(start..start + row_len)?);
+            }
+            Some(buf)
+        }
+        let rect = (x, y, width, height);
+        if x.checked_add(width)? > self.width() {
+            return None;
+        }
+        match self {
+            Pixels::Rgb(img) => rows(img.as_raw(), img.width() as usize * 3, 3, rect)
+                .and_then(|raw| RgbImage::from_raw(width, height, raw))
+                .map(Pixels::Rgb),
+            Pixels::Rgba(img) => rows(img.as_raw(), img.width() as usize * 4, 4, rect)
+                .and_then(|raw| RgbaImage::from_raw(width, height, raw))
+                .map(Pixels::Rgba),
+        }
+    }
     pub fn to_rgba(&self) -> RgbaImage {
         match self {
             Pixels::Rgb(i) => image::DynamicImage::ImageRgb8(i.clone()).into_rgba8(),

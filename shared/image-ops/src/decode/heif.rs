@@ -574,30 +574,6 @@ fn clean_aperture(p: &[u8], width: u32, height: u32) -> Option<[u32; 4]> {
     Some([x, y, cw, ch].map(|v| v as u32))
 }
 
-/// `pixels` cut to the rectangle (x, y, width, height), which lies inside them.
-fn crop(pixels: Pixels, [x, y, w, h]: [u32; 4]) -> Option<Pixels> {
-    if (x, y, w, h) == (0, 0, pixels.width(), pixels.height()) {
-        return Some(pixels);
-    }
-    fn cut<P: image::Pixel<Subpixel = u8>>(
-        img: &image::ImageBuffer<P, Vec<u8>>,
-        [x, y, w, h]: [u32; 4],
-    ) -> Option<image::ImageBuffer<P, Vec<u8>>> {
-        let channels = usize::from(P::CHANNEL_COUNT);
-        let stride = img.width() as usize * channels;
-        let mut out = Vec::with_capacity(w as usize * h as usize * channels);
-        for row in y..y + h {
-            let start = row as usize * stride + x as usize * channels;
-            out.extend_from_slice(img.as_raw().get(start..start + w as usize * channels)?);
-        }
-        image::ImageBuffer::from_raw(w, h, out)
-    }
-    Some(match &pixels {
-        Pixels::Rgb(img) => Pixels::Rgb(cut(img, [x, y, w, h])?),
-        Pixels::Rgba(img) => Pixels::Rgba(cut(img, [x, y, w, h])?),
-    })
-}
-
 /// An image item: its size checked against the limits, then its AV1 data (or its grid's tiles)
 /// checked to code that size.
 fn plane<'a>(c: &Container<'a>, codec: Codec, id: u32, limits: &Limits) -> Result<Plane<'a>> {
@@ -773,8 +749,10 @@ pub(super) fn decode(
         Pixels::Rgb(img)
     };
     let pixels = match heif.aperture {
-        Some(rect) => crop(pixels, rect).ok_or_else(cut)?,
-        None => pixels,
+        Some([x, y, w, h]) if (x, y, w, h) != (0, 0, pixels.width(), pixels.height()) => {
+            pixels.crop(x, y, w, h).ok_or_else(cut)?
+        }
+        _ => pixels,
     };
     let rotated = orient(
         pixels,

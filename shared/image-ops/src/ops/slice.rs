@@ -1,10 +1,9 @@
 //! Slicing into tiles.
 
-use image::{RgbImage, RgbaImage};
 use serde::{Deserialize, Serialize};
 
 use crate::geometry::check_range;
-use crate::{Error, Pixels};
+use crate::Error;
 
 /// The registry's one-line summary.
 pub const SUMMARY: &str = "Cut into tiles, plus a manifest that lists them (the last operation).";
@@ -184,30 +183,11 @@ pub fn slice(image: &crate::Image, p: &SliceParams) -> crate::Result<Vec<(TileIn
 ///
 /// [`Image`]: crate::Image
 pub fn cut(image: &crate::Image, tile: &TileInfo) -> crate::Result<crate::Image> {
-    let first = image.first();
-    let width = first.width();
-    let pixels = match first {
-        Pixels::Rgb(img) => crop_rows(img.as_raw(), width, 3, tile)
-            .and_then(|raw| RgbImage::from_raw(tile.width, tile.height, raw))
-            .map(Pixels::Rgb),
-        Pixels::Rgba(img) => crop_rows(img.as_raw(), width, 4, tile)
-            .and_then(|raw| RgbaImage::from_raw(tile.width, tile.height, raw))
-            .map(Pixels::Rgba),
-    }
-    .ok_or_else(|| Error::invalid("slice", "tile outside the image"))?;
+    let pixels = image
+        .first()
+        .crop(tile.x, tile.y, tile.width, tile.height)
+        .ok_or_else(|| Error::invalid("slice", "tile outside the image"))?;
     let mut tile = crate::Image::still(pixels, image.format);
     tile.metadata = image.metadata.clone();
     Ok(tile)
-}
-
-/// Copies the `tile` rectangle out of a row-major buffer `width` pixels wide.
-fn crop_rows(raw: &[u8], width: u32, channels: usize, tile: &TileInfo) -> Option<Vec<u8>> {
-    let stride = width as usize * channels;
-    let row_len = tile.width as usize * channels;
-    let mut buf = Vec::with_capacity(row_len * tile.height as usize);
-    for y in tile.y..tile.y.checked_add(tile.height)? {
-        let start = y as usize * stride + tile.x as usize * channels;
-        buf.extend_from_slice(raw.get(start..start + row_len)?);
-    }
-    Some(buf)
 }
