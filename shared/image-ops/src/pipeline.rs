@@ -228,7 +228,7 @@ impl Pipeline {
         let encoded =
             crate::transcode::render(input, (probe.width, probe.height), &overlays, cx, out).ok()?;
         // (A profile the output keeps is in the file already.)
-        let copyright = if out.keep_copyright { decode::jpeg_copyright(input) } else { None };
+        let copyright = if out.keep_copyright { decode::jpeg::copyright(input) } else { None };
         match copyright {
             Some(copyright) => {
                 let meta = crate::Metadata { icc: None, copyright: Some(copyright) };

@@ -150,8 +150,9 @@ pub(crate) fn plain(bytes: &[u8], keep_icc: bool) -> Option<Option<Arc<[u8]>>> {
     }
 }
 
-/// The copyright tags of the first Exif block (read before the frame header, where APP1 is).
-pub(super) fn copyright(bytes: &[u8]) -> Option<Arc<[u8]>> {
+/// The copyright tags of the first Exif block (read before the frame header, where APP1 is),
+/// for an output that keeps them without decoding the JPEG (`transcode`).
+pub(crate) fn copyright(bytes: &[u8]) -> Option<Arc<[u8]>> {
     let range = scan(bytes, true).ok()?.exif?;
     crate::metadata::copyright_exif(bytes.get(range)?).map(Arc::from)
 }

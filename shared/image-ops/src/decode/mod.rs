@@ -281,12 +281,6 @@ pub fn decode_probed(
     }
 }
 
-/// The copyright tags of a JPEG's Exif, for an output that keeps them without decoding the
-/// JPEG (`transcode`).
-pub(crate) fn jpeg_copyright(bytes: &[u8]) -> Option<std::sync::Arc<[u8]>> {
-    jpeg::copyright(bytes)
-}
-
 /// Converts pixels in the colour space of `icc` to sRGB, for an output that cannot carry the
 /// profile (GIF).
 pub(crate) fn pixels_to_srgb(pixels: &mut crate::Pixels, icc: &[u8]) {
