@@ -159,7 +159,7 @@ impl Pipeline {
     }
 
     /// [`Pipeline::run`] that always decodes the image in full, never transcoding a JPEG's
-    /// coefficients: for tests and benchmarks that compare the two paths.
+    /// coefficients or slicing its YCbCr planes: for tests and benchmarks that compare the paths.
     #[doc(hidden)]
     pub fn run_decoded(&self, input: &[u8], assets: &Assets) -> Result<Rendered> {
         self.run_with(input, assets, false)
@@ -192,6 +192,11 @@ impl Pipeline {
         } else {
             &self.spec.output
         };
+        if transcode {
+            if let Some(output) = self.slice_planes(input, &probe, format, out) {
+                return Ok(Rendered { input: probe, output });
+            }
+        }
         let shrink =
             |w: u32, h: u32| self.spec.ops.first().map_or(1.0, |op| op.operation().shrink_factor(w, h));
         let options = DecodeOptions {
@@ -296,14 +301,47 @@ impl Pipeline {
             encode::encode_part(&tile, format, out, &self.limits, Some(whole))
         };
         let tiles = crate::parallel::map_all(&infos, encode_tile)?;
-        let manifest = Manifest {
-            width: image.width(),
-            height: image.height(),
-            rows: infos.iter().map(|t| t.row + 1).max().unwrap_or(0),
-            cols: infos.iter().map(|t| t.col + 1).max().unwrap_or(0),
-            format,
-            tiles: infos,
-        };
-        Ok(Output::Tiles { manifest, tiles })
+        Ok(tiled((image.width(), image.height()), infos, format, tiles))
     }
+
+    /// The tiles of a JPEG that is only sliced into JPEG tiles, encoded from its YCbCr planes
+    /// without an RGB image (`transcode::tiles`); `None` when that does not apply, and the image
+    /// is then decoded in full (which also reports any error).
+    fn slice_planes(
+        &self,
+        input: &[u8],
+        probe: &Probe,
+        to: OutputFormat,
+        out: &OutputParams,
+    ) -> Option<Output> {
+        let [op] = self.spec.ops.as_slice() else {
+            return None;
+        };
+        let p = op.operation().tiles()?;
+        if probe.format != InputFormat::Jpeg || to != OutputFormat::Jpeg {
+            return None;
+        }
+        let size = (probe.width, probe.height);
+        let infos = slice::plan(size.0, size.1, p).ok()?;
+        let tiles = crate::transcode::tiles(input, size, &infos, out).ok()?;
+        Some(tiled(size, infos, to, tiles))
+    }
+}
+
+/// A slice's output: the tiles `infos` of a `(width, height)` image and their encodings.
+fn tiled(
+    (width, height): (u32, u32),
+    infos: Vec<slice::TileInfo>,
+    format: OutputFormat,
+    tiles: Vec<Encoded>,
+) -> Output {
+    let manifest = Manifest {
+        width,
+        height,
+        rows: infos.iter().map(|t| t.row + 1).max().unwrap_or(0),
+        cols: infos.iter().map(|t| t.col + 1).max().unwrap_or(0),
+        format,
+        tiles: infos,
+    };
+    Output::Tiles { manifest, tiles }
 }

@@ -2,7 +2,8 @@
 //! full decode-paint-encode path (`Pipeline::run_decoded`), both read by an independent decoder:
 //! the transcode leaves every block the overlay does not reach exactly as it was, paints the
 //! same overlay, matches the full path's quality and size when it requantises, and every input
-//! it does not take gives the full path's bytes or error.
+//! it does not take gives the full path's bytes or error. The same for a JPEG sliced into JPEG
+//! tiles from its YCbCr planes.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -224,6 +225,89 @@ fn broken_jpegs_fail_as_the_full_path_fails() {
     let big = r#"{"ops": [{"op": "qr-overlay", "data": "x", "size": 4000}]}"#;
     let err = pipeline(big).run(&input, &Assets::new()).unwrap_err();
     assert_eq!(err.field(), Some("ops[0].size"), "{err}");
+}
+
+/// A slice's manifest and its tiles' bytes.
+fn tiles(out: Output) -> (image_ops::ops::slice::Manifest, Vec<Vec<u8>>) {
+    match out {
+        Output::Tiles { manifest, tiles } => (manifest, tiles.into_iter().map(|t| t.bytes).collect()),
+        Output::Image(_) => panic!("expected tiles"),
+    }
+}
+
+#[test]
+fn a_jpeg_sliced_from_its_planes_is_as_close_to_the_source_as_the_full_path() {
+    let input = source(90, false);
+    let reference = common::decode_independent(&input);
+    // 4 x 3 tiles of 300 x 266 (268 in the last row): no width is whole blocks and no height
+    // whole MCUs, so every tile is padded at its right and bottom edges.
+    let p = pipeline(r#"{"ops": [{"op": "slice", "rows": 3, "cols": 4}], "output": {"quality": 80}}"#);
+    let (manifest, planes) = tiles(p.run(&input, &Assets::new()).unwrap().output);
+    let (full_manifest, full) = tiles(p.run_decoded(&input, &Assets::new()).unwrap().output);
+    assert_eq!(manifest, full_manifest);
+    assert_eq!(manifest.tiles.len(), 12);
+    // Luma decodes alike on both paths; the chroma differs (the source's samples against a
+    // resampled copy) except where the picture's colour is flat.
+    let differ = planes.iter().zip(&full).filter(|(a, b)| a != b).count();
+    assert!(differ >= 8, "{differ} of 12 tiles differ: the planes path was not taken");
+    let all = |_: u32, _: u32| true;
+    for ((info, a), b) in manifest.tiles.iter().zip(&planes).zip(&full) {
+        let (da, db) = (common::decode_independent(a), common::decode_independent(b));
+        assert_eq!(da.dimensions(), (info.width, info.height));
+        let crop = image::imageops::crop_imm(&reference, info.x, info.y, info.width, info.height).to_image();
+        let (pa, pb) = (psnr(&da, &crop, all), psnr(&db, &crop, all));
+        assert!(pa > pb - 0.2, "tile {info:?}: {pa:.2} dB against the full path's {pb:.2}");
+        assert!(psnr(&da, &db, all) > 36.0, "tile {info:?}");
+        // The padded edges (the last column and row) are as good as the rest.
+        let edge = |x: u32, y: u32| x + 1 == info.width || y + 1 == info.height;
+        let (ea, eb) = (psnr(&da, &crop, edge), psnr(&db, &crop, edge));
+        assert!(ea > eb - 1.0 && ea > 30.0, "tile {info:?}: edges {ea:.2} dB against {eb:.2}");
+    }
+    let (a, b) = (planes.iter().map(Vec::len).sum::<usize>(), full.iter().map(Vec::len).sum::<usize>());
+    assert!(a as f64 <= b as f64 * 1.05, "{a} bytes against the full path's {b}");
+}
+
+#[test]
+fn slices_the_planes_path_does_not_take_get_the_full_paths_tiles() {
+    let plain = source(90, false);
+    let grid = r#"{"ops": [{"op": "slice", "rows": 2, "cols": 2}]}"#;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        // Tiles that start on an odd column (1200 / 7 = 171) would split chroma samples.
+        ("odd", plain.clone(), r#"{"ops": [{"op": "slice", "rows": 2, "cols": 7}]}"#),
+        ("rotated", craft::jpeg_insert_after_soi(&plain, &craft::exif_app1(6)), grid),
+        (
+            "resized",
+            plain.clone(),
+            r#"{"ops": [{"op": "thumbnail", "width": 600}, {"op": "slice", "rows": 2, "cols": 2}]}"#,
+        ),
+        (
+            "progressive",
+            plain.clone(),
+            r#"{"ops": [{"op": "slice", "rows": 2, "cols": 2}], "output": {"progressive": true}}"#,
+        ),
+        (
+            "png",
+            plain.clone(),
+            r#"{"ops": [{"op": "slice", "rows": 2, "cols": 2}], "output": {"format": "png"}}"#,
+        ),
+        ("444", common::jpeg_bytes(&common::photo(W, H)), grid),
+    ];
+    for (name, input, json) in cases {
+        let p = pipeline(json);
+        let a = p.run(&input, &Assets::new()).unwrap().output;
+        let b = p.run_decoded(&input, &Assets::new()).unwrap().output;
+        assert!(a == b, "{name}: the outputs differ");
+    }
+    // Broken files fail (or are read) as the full path fails or reads them.
+    let mut corrupt = plain.clone();
+    let mid = corrupt.len() / 2;
+    corrupt[mid..mid + 64].fill(0xA5);
+    for (name, bytes) in [("truncated", plain[..plain.len() / 2].to_vec()), ("corrupt", corrupt)] {
+        let p = pipeline(grid);
+        let a = p.run(&bytes, &Assets::new()).map(|r| r.output).map_err(|e| e.to_string());
+        let b = p.run_decoded(&bytes, &Assets::new()).map(|r| r.output).map_err(|e| e.to_string());
+        assert!(a == b, "{name}: {:?} vs {:?}", a.as_ref().err(), b.as_ref().err());
+    }
 }
 
 /// The file's DQT segments (quantisation tables), as written.

@@ -3,9 +3,12 @@
 //! pixels, changed in place, and written as a new JPEG with new quantisation tables.
 //!
 //! It also encodes pixels as libjpeg does, with the Huffman statistics counted here
-//! ([`PixelEncoder`], hooked into libjpeg by `csrc/jpeg_gather.c`).
+//! ([`PixelEncoder`], hooked into libjpeg by `csrc/jpeg_gather.c`), from RGB rows or from
+//! YCbCr planes, and decodes a JPEG to its YCbCr planes ([`Transcoder::read_planes`]): libjpeg's
+//! raw data interfaces, for slicing without RGB (`transcode::slice`).
 //!
-//! This is one of the crate's three `unsafe` modules (with `decode::av1` and `webp_lossy`). The
+//! This is one of the crate's three `unsafe` modules (with `decode::av1` and `webp_lossy`; the
+//! SSSE3 kernel in `transcode::huffman` is a few loads more). The
 //! invariants:
 //! - The libjpeg structs and their error managers are boxed, so the pointers libjpeg keeps to
 //!   them stay put; the destination manager (a `Vec` that grows) is a raw pointer from
@@ -48,6 +51,15 @@ pub(crate) struct Header {
     /// The colour space libjpeg decoded (YCbCr for a normal colour JPEG).
     pub ycbcr: bool,
     pub components: Vec<Component>,
+}
+
+/// One component's decoded samples at its own resolution ([`Transcoder::read_planes`]): rows of
+/// `stride` samples (whole blocks), of which the first `width` x `height` are the image's.
+pub(crate) struct Plane {
+    pub data: Vec<u8>,
+    pub stride: usize,
+    pub width: usize,
+    pub height: usize,
 }
 
 /// libjpeg's destination manager writing into a growing `Vec` (`mgr` first, so that libjpeg's
@@ -224,6 +236,64 @@ impl<'a> Transcoder<'a> {
             return Err("the JPEG data is corrupt (libjpeg warned)".into());
         }
         Ok(())
+    }
+
+    /// Decodes every component to a plane of its own resolution, instead of [`Self::load`]:
+    /// libjpeg's raw data output (the inverse DCT only, no upsampling or colour conversion).
+    /// Fails on any libjpeg error or warning.
+    pub(crate) fn read_planes(&mut self) -> Result<Vec<Plane>, String> {
+        if !self.coefs.is_null() {
+            return Err("the coefficients are loaded already".into());
+        }
+        let d = &mut *self.d;
+        guarded(|| unsafe {
+            d.raw_data_out = 1;
+            sys::jpeg_start_decompress(d);
+        })?;
+        let components = self.components();
+        let h_max = components.iter().map(|c| c.h_samp).max().unwrap_or(1) as usize;
+        let v_max = components.iter().map(|c| c.v_samp).max().unwrap_or(1) as usize;
+        let (width, height) = (self.header.width as usize, self.header.height as usize);
+        // Each call returns one iMCU row: `v_samp` block rows of every component.
+        let lines = v_max * 8;
+        let imcu_rows = height.div_ceil(lines);
+        let mut planes: Vec<Plane> = components
+            .iter()
+            .map(|c| {
+                let (h, v) = (c.h_samp as usize, c.v_samp as usize);
+                let stride = c.width_in_blocks as usize * 8;
+                Plane {
+                    data: vec![0; stride * imcu_rows * v * 8],
+                    stride,
+                    width: (width * h).div_ceil(h_max),
+                    height: (height * v).div_ceil(v_max),
+                }
+            })
+            .collect();
+        let d = &mut *self.d;
+        for r in 0..imcu_rows {
+            let mut rows: Vec<Vec<*mut u8>> = planes
+                .iter_mut()
+                .zip(&components)
+                .map(|(p, c)| {
+                    let n = c.v_samp as usize * 8;
+                    // SAFETY: row r * n + i < imcu_rows * v_samp * 8, the rows allocated.
+                    (0..n).map(|i| unsafe { p.data.as_mut_ptr().add((r * n + i) * p.stride) }).collect()
+                })
+                .collect();
+            let mut image: Vec<*mut *mut u8> = rows.iter_mut().map(|r| r.as_mut_ptr()).collect();
+            // SAFETY: one array of v_samp * 8 row pointers per component, each row `stride` =
+            // width_in_blocks * 8 samples, which is all libjpeg writes of a row.
+            let got = guarded(|| unsafe { sys::jpeg_read_raw_data(d, image.as_mut_ptr(), lines as u32) })?;
+            if got as usize != lines {
+                return Err("libjpeg returned a short iMCU row".into());
+            }
+        }
+        guarded(|| unsafe { sys::jpeg_finish_decompress(d) })?;
+        if self._d_err.num_warnings > 0 {
+            return Err("the JPEG data is corrupt (libjpeg warned)".into());
+        }
+        Ok(planes)
     }
 
     /// The components as libjpeg has them: sampling and size in blocks after the header,
@@ -530,6 +600,8 @@ pub(crate) struct PixelEncoder {
     dest: *mut VecDest,
     gather: Box<Gather>,
     width: usize,
+    /// Takes YCbCr planes ([`Self::write_planes`]) instead of RGB rows.
+    raw: bool,
 }
 
 impl PixelEncoder {
@@ -541,6 +613,27 @@ impl PixelEncoder {
         quality: u8,
         capacity: usize,
     ) -> Result<Option<Self>, String> {
+        Self::open(width, height, quality, capacity, false)
+    }
+
+    /// [`Self::start`] for YCbCr 4:2:0 planes ([`Self::write_planes`]) instead of RGB rows:
+    /// libjpeg's raw data input, without colour conversion and downsampling.
+    pub(crate) fn start_planes(
+        width: u32,
+        height: u32,
+        quality: u8,
+        capacity: usize,
+    ) -> Result<Option<Self>, String> {
+        Self::open(width, height, quality, capacity, true)
+    }
+
+    fn open(
+        width: u32,
+        height: u32,
+        quality: u8,
+        capacity: usize,
+        raw: bool,
+    ) -> Result<Option<Self>, String> {
         let (c, err) = compressor()?;
         let dest = VecDest::new(capacity);
         let gather = Box::new(Gather {
@@ -551,11 +644,12 @@ impl PixelEncoder {
             last_dc: [0; 4],
             counts: super::huffman::Counts::new(),
         });
-        let mut encoder = PixelEncoder { c, err, dest, gather, width: width as usize };
+        let mut encoder = PixelEncoder { c, err, dest, gather, width: width as usize, raw };
         let gather_ptr: *mut Gather = &mut *encoder.gather;
         let hooked = guarded(|| unsafe {
             let cinfo = &mut *encoder.c;
-            cinfo.in_color_space = sys::J_COLOR_SPACE::JCS_RGB;
+            cinfo.in_color_space =
+                if raw { sys::J_COLOR_SPACE::JCS_YCbCr } else { sys::J_COLOR_SPACE::JCS_RGB };
             cinfo.input_components = 3;
             sys::jpeg_set_defaults(cinfo);
             sys::jpeg_c_set_int_param(
@@ -568,6 +662,7 @@ impl PixelEncoder {
             cinfo.image_height = height;
             sys::jpeg_set_quality(cinfo, c_int::from(quality), 0);
             cinfo.optimize_coding = 1;
+            cinfo.raw_data_in = sys::boolean::from(raw);
             let comps = std::slice::from_raw_parts_mut(cinfo.comp_info, 3);
             for (i, comp) in comps.iter_mut().enumerate() {
                 let f = if i == 0 { 2 } else { 1 };
@@ -612,7 +707,7 @@ impl PixelEncoder {
     /// Compresses `rows` (whole RGB rows, `width * 3` bytes each).
     pub(crate) fn write(&mut self, rows: &[u8]) -> Result<(), String> {
         let stride = self.width * 3;
-        if stride == 0 || !rows.len().is_multiple_of(stride) {
+        if self.raw || stride == 0 || !rows.len().is_multiple_of(stride) {
             return Err("rows are not whole".into());
         }
         let c = &mut *self.c;
@@ -631,6 +726,35 @@ impl PixelEncoder {
             }
             Ok(())
         })?
+    }
+
+    /// Compresses the next iMCU row of an encoder from [`Self::start_planes`]: 16 rows of Y and
+    /// 8 rows each of Cb and Cr (`planes[c]`), each row at least the component's width in whole
+    /// blocks (the image's samples, then the edge repeated, as libjpeg pads). Rows below the
+    /// image in the last iMCU row are read only as far as their blocks are.
+    pub(crate) fn write_planes(&mut self, planes: [&[&[u8]]; 3]) -> Result<(), String> {
+        if !self.raw {
+            return Err("the encoder takes RGB rows".into());
+        }
+        let c = &mut *self.c;
+        // SAFETY: after jpeg_start_compress, comp_info holds the three components.
+        let comps = unsafe { std::slice::from_raw_parts(c.comp_info, 3) };
+        let mut pointers: [Vec<*const u8>; 3] = Default::default();
+        for ((rows, comp), ptrs) in planes.iter().zip(comps).zip(&mut pointers) {
+            let (n, len) = (comp.v_samp_factor as usize * 8, comp.width_in_blocks as usize * 8);
+            if rows.len() != n || rows.iter().any(|r| r.len() < len) {
+                return Err("an iMCU row of planes is not whole".into());
+            }
+            *ptrs = rows.iter().map(|r| r.as_ptr()).collect();
+        }
+        let image: [*const *const u8; 3] = std::array::from_fn(|i| pointers[i].as_ptr());
+        // SAFETY: checked above: each component's v_samp * 8 rows of width_in_blocks * 8
+        // samples, which is all the coefficient controller reads; the rows outlive the call.
+        let done = guarded(|| unsafe { sys::jpeg_write_raw_data(c, image.as_ptr(), 16) })?;
+        if done == 0 {
+            return Err("libjpeg took no rows".into());
+        }
+        Ok(())
     }
 
     /// Finishes the file (the output pass runs here) and returns it.

@@ -26,8 +26,10 @@
 
 mod ffi;
 mod huffman;
+mod slice;
 
 pub(crate) use ffi::PixelEncoder;
+pub(crate) use slice::tiles;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
