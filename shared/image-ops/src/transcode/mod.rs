@@ -32,7 +32,7 @@ pub(crate) use ffi::PixelEncoder;
 pub(crate) use slice::tiles;
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use image::RgbImage;
 
@@ -74,22 +74,8 @@ fn transcode(
     out: &OutputParams,
     huffman: bool,
 ) -> Result<Encoded, Skip> {
-    let Some(kept) = crate::decode::jpeg::plain(input, out.keep_icc) else {
-        return Err(
-            "not a plain JPEG (rotation, an ICC profile to convert, Adobe marker or truncated)".into()
-        );
-    };
-    let mut t = Transcoder::open(input)?;
-    let header = t.header().clone();
-    let sampling: Vec<(u32, u32)> = header.components.iter().map(|c| (c.h_samp, c.v_samp)).collect();
-    // (This libjpeg is built for 8-bit samples: it refuses 12-bit files while reading.)
-    if !header.ycbcr || sampling != [(2, 2), (1, 1), (1, 1)] {
-        return Err(format!("not YCbCr 4:2:0 (sampling {sampling:?})"));
-    }
-    let (width, height) = (header.width, header.height);
-    if (width, height) != probed || width > JPEG_MAX_SIDE || height > JPEG_MAX_SIDE {
-        return Err(format!("{width}x{height} is out of range"));
-    }
+    let (mut t, kept) = open_plain(input, probed, out.keep_icc)?;
+    let (width, height) = probed;
     // The coefficients are read when an overlay first asks for pixels (after it checked its
     // params and the size of what it covers), or below.
     let mut canvas = DctCanvas { t: &mut t, size: (width, height), window: None };
@@ -125,6 +111,37 @@ fn transcode(
         None => bytes,
     };
     Ok(Encoded { bytes, format: OutputFormat::Jpeg, width, height, frames: 1 })
+}
+
+/// An ICC profile's bytes.
+type Icc = Arc<[u8]>;
+
+/// The JPEG `input` opened for a path that does not decode it to RGB, when it is one such paths
+/// take: plain (`decode::jpeg::plain`: upright, complete, no Adobe marker, no profile the decode
+/// would convert from), YCbCr 4:2:0, of the `probed` size and no larger than a JPEG may be.
+/// Also the profile the output keeps (`keep_icc`).
+fn open_plain(
+    input: &[u8],
+    probed: (u32, u32),
+    keep_icc: bool,
+) -> Result<(Transcoder<'_>, Option<Icc>), Skip> {
+    let Some(kept) = crate::decode::jpeg::plain(input, keep_icc) else {
+        return Err(
+            "not a plain JPEG (rotation, an ICC profile to convert, Adobe marker or truncated)".into()
+        );
+    };
+    let t = Transcoder::open(input)?;
+    let header = t.header();
+    let sampling: Vec<(u32, u32)> = header.components.iter().map(|c| (c.h_samp, c.v_samp)).collect();
+    // (This libjpeg is built for 8-bit samples: it refuses 12-bit files while reading.)
+    if !header.ycbcr || sampling != [(2, 2), (1, 1), (1, 1)] {
+        return Err(format!("not YCbCr 4:2:0 (sampling {sampling:?})"));
+    }
+    let (width, height) = (header.width, header.height);
+    if (width, height) != probed || width > JPEG_MAX_SIDE || height > JPEG_MAX_SIDE {
+        return Err(format!("{width}x{height} is out of range"));
+    }
+    Ok((t, kept))
 }
 
 /// The libjpeg quality level (1..=100) whose tables come closest to the JPEG `input`'s: the

@@ -10,7 +10,7 @@
 //! on an even pixel (a chroma sample then never straddles two tiles) and the tiles are baseline
 //! JPEGs at a quality level; otherwise the pipeline decodes in full.
 
-use super::ffi::{PixelEncoder, Plane, Transcoder};
+use super::ffi::{PixelEncoder, Plane};
 use super::Skip;
 use crate::encode::Encoded;
 use crate::ops::slice::TileInfo;
@@ -36,20 +36,7 @@ pub(crate) fn tiles(
     if let Some(t) = tiles.iter().find(|t| t.x % 2 != 0 || t.y % 2 != 0) {
         return Err(format!("the tile at {},{} splits chroma samples", t.x, t.y));
     }
-    let Some(icc) = crate::decode::jpeg::plain(input, out.keep_icc) else {
-        return Err(
-            "not a plain JPEG (rotation, an ICC profile to convert, Adobe marker or truncated)".into()
-        );
-    };
-    let mut t = Transcoder::open(input)?;
-    let header = t.header();
-    let sampling: Vec<(u32, u32)> = header.components.iter().map(|c| (c.h_samp, c.v_samp)).collect();
-    if !header.ycbcr || sampling != [(2, 2), (1, 1), (1, 1)] {
-        return Err(format!("not YCbCr 4:2:0 (sampling {sampling:?})"));
-    }
-    if (header.width, header.height) != probed {
-        return Err("the frame header disagrees with the probe".into());
-    }
+    let (mut t, icc) = super::open_plain(input, probed, out.keep_icc)?;
     let planes = t.read_planes()?;
     drop(t);
     let copyright = if out.keep_copyright { crate::decode::jpeg::copyright(input) } else { None };
