@@ -37,6 +37,16 @@ fn bytes(out: Output) -> Vec<u8> {
     }
 }
 
+/// The pipeline's result on `input`, which must be the full decode path's (`run_decoded`):
+/// the same output or the same error.
+fn as_the_full_path(name: &str, input: &[u8], json: &str) -> Result<Output, String> {
+    let p = pipeline(json);
+    let a = p.run(input, &Assets::new()).map(|r| r.output).map_err(|e| e.to_string());
+    let b = p.run_decoded(input, &Assets::new()).map(|r| r.output).map_err(|e| e.to_string());
+    assert!(a == b, "{name}: {:?} vs {:?}", a.as_ref().err(), b.as_ref().err());
+    a
+}
+
 /// Both paths' outputs: (transcoded, fully decoded).
 fn both(json: &str, input: &[u8], assets: &Assets) -> (Vec<u8>, Vec<u8>) {
     let p = pipeline(json);
@@ -198,10 +208,7 @@ fn inputs_the_transcode_does_not_take_get_the_full_paths_bytes() {
         ("444", common::jpeg_bytes(&common::photo(W, H)), qr),
     ];
     for (name, input, json) in cases {
-        let p = pipeline(json);
-        let a = p.run(&input, &Assets::new()).unwrap().output;
-        let b = p.run_decoded(&input, &Assets::new()).unwrap().output;
-        assert!(a == b, "{name}: the outputs differ");
+        as_the_full_path(name, &input, json).unwrap();
     }
 }
 
@@ -216,10 +223,7 @@ fn broken_jpegs_fail_as_the_full_path_fails() {
         *b = 0xA5;
     }
     for (name, bytes) in [("truncated", truncated.to_vec()), ("corrupt", corrupt)] {
-        let p = pipeline(qr);
-        let a = p.run(&bytes, &Assets::new()).map(|r| r.output).map_err(|e| e.to_string());
-        let b = p.run_decoded(&bytes, &Assets::new()).map(|r| r.output).map_err(|e| e.to_string());
-        assert!(a == b, "{name}: {:?} vs {:?}", a.as_ref().err(), b.as_ref().err());
+        let _ = as_the_full_path(name, &bytes, qr);
     }
     // A code that does not fit: the full path's error, naming the field.
     let big = r#"{"ops": [{"op": "qr-overlay", "data": "x", "size": 4000}]}"#;
@@ -293,20 +297,14 @@ fn slices_the_planes_path_does_not_take_get_the_full_paths_tiles() {
         ("444", common::jpeg_bytes(&common::photo(W, H)), grid),
     ];
     for (name, input, json) in cases {
-        let p = pipeline(json);
-        let a = p.run(&input, &Assets::new()).unwrap().output;
-        let b = p.run_decoded(&input, &Assets::new()).unwrap().output;
-        assert!(a == b, "{name}: the outputs differ");
+        as_the_full_path(name, &input, json).unwrap();
     }
     // Broken files fail (or are read) as the full path fails or reads them.
     let mut corrupt = plain.clone();
     let mid = corrupt.len() / 2;
     corrupt[mid..mid + 64].fill(0xA5);
     for (name, bytes) in [("truncated", plain[..plain.len() / 2].to_vec()), ("corrupt", corrupt)] {
-        let p = pipeline(grid);
-        let a = p.run(&bytes, &Assets::new()).map(|r| r.output).map_err(|e| e.to_string());
-        let b = p.run_decoded(&bytes, &Assets::new()).map(|r| r.output).map_err(|e| e.to_string());
-        assert!(a == b, "{name}: {:?} vs {:?}", a.as_ref().err(), b.as_ref().err());
+        let _ = as_the_full_path(name, &bytes, grid);
     }
 }
 
