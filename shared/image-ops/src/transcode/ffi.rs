@@ -8,7 +8,8 @@
 //! raw data interfaces, for slicing without RGB (`transcode::slice`).
 //!
 //! This is one of the crate's three `unsafe` modules (with `decode::av1` and `webp_lossy`; the
-//! SSSE3 kernel in `transcode::huffman` is a few loads more). The
+//! SSSE3 and NEON kernels in `transcode::huffman` are a few loads more, and the AVX2 dispatch
+//! of `transcode`'s row pass one call). The
 //! invariants:
 //! - The libjpeg structs and their error managers are boxed, so the pointers libjpeg keeps to
 //!   them stay put; the destination manager (a `Vec` that grows) is a raw pointer from
