@@ -712,7 +712,7 @@ mod tests {
                     std::array::from_fn(|k| {
                         let n = hash(7, bx, k as u32);
                         let v = if n % 5 < 2 { 0 } else { (n >> 8) as i16 % (2048 >> (k / 9)) };
-                        if n % 97 == 0 {
+                        if n.is_multiple_of(97) {
                             i16::MAX
                         } else {
                             v
