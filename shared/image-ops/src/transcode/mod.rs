@@ -517,8 +517,8 @@ fn requantise(
 /// bounds and may panic) kept it from vectorising; 31 ms vectorised for x86-64's baseline SSE2,
 /// which has no 32-bit multiply; 14 ms with SSE4.1 (`x86-64-v2`). So on x86_64 the pass over
 /// each row is compiled for AVX2 too and picked at run time ([`RowPass::run`]): the shared
-/// bench's QR task (12 MP, q80) 0.81x the CPU time in paired runs, the text watermark 0.79x,
-/// the same bytes. arm64's Neon has the multiply.
+/// bench's QR task (12 MP, q80) 0.81x the CPU time in paired runs, the text watermark 0.79x
+/// its time per image, the same bytes. arm64's Neon has the multiply.
 ///
 /// Exact ties go away from zero for the coefficients set in one of four fixed masks, picked
 /// per block by a hash of its position: eleven in sixteen of luma's ties, none of chroma's. Ties
