@@ -9,11 +9,21 @@
  * only for what it was written for (one baseline Huffman scan, optimised tables, no trellis, no
  * restart interval, the statistics pass about to run) and returns the blocks in an MCU, after
  * filling in each block's component and tables; otherwise it changes nothing and returns 0.
+ *
+ * It also reads the IDCT size libjpeg chose for a component of a scaled decode
+ * (imgfn_jpeg_dct_scaled_size), a field the binding keeps private, so that the planes
+ * transcode::ffi hands to jpeg_read_raw_data are checked against what libjpeg will write; and
+ * for raw output at a reduced scale gives a subsampled component the IDCT of a full-resolution
+ * one (imgfn_jpeg_raw_idct_as): libjpeg scales a subsampled component's IDCT up (8x8 for 4:2:0
+ * chroma at 1/2 scale) so that a colour conversion needs no upsampling, but raw output wants
+ * each component at its own resolution, which the smaller IDCT gives directly at a fraction of
+ * the work.
  */
 #include <stddef.h>
 #include <stdio.h>
 #define JPEG_INTERNALS
 #include "jpeglib.h"
+#include "jpegcomp.h"
 
 typedef boolean (*imgfn_encode_mcu)(j_compress_ptr cinfo, JBLOCKROW *mcu);
 typedef void (*imgfn_finish_pass)(j_compress_ptr cinfo);
@@ -37,4 +47,34 @@ int imgfn_jpeg_hook_gather(j_compress_ptr cinfo, imgfn_encode_mcu encode, imgfn_
   cinfo->entropy->encode_mcu = encode;
   cinfo->entropy->finish_pass = finish;
   return cinfo->blocks_in_MCU;
+}
+
+int imgfn_jpeg_dct_scaled_size(const struct jpeg_decompress_struct *cinfo, int ci)
+{
+  if (cinfo == NULL || cinfo->comp_info == NULL || ci < 0 || ci >= cinfo->num_components)
+    return -1;
+  return cinfo->comp_info[ci]._DCT_scaled_size;
+}
+
+/* After jpeg_start_decompress with raw_data_out and before any jpeg_read_raw_data: component
+ * ci takes the IDCT size and method of component like (its multiplier table serves both: every
+ * method libjpeg-turbo picks for sizes 1, 2, 4 and 8 under JDCT_ISLOW reads the islow table).
+ * What reads the size afterwards (jdcoefct.c's output loops, through _DCT_scaled_size and
+ * MCU_sample_width) then writes ci's samples at that size.
+ * Returns 1 when done, 0 when the decompressor is not in that state. */
+int imgfn_jpeg_raw_idct_as(struct jpeg_decompress_struct *cinfo, int ci, int like)
+{
+  if (cinfo == NULL || cinfo->comp_info == NULL || cinfo->idct == NULL || !cinfo->raw_data_out ||
+      cinfo->global_state != DSTATE_RAW_OK || cinfo->output_scanline != 0 ||
+      cinfo->dct_method != JDCT_ISLOW || ci < 0 || like < 0 || ci >= cinfo->num_components ||
+      like >= cinfo->num_components)
+    return 0;
+  cinfo->comp_info[ci]._DCT_h_scaled_size = cinfo->comp_info[like]._DCT_h_scaled_size;
+  cinfo->comp_info[ci]._DCT_v_scaled_size = cinfo->comp_info[like]._DCT_v_scaled_size;
+  /* The coefficient controller places a single-scan file's MCUs by this (jdinput.c sets it
+   * at the scan's start, from the size libjpeg chose). */
+  cinfo->comp_info[ci].MCU_sample_width =
+    cinfo->comp_info[ci].MCU_width * cinfo->comp_info[ci]._DCT_scaled_size;
+  cinfo->idct->inverse_DCT[ci] = cinfo->idct->inverse_DCT[like];
+  return 1;
 }

@@ -159,7 +159,8 @@ impl Pipeline {
     }
 
     /// [`Pipeline::run`] that always decodes the image in full, never transcoding a JPEG's
-    /// coefficients or slicing its YCbCr planes: for tests and benchmarks that compare the paths.
+    /// coefficients or slicing or resizing its YCbCr planes: for tests and benchmarks that
+    /// compare the paths.
     #[doc(hidden)]
     pub fn run_decoded(&self, input: &[u8], assets: &Assets) -> Result<Rendered> {
         self.run_with(input, assets, false)
@@ -193,7 +194,8 @@ impl Pipeline {
             &self.spec.output
         };
         if transcode {
-            if let Some(output) = self.slice_planes(input, &probe, format, out) {
+            let planes = self.slice_planes(input, &probe, format, out);
+            if let Some(output) = planes.or_else(|| self.resize_planes(input, &probe, format, out)) {
                 return Ok(Rendered { input: probe, output });
             }
         }
@@ -325,6 +327,27 @@ impl Pipeline {
         let infos = slice::plan(size.0, size.1, p).ok()?;
         let tiles = crate::transcode::tiles(input, size, &infos, out).ok()?;
         Some(tiled(size, infos, to, tiles))
+    }
+
+    /// A JPEG that is only resized into a JPEG, from its YCbCr planes without an RGB image
+    /// (`transcode::thumbnail`); `None` when that does not apply, and the image is then decoded
+    /// in full (which also reports any error).
+    fn resize_planes(
+        &self,
+        input: &[u8],
+        probe: &Probe,
+        to: OutputFormat,
+        out: &OutputParams,
+    ) -> Option<Output> {
+        let [op] = self.spec.ops.as_slice() else {
+            return None;
+        };
+        let p = op.operation().as_resize()?;
+        if probe.format != InputFormat::Jpeg || to != OutputFormat::Jpeg {
+            return None;
+        }
+        let encoded = crate::transcode::thumbnail(input, (probe.width, probe.height), p, out).ok()?;
+        Some(Output::Image(encoded))
     }
 }
 

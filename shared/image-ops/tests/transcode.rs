@@ -3,7 +3,7 @@
 //! the transcode leaves every block the overlay does not reach exactly as it was, paints the
 //! same overlay, matches the full path's quality and size when it requantises, and every input
 //! it does not take gives the full path's bytes or error. The same for a JPEG sliced into JPEG
-//! tiles from its YCbCr planes.
+//! tiles, or resized, from its YCbCr planes.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -305,6 +305,116 @@ fn slices_the_planes_path_does_not_take_get_the_full_paths_tiles() {
     corrupt[mid..mid + 64].fill(0xA5);
     for (name, bytes) in [("truncated", plain[..plain.len() / 2].to_vec()), ("corrupt", corrupt)] {
         let _ = as_the_full_path(name, &bytes, grid);
+    }
+}
+
+/// The reference for a resize of `input` to `w` x `h`: the full-size pixels (an independent
+/// decoder's) resized by the `image` crate's Lanczos3.
+fn resized_reference(input: &[u8], w: u32, h: u32) -> RgbaImage {
+    let full = common::decode_independent(input);
+    image::imageops::resize(&full, w, h, image::imageops::FilterType::Lanczos3)
+}
+
+#[test]
+fn a_jpeg_resized_from_its_planes_is_as_close_to_the_source_as_the_full_path() {
+    let baseline = source(90, false);
+    let progressive = source(90, true);
+    // (name, input, spec, whether the whole image is kept: then a Lanczos resize of it is the
+    // reference). 1200 x 800 at 1/2 (600 x 400: 300 px and less), 1/4 (300 x 200: 170 px and
+    // less) and full scale (600 px); odd sizes, a box, cover crops, other filters.
+    let cases: Vec<(&str, &[u8], &str, bool)> = vec![
+        ("half", &baseline, r#"{"op": "thumbnail", "width": 300}"#, true),
+        ("quarter", &baseline, r#"{"op": "thumbnail", "width": 170}"#, true),
+        ("full", &baseline, r#"{"op": "thumbnail", "width": 600}"#, true),
+        ("odd", &baseline, r#"{"op": "thumbnail", "width": 301}"#, true),
+        ("progressive", &progressive, r#"{"op": "thumbnail", "width": 299}"#, true),
+        ("fill", &baseline, r#"{"op": "thumbnail", "width": 333, "height": 177, "fit": "fill"}"#, true),
+        (
+            "cover",
+            &baseline,
+            r#"{"op": "thumbnail", "width": 255, "height": 255, "fit": "cover", "gravity": "bottom_right"}"#,
+            false,
+        ),
+        (
+            "focus",
+            &baseline,
+            r#"{"op": "thumbnail", "width": 211, "height": 97, "fit": "cover", "focus_x": 0.3, "focus_y": 0.6}"#,
+            false,
+        ),
+        ("mitchell", &baseline, r#"{"op": "thumbnail", "width": 280, "filter": "mitchell"}"#, true),
+        ("nearest", &baseline, r#"{"op": "thumbnail", "width": 280, "filter": "nearest"}"#, true),
+    ];
+    let all = |_: u32, _: u32| true;
+    for (name, input, op, whole) in cases {
+        let p = pipeline(&format!(r#"{{"ops": [{op}], "output": {{"quality": 85}}}}"#));
+        let (a, b) = (
+            bytes(p.run(input, &Assets::new()).unwrap().output),
+            bytes(p.run_decoded(input, &Assets::new()).unwrap().output),
+        );
+        assert_ne!(a, b, "{name}: the planes path was not taken");
+        let (da, db) = (common::decode_independent(&a), common::decode_independent(&b));
+        assert_eq!(da.dimensions(), db.dimensions(), "{name}");
+        let between = psnr(&da, &db, all);
+        let floor = if name == "nearest" { 30.0 } else { 38.0 };
+        assert!(between > floor, "{name}: {between:.2} dB from the full path's");
+        if whole {
+            let reference = resized_reference(input, da.width(), da.height());
+            let (pa, pb) = (psnr(&da, &reference, all), psnr(&db, &reference, all));
+            // The luma is the full path's; the chroma is decoded at its own resolution (a 4 x 4
+            // IDCT at 1/2 scale) where the full path decodes it at the luma's and the encoder
+            // averages it down: within half a dB of it either way, a full dB with nearest.
+            let margin = if name == "nearest" { 1.0 } else { 0.5 };
+            assert!(pa > pb - margin, "{name}: {pa:.2} dB against the full path's {pb:.2}");
+            // The last column and row (where the chroma crop meets the plane's edge).
+            let (w, h) = da.dimensions();
+            let edge = |x: u32, y: u32| x + 1 == w || y + 1 == h;
+            let (ea, eb) = (psnr(&da, &reference, edge), psnr(&db, &reference, edge));
+            assert!(ea > eb - 1.0, "{name}: edges {ea:.2} dB against {eb:.2}");
+        }
+        assert!(a.len() as f64 <= b.len() as f64 * 1.05, "{name}: {} bytes against {}", a.len(), b.len());
+    }
+}
+
+#[test]
+fn resizes_the_planes_path_does_not_take_get_the_full_paths_bytes() {
+    let plain = source(90, false);
+    let thumb = r#"{"ops": [{"op": "thumbnail", "width": 300}]}"#;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("rotated", craft::jpeg_insert_after_soi(&plain, &craft::exif_app1(6)), thumb),
+        ("444", common::jpeg_bytes(&common::photo(W, H)), thumb),
+        (
+            "smart crop",
+            plain.clone(),
+            r#"{"ops": [{"op": "thumbnail", "width": 200, "height": 200, "fit": "cover", "gravity": "entropy"}]}"#,
+        ),
+        (
+            "progressive output",
+            plain.clone(),
+            r#"{"ops": [{"op": "thumbnail", "width": 300}], "output": {"progressive": true}}"#,
+        ),
+        (
+            "png",
+            plain.clone(),
+            r#"{"ops": [{"op": "thumbnail", "width": 300}], "output": {"format": "png"}}"#,
+        ),
+        ("enlarged", plain.clone(), r#"{"ops": [{"op": "thumbnail", "width": 1500, "upscale": true}]}"#),
+        ("unchanged", plain.clone(), r#"{"ops": [{"op": "thumbnail", "width": 1500}]}"#),
+        // 1/8 scale: the DC-only decode.
+        ("eighth", plain.clone(), r#"{"ops": [{"op": "thumbnail", "width": 100}]}"#),
+        (
+            "two ops",
+            plain.clone(),
+            r#"{"ops": [{"op": "thumbnail", "width": 300}, {"op": "round-corner", "radius": 8}]}"#,
+        ),
+    ];
+    for (name, input, json) in cases {
+        as_the_full_path(name, &input, json).unwrap();
+    }
+    let mut corrupt = plain.clone();
+    let mid = corrupt.len() / 2;
+    corrupt[mid..mid + 64].fill(0xA5);
+    for (name, bytes) in [("truncated", plain[..plain.len() / 2].to_vec()), ("corrupt", corrupt)] {
+        let _ = as_the_full_path(name, &bytes, thumb);
     }
 }
 

@@ -179,7 +179,7 @@ fn assemble_icc(parts: &mut [(u8, u8, &[u8])]) -> Option<Vec<u8>> {
 /// 1,024 px at 1/4 leaves 1.035) gives up 0.002 SSIM against a full-size Lanczos reference.
 /// This is libvips's and sharp's choice (they halve the shrink-on-load factor s when the whole
 /// shrink is below s + 1), so outputs match theirs in quality.
-fn jpeg_scale(width: u32, height: u32, factor: f64) -> u8 {
+pub(crate) fn jpeg_scale(width: u32, height: u32, factor: f64) -> u8 {
     if !(factor > 0.0 && factor < 1.0) {
         return 8;
     }

@@ -223,6 +223,12 @@ pub trait Operation: Validate + fmt::Debug + Send + Sync {
     fn tiles(&self) -> Option<&slice::SliceParams> {
         None
     }
+
+    /// `Some` for the resize (`thumbnail`), which a JPEG may take without an RGB image
+    /// (`transcode::thumbnail`).
+    fn as_resize(&self) -> Option<&resize::ResizeParams> {
+        None
+    }
 }
 
 /// Registers the pixel operations: generates [`Op`] (tagged by `op`, with the aliases) and

@@ -28,6 +28,10 @@ impl crate::ops::Operation for ResizeParams {
     fn shrink_factor(&self, width: u32, height: u32) -> f64 {
         scale_factor(self, width, height)
     }
+
+    fn as_resize(&self) -> Option<&ResizeParams> {
+        Some(self)
+    }
 }
 
 /// How the image is fitted to the `width` x `height` box.
@@ -305,16 +309,8 @@ pub fn resize(image: &mut Image, p: &ResizeParams, limits: &Limits) -> Result<()
     let (w, h) = (image.width(), image.height());
     // After shrink-on-load, sizes follow from the full image (so they equal a full decode's)
     // while the resampler reads the smaller pixels; a cover crop is planned on those pixels.
-    let plan = match image.shrunk_from.take() {
-        Some((fw, fh)) if p.fit != Fit::Cover => {
-            plan(p, fw, fh, None)?.map(|pl| Plan { crop: None, ..pl }).or(
-                // At full size the image would be left as is: keep that size.
-                ((fw, fh) != (w, h)).then_some(Plan { width: fw, height: fh, crop: None }),
-            )
-        }
-        _ => plan(p, w, h, image.frames.first().map(|f| &f.pixels))?,
-    };
-    let Some(plan) = plan else {
+    let frame = image.frames.first().map(|f| &f.pixels);
+    let Some(plan) = plan_decoded(p, (w, h), image.shrunk_from.take(), frame)? else {
         return Ok(());
     };
     let (ow, oh) = (plan.width, plan.height);
@@ -370,10 +366,31 @@ pub fn cover_crop(p: &ResizeParams, pixels: &Pixels) -> Result<Option<Crop>> {
 
 /// What `resize` does to a `w` x `h` image.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Plan {
-    width: u32,
-    height: u32,
-    crop: Option<Crop>,
+pub(crate) struct Plan {
+    pub width: u32,
+    pub height: u32,
+    pub crop: Option<Crop>,
+}
+
+/// The plan for an image decoded at `(w, h)`, from `shrunk_from` when shrink-on-load made it
+/// smaller: sizes then follow from the full image (so they equal a full decode's) while the
+/// resampler reads the smaller pixels; a cover crop is planned on those pixels (a smart one
+/// looks at `frame`). `None` to leave the image as it is.
+pub(crate) fn plan_decoded(
+    p: &ResizeParams,
+    (w, h): (u32, u32),
+    shrunk_from: Option<(u32, u32)>,
+    frame: Option<&Pixels>,
+) -> Result<Option<Plan>> {
+    Ok(match shrunk_from {
+        Some((fw, fh)) if p.fit != Fit::Cover => {
+            plan(p, fw, fh, None)?.map(|pl| Plan { crop: None, ..pl }).or(
+                // At full size the image would be left as is: keep that size.
+                ((fw, fh) != (w, h)).then_some(Plan { width: fw, height: fh, crop: None }),
+            )
+        }
+        _ => plan(p, w, h, frame)?,
+    })
 }
 
 /// `round(a * b / c)` without overflow, at least 1 (c > 0).
@@ -538,8 +555,9 @@ fn resample(
     }
     let (sw, sh) = src.dimensions();
     let failed = |e: &dyn std::fmt::Display| Error::Encode(format!("resize failed: {e}"));
-    // Typed calls for the two pixel types used: `Resizer::resize` dispatches on the pixel type
-    // at run time, which links every type's kernels (~1 MB of each function binary).
+    // Typed calls for the two pixel types used (`resample_plane` too takes its samples as
+    // U8x4): `Resizer::resize` dispatches on the pixel type at run time, which links every
+    // type's kernels (~1 MB of each function binary).
     let mut raw = vec![0u8; bytes as usize];
     let (from, to) = ((sw, sh), (width, height));
     match src {
@@ -552,6 +570,84 @@ fn resample(
         Pixels::Rgba(_) => RgbaImage::from_raw(width, height, raw).map(Pixels::Rgba),
     };
     out.ok_or_else(|| failed(&"output buffer has the wrong size"))
+}
+
+/// Resamples the `crop` of one plane of samples (the first `view` columns and rows of `data`,
+/// whose rows are `stride` samples apart, a multiple of 4: the rest is padding the filter never
+/// reads) into a new `width` x `height` plane. For `transcode::thumbnail`, which resizes a JPEG's Y, Cb and
+/// Cr planes instead of RGB.
+///
+/// In two passes, as the resampler does them for 8-bit samples (vertical, then horizontal), but
+/// with the horizontal pass on rows taken four at a time as the channels of RGBA pixels: the
+/// resampler's one-channel horizontal kernel sums a 13-tap Lanczos window (a shrink by 2) eight
+/// taps at a time and the rest one by one, and took 2.4 times as long per sample as its RGB
+/// kernel; its RGBA kernel takes all four rows in one.
+pub(crate) fn resample_plane(
+    resizer: &mut Resizer,
+    (data, stride): (&[u8], usize),
+    view: (u32, u32),
+    crop: Crop,
+    (width, height): (u32, u32),
+    filter: Filter,
+) -> std::result::Result<Vec<u8>, String> {
+    let Ok(stride) = u32::try_from(stride) else {
+        return Err("a plane too large".into());
+    };
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let (vw, w, h) = (view.0 as usize, width as usize, height as usize);
+    if vw == 0 || w == 0 || h == 0 {
+        return Err("an empty plane".into());
+    }
+    let options = ResizeOptions::new().resize_alg(algorithm(filter)).use_alpha(false);
+    // Vertical: every column of the view's rows to `height` rows, four columns at a time as the
+    // channels of RGBA pixels (the columns are independent; a one-channel pixel type would link
+    // the resampler's kernels for it, 0.4 MB).
+    if stride % 4 != 0 || (stride as usize) < vw {
+        return Err("a plane's stride is not whole RGBA pixels".into());
+    }
+    let quads = stride / 4;
+    let mut tall = vec![0u8; (stride as usize).checked_mul(h).ok_or("a plane too large")?];
+    {
+        // The view's rows only (a cropped view would be another type to build the kernels for).
+        let data = data.get(..stride as usize * view.1 as usize).ok_or("a view past the plane")?;
+        let src =
+            fir::images::TypedImageRef::<U8x4>::from_buffer(quads, view.1, data).map_err(|e| err(&e))?;
+        let mut dst =
+            fir::images::TypedImage::<U8x4>::from_buffer(quads, height, &mut tall).map_err(|e| err(&e))?;
+        let v = options.crop(0.0, crop.top, f64::from(quads), crop.height);
+        resizer.resize_typed(&src, &mut dst, &v).map_err(|e| err(&e))?;
+    }
+    // Horizontal: rows 4k..4k+4 as the four channels of one row of pixels (the last group
+    // padded with copies of the last row).
+    let groups = h.div_ceil(4);
+    let mut packed = vec![0u8; vw * groups * 4];
+    for (g, out) in packed.chunks_exact_mut(vw * 4).enumerate() {
+        let row = |i: usize| &tall[(4 * g + i).min(h - 1) * stride as usize..][..vw];
+        let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+        for (x, px) in out.chunks_exact_mut(4).enumerate() {
+            px.copy_from_slice(&[r0[x], r1[x], r2[x], r3[x]]);
+        }
+    }
+    drop(tall);
+    let mut wide = vec![0u8; w * groups * 4];
+    {
+        let g = u32::try_from(groups).map_err(|e| err(&e))?;
+        let src = fir::images::TypedImageRef::<U8x4>::from_buffer(view.0, g, &packed).map_err(|e| err(&e))?;
+        let mut dst =
+            fir::images::TypedImage::<U8x4>::from_buffer(width, g, &mut wide).map_err(|e| err(&e))?;
+        let hz = options.crop(crop.left, 0.0, crop.width, f64::from(g));
+        resizer.resize_typed(&src, &mut dst, &hz).map_err(|e| err(&e))?;
+    }
+    let mut out = vec![0u8; w * h];
+    for (g, px_row) in wide.chunks_exact(w * 4).enumerate() {
+        for i in 0..4.min(h - 4 * g) {
+            let dst = &mut out[(4 * g + i) * w..][..w];
+            for (d, px) in dst.iter_mut().zip(px_row.chunks_exact(4)) {
+                *d = px[i];
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One typed resize of `src` (`sw` x `sh`) into `dst` (`dw` x `dh`), both packed `P` pixels.

@@ -240,34 +240,64 @@ impl<'a> Transcoder<'a> {
     }
 
     /// Decodes every component to a plane of its own resolution, instead of [`Self::load`]:
-    /// libjpeg's raw data output (the inverse DCT only, no upsampling or colour conversion).
+    /// libjpeg's raw data output (the inverse DCT only, no upsampling or colour conversion), at
+    /// `scale`/8 of the image's size (1, 2, 4 or 8). At a reduced scale libjpeg would scale the
+    /// IDCT of a subsampled component up (to save a colour conversion the upsampling): here
+    /// every component takes the luma's IDCT size instead (`imgfn_jpeg_raw_idct_as`), so that
+    /// 4:2:0 chroma comes out at half the luma's resolution, as it is stored.
     /// Fails on any libjpeg error or warning.
-    pub(crate) fn read_planes(&mut self) -> Result<Vec<Plane>, String> {
+    pub(crate) fn read_planes(&mut self, scale: u8) -> Result<Vec<Plane>, String> {
         if !self.coefs.is_null() {
             return Err("the coefficients are loaded already".into());
+        }
+        if ![1, 2, 4, 8].contains(&scale) {
+            return Err(format!("no DCT scale {scale}/8"));
         }
         let d = &mut *self.d;
         guarded(|| unsafe {
             d.raw_data_out = 1;
+            d.scale_num = u32::from(scale);
+            d.scale_denom = 8;
             sys::jpeg_start_decompress(d);
         })?;
         let components = self.components();
         let h_max = components.iter().map(|c| c.h_samp).max().unwrap_or(1) as usize;
         let v_max = components.iter().map(|c| c.v_samp).max().unwrap_or(1) as usize;
         let (width, height) = (self.header.width as usize, self.header.height as usize);
+        let n = usize::from(scale);
+        // Every component at IDCT size `n`: those libjpeg scaled up take the IDCT of one it did
+        // not (a component at the highest sampling, which libjpeg gives `n`).
+        let like = components.iter().position(|c| c.h_samp as usize == h_max && c.v_samp as usize == v_max);
+        let like = c_int::try_from(like.ok_or("no component at the highest sampling")?).unwrap_or(0);
+        // The rows handed to libjpeg below are sized by `n`: check it against libjpeg's own.
+        for ci in 0..components.len() {
+            let ci = c_int::try_from(ci).map_err(|_| "too many components".to_owned())?;
+            // SAFETY: the decompressor is started and has read no data; the functions check `ci`
+            // and `like` and the decompressor's state.
+            let mut theirs = unsafe { imgfn_jpeg_dct_scaled_size(&*self.d, ci) };
+            if usize::try_from(theirs).ok() != Some(n)
+                && unsafe { imgfn_jpeg_raw_idct_as(&mut *self.d, ci, like) } == 1
+            {
+                theirs = unsafe { imgfn_jpeg_dct_scaled_size(&*self.d, ci) };
+            }
+            if usize::try_from(theirs).ok() != Some(n) {
+                return Err(format!("libjpeg has IDCT size {theirs} for component {ci}, not {n}"));
+            }
+        }
         // Each call returns one iMCU row: `v_samp` block rows of every component.
-        let lines = v_max * 8;
-        let imcu_rows = height.div_ceil(lines);
+        let lines = v_max * n;
+        let imcu_rows = height.div_ceil(v_max * 8);
         let mut planes: Vec<Plane> = components
             .iter()
             .map(|c| {
-                let (h, v) = (c.h_samp as usize, c.v_samp as usize);
-                let stride = c.width_in_blocks as usize * 8;
+                let (h, v, s) = (c.h_samp as usize, c.v_samp as usize, n);
+                // Whole groups of four samples (`resize::resample_plane` takes them as pixels).
+                let stride = (c.width_in_blocks as usize * s).next_multiple_of(4);
                 Plane {
-                    data: vec![0; stride * imcu_rows * v * 8],
+                    data: vec![0; stride * imcu_rows * v * s],
                     stride,
-                    width: (width * h).div_ceil(h_max),
-                    height: (height * v).div_ceil(v_max),
+                    width: (width * h * s).div_ceil(h_max * 8),
+                    height: (height * v * s).div_ceil(v_max * 8),
                 }
             })
             .collect();
@@ -277,14 +307,15 @@ impl<'a> Transcoder<'a> {
                 .iter_mut()
                 .zip(&components)
                 .map(|(p, c)| {
-                    let n = c.v_samp as usize * 8;
-                    // SAFETY: row r * n + i < imcu_rows * v_samp * 8, the rows allocated.
-                    (0..n).map(|i| unsafe { p.data.as_mut_ptr().add((r * n + i) * p.stride) }).collect()
+                    let rows = c.v_samp as usize * n;
+                    // SAFETY: row r * rows + i < imcu_rows * v_samp * n, the rows allocated.
+                    (0..rows).map(|i| unsafe { p.data.as_mut_ptr().add((r * rows + i) * p.stride) }).collect()
                 })
                 .collect();
             let mut image: Vec<*mut *mut u8> = rows.iter_mut().map(|r| r.as_mut_ptr()).collect();
-            // SAFETY: one array of v_samp * 8 row pointers per component, each row `stride` =
-            // width_in_blocks * 8 samples, which is all libjpeg writes of a row.
+            // SAFETY: one array of v_samp * n row pointers per component, each row `stride` =
+            // width_in_blocks * n samples, which is all libjpeg writes of a row (checked above:
+            // every component's IDCT size is n).
             let got = guarded(|| unsafe { sys::jpeg_read_raw_data(d, image.as_mut_ptr(), lines as u32) })?;
             if got as usize != lines {
                 return Err("libjpeg returned a short iMCU row".into());
@@ -525,6 +556,14 @@ unsafe extern "C" {
         ac_table: *mut c_int,
         max_blocks: c_int,
     ) -> c_int;
+
+    /// `csrc/jpeg_gather.c`: the IDCT size libjpeg chose for component `ci` of a started
+    /// decompressor (libjpeg-internal), or -1.
+    fn imgfn_jpeg_dct_scaled_size(cinfo: *const sys::jpeg_decompress_struct, ci: c_int) -> c_int;
+
+    /// `csrc/jpeg_gather.c`: in a started raw-data decompression that has read nothing yet,
+    /// component `ci` takes the IDCT size and method of component `like`; 1 when done.
+    fn imgfn_jpeg_raw_idct_as(cinfo: *mut sys::jpeg_decompress_struct, ci: c_int, like: c_int) -> c_int;
 }
 
 /// The statistics pass's state (`cinfo.common.client_data` points at it).

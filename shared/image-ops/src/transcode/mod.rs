@@ -27,9 +27,11 @@
 mod ffi;
 mod huffman;
 mod slice;
+mod thumbnail;
 
 pub(crate) use ffi::PixelEncoder;
 pub(crate) use slice::tiles;
+pub(crate) use thumbnail::thumbnail;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};

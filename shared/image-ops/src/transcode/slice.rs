@@ -37,7 +37,7 @@ pub(crate) fn tiles(
         return Err(format!("the tile at {},{} splits chroma samples", t.x, t.y));
     }
     let (mut t, icc) = super::open_plain(input, probed, out.keep_icc)?;
-    let planes = t.read_planes()?;
+    let planes = t.read_planes(8)?;
     drop(t);
     let copyright = if out.keep_copyright { crate::decode::jpeg::copyright(input) } else { None };
     let meta = Metadata { icc, copyright };
@@ -45,25 +45,36 @@ pub(crate) fn tiles(
     crate::parallel::map_all(tiles, encode).map_err(|e| e.to_string())
 }
 
-/// One tile from the planes, each component's rectangle copied an iMCU row at a time into rows
-/// padded as libjpeg pads an image it downsamples itself: the last sample of a row repeated to
-/// whole blocks, and the last row repeated below the tile.
+/// One tile from the planes (see [`encode_rects`]).
 fn encode_tile(planes: &[Plane], tile: &TileInfo, quality: u8, meta: &Metadata) -> Result<Encoded, String> {
     let [x, y, w, h] = [tile.x, tile.y, tile.width, tile.height].map(|v| v as usize);
-    if planes.len() != 3 || w == 0 || h == 0 {
-        return Err("no planes or an empty tile".into());
+    // Each component's rectangle at its own resolution (x and y are even: checked by the
+    // caller).
+    let chroma = (x / 2, y / 2, w.div_ceil(2), h.div_ceil(2));
+    encode_rects(planes, [(x, y, w, h), chroma, chroma], (tile.width, tile.height), quality, meta)
+}
+
+/// A `width` x `height` 4:2:0 JPEG of the rectangles `rects` (x, y, width, height) of the Y, Cb
+/// and Cr `planes`, each copied an iMCU row at a time into rows padded as libjpeg pads an image
+/// it downsamples itself: the last sample of a row repeated to whole blocks, and the last row
+/// repeated below the image.
+pub(super) fn encode_rects(
+    planes: &[Plane],
+    rects: [(usize, usize, usize, usize); 3],
+    (width, height): (u32, u32),
+    quality: u8,
+    meta: &Metadata,
+) -> Result<Encoded, String> {
+    let (w, h) = (width as usize, height as usize);
+    let sizes = [(w, h), (w.div_ceil(2), h.div_ceil(2)), (w.div_ceil(2), h.div_ceil(2))];
+    if planes.len() != 3 || w == 0 || h == 0 || rects.iter().zip(sizes).any(|(r, s)| (r.2, r.3) != s) {
+        return Err("no planes, or rectangles that are not a 4:2:0 image's".into());
     }
     let capacity = w.saturating_mul(h) / 8 + 4096;
-    let Some(mut encoder) = PixelEncoder::start_planes(tile.width, tile.height, quality, capacity)? else {
+    let Some(mut encoder) = PixelEncoder::start_planes(width, height, quality, capacity)? else {
         return Err("libjpeg is not set up for counted statistics".into());
     };
-    // Each component's rectangle at its own resolution (x and y are even: checked by the
-    // caller), and its rows padded to the whole MCUs libjpeg reads.
-    let rects = [
-        (x, y, w, h),
-        (x / 2, y / 2, w.div_ceil(2), h.div_ceil(2)),
-        (x / 2, y / 2, w.div_ceil(2), h.div_ceil(2)),
-    ];
+    // Each component's rows padded to the whole MCUs libjpeg reads.
     let padded = [w.div_ceil(16) * 16, w.div_ceil(16) * 8, w.div_ceil(16) * 8];
     let mut bufs: [Vec<u8>; 3] = std::array::from_fn(|c| vec![0; padded[c] * LINES[c]]);
     for r in 0..h.div_ceil(16) {
@@ -85,5 +96,5 @@ fn encode_tile(planes: &[Plane], tile: &TileInfo, quality: u8, meta: &Metadata) 
     }
     let bytes = encoder.finish()?;
     let bytes = crate::metadata::embed(bytes, OutputFormat::Jpeg, meta).map_err(|e| e.to_string())?;
-    Ok(Encoded { bytes, format: OutputFormat::Jpeg, width: tile.width, height: tile.height, frames: 1 })
+    Ok(Encoded { bytes, format: OutputFormat::Jpeg, width, height, frames: 1 })
 }
