@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs image-ops' unit tests built for aarch64 (the Lambda target) under qemu-user, so the arm64
 # code runs on an x86_64 machine: the NEON kernel in transcode/huffman.rs, libjpeg-turbo's and
-# rav1e's Neon code. Arguments go to `cargo test` after `--lib`: a filter, `-- --nocapture`.
+# rav1e's Neon code. Arguments go to `cargo test` after `--lib`: a filter, `-- --nocapture`,
+# or an integration test to run as well (`--test transcode` takes the JPEG paths that reach
+# into libjpeg's internals, csrc/jpeg_gather.c, through its Neon IDCTs: 2 minutes here).
 #
-#   scripts/test-arm64.sh [filter] [-- --nocapture]
+#   scripts/test-arm64.sh [--test NAME] [filter] [-- --nocapture]
 #
 # Installs nothing. Needs the Rust target (`rustup target add aarch64-unknown-linux-gnu`) and,
 # on Debian or Ubuntu, `apt-get install qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
