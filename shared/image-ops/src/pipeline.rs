@@ -194,8 +194,7 @@ impl Pipeline {
             &self.spec.output
         };
         if transcode {
-            let planes = self.slice_planes(input, &probe, format, out);
-            if let Some(output) = planes.or_else(|| self.resize_planes(input, &probe, format, out)) {
+            if let Some(output) = self.planes(input, &probe, format, out) {
                 return Ok(Rendered { input: probe, output });
             }
         }
@@ -306,48 +305,25 @@ impl Pipeline {
         Ok(tiled((image.width(), image.height()), infos, format, tiles))
     }
 
-    /// The tiles of a JPEG that is only sliced into JPEG tiles, encoded from its YCbCr planes
-    /// without an RGB image (`transcode::tiles`); `None` when that does not apply, and the image
-    /// is then decoded in full (which also reports any error).
-    fn slice_planes(
-        &self,
-        input: &[u8],
-        probe: &Probe,
-        to: OutputFormat,
-        out: &OutputParams,
-    ) -> Option<Output> {
+    /// The result of a JPEG that is only sliced into JPEG tiles (`transcode::tiles`) or only
+    /// resized (`transcode::thumbnail`) into JPEG, from its YCbCr planes without an RGB image;
+    /// `None` when that does not apply, and the image is then decoded in full (which also
+    /// reports any error).
+    fn planes(&self, input: &[u8], probe: &Probe, to: OutputFormat, out: &OutputParams) -> Option<Output> {
         let [op] = self.spec.ops.as_slice() else {
             return None;
         };
-        let p = op.operation().tiles()?;
         if probe.format != InputFormat::Jpeg || to != OutputFormat::Jpeg {
             return None;
         }
         let size = (probe.width, probe.height);
-        let infos = slice::plan(size.0, size.1, p).ok()?;
-        let tiles = crate::transcode::tiles(input, size, &infos, out).ok()?;
-        Some(tiled(size, infos, to, tiles))
-    }
-
-    /// A JPEG that is only resized into a JPEG, from its YCbCr planes without an RGB image
-    /// (`transcode::thumbnail`); `None` when that does not apply, and the image is then decoded
-    /// in full (which also reports any error).
-    fn resize_planes(
-        &self,
-        input: &[u8],
-        probe: &Probe,
-        to: OutputFormat,
-        out: &OutputParams,
-    ) -> Option<Output> {
-        let [op] = self.spec.ops.as_slice() else {
-            return None;
-        };
-        let p = op.operation().as_resize()?;
-        if probe.format != InputFormat::Jpeg || to != OutputFormat::Jpeg {
-            return None;
+        if let Some(p) = op.operation().tiles() {
+            let infos = slice::plan(size.0, size.1, p).ok()?;
+            let tiles = crate::transcode::tiles(input, size, &infos, out).ok()?;
+            return Some(tiled(size, infos, to, tiles));
         }
-        let encoded = crate::transcode::thumbnail(input, (probe.width, probe.height), p, out).ok()?;
-        Some(Output::Image(encoded))
+        let p = op.operation().as_resize()?;
+        crate::transcode::thumbnail(input, size, p, out).ok().map(Output::Image)
     }
 }
 

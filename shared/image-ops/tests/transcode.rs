@@ -299,12 +299,17 @@ fn slices_the_planes_path_does_not_take_get_the_full_paths_tiles() {
     for (name, input, json) in cases {
         as_the_full_path(name, &input, json).unwrap();
     }
-    // Broken files fail (or are read) as the full path fails or reads them.
-    let mut corrupt = plain.clone();
+    broken_like_the_full_path(&plain, grid);
+}
+
+/// `plain` cut in half, and with 64 bytes in its middle overwritten, fail (or are read) as the
+/// full path fails or reads them.
+fn broken_like_the_full_path(plain: &[u8], json: &str) {
+    let mut corrupt = plain.to_vec();
     let mid = corrupt.len() / 2;
     corrupt[mid..mid + 64].fill(0xA5);
     for (name, bytes) in [("truncated", plain[..plain.len() / 2].to_vec()), ("corrupt", corrupt)] {
-        let _ = as_the_full_path(name, &bytes, grid);
+        let _ = as_the_full_path(name, &bytes, json);
     }
 }
 
@@ -410,12 +415,7 @@ fn resizes_the_planes_path_does_not_take_get_the_full_paths_bytes() {
     for (name, input, json) in cases {
         as_the_full_path(name, &input, json).unwrap();
     }
-    let mut corrupt = plain.clone();
-    let mid = corrupt.len() / 2;
-    corrupt[mid..mid + 64].fill(0xA5);
-    for (name, bytes) in [("truncated", plain[..plain.len() / 2].to_vec()), ("corrupt", corrupt)] {
-        let _ = as_the_full_path(name, &bytes, thumb);
-    }
+    broken_like_the_full_path(&plain, thumb);
 }
 
 /// The file's DQT segments (quantisation tables), as written.
