@@ -574,8 +574,8 @@ fn resample(
 
 /// Resamples the `crop` of one plane of samples (the first `view` columns and rows of `data`,
 /// whose rows are `stride` samples apart, a multiple of 4: the rest is padding the filter never
-/// reads) into a new `width` x `height` plane. For `transcode::thumbnail`, which resizes a JPEG's Y, Cb and
-/// Cr planes instead of RGB.
+/// reads) into a new `width` x `height` plane. For `transcode::thumbnail`, which resizes a
+/// JPEG's Y, Cb and Cr planes instead of RGB.
 ///
 /// In two passes, as the resampler does them for 8-bit samples (vertical, then horizontal), but
 /// with the horizontal pass on rows taken four at a time as the channels of RGBA pixels: the
@@ -590,9 +590,6 @@ pub(crate) fn resample_plane(
     (width, height): (u32, u32),
     filter: Filter,
 ) -> std::result::Result<Vec<u8>, String> {
-    let Ok(stride) = u32::try_from(stride) else {
-        return Err("a plane too large".into());
-    };
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let (vw, w, h) = (view.0 as usize, width as usize, height as usize);
     if vw == 0 || w == 0 || h == 0 {
@@ -602,14 +599,15 @@ pub(crate) fn resample_plane(
     // Vertical: every column of the view's rows to `height` rows, four columns at a time as the
     // channels of RGBA pixels (the columns are independent; a one-channel pixel type would link
     // the resampler's kernels for it, 0.4 MB).
-    if stride % 4 != 0 || (stride as usize) < vw {
+    if stride % 4 != 0 || stride < vw {
         return Err("a plane's stride is not whole RGBA pixels".into());
     }
-    let quads = stride / 4;
-    let mut tall = vec![0u8; (stride as usize).checked_mul(h).ok_or("a plane too large")?];
+    let quads = u32::try_from(stride / 4).map_err(|e| err(&e))?;
+    let mut tall = vec![0u8; stride.checked_mul(h).ok_or("a plane too large")?];
     {
         // The view's rows only (a cropped view would be another type to build the kernels for).
-        let data = data.get(..stride as usize * view.1 as usize).ok_or("a view past the plane")?;
+        let rows = stride.checked_mul(view.1 as usize).ok_or("a plane too large")?;
+        let data = data.get(..rows).ok_or("a view past the plane")?;
         let src =
             fir::images::TypedImageRef::<U8x4>::from_buffer(quads, view.1, data).map_err(|e| err(&e))?;
         let mut dst =
@@ -622,7 +620,7 @@ pub(crate) fn resample_plane(
     let groups = h.div_ceil(4);
     let mut packed = vec![0u8; vw * groups * 4];
     for (g, out) in packed.chunks_exact_mut(vw * 4).enumerate() {
-        let row = |i: usize| &tall[(4 * g + i).min(h - 1) * stride as usize..][..vw];
+        let row = |i: usize| &tall[(4 * g + i).min(h - 1) * stride..][..vw];
         let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
         for (x, px) in out.chunks_exact_mut(4).enumerate() {
             px.copy_from_slice(&[r0[x], r1[x], r2[x], r3[x]]);
