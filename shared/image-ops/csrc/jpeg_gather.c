@@ -18,6 +18,11 @@
  * chroma at 1/2 scale) so that a colour conversion needs no upsampling, but raw output wants
  * each component at its own resolution, which the smaller IDCT gives directly at a fraction of
  * the work.
+ *
+ * And it lets imgfn's own Huffman decoding (shared/image-ops/src/decode/entropy.rs, through
+ * transcode/decode_mcu.rs) stand in for libjpeg's in a single-scan baseline decode
+ * (imgfn_jpeg_hook_decode): the same coefficients, up to two codes with their values per table
+ * lookup where jdhuff.c decodes a code and then its value.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -77,4 +82,47 @@ int imgfn_jpeg_raw_idct_as(struct jpeg_decompress_struct *cinfo, int ci, int lik
     cinfo->comp_info[ci].MCU_width * cinfo->comp_info[ci]._DCT_scaled_size;
   cinfo->idct->inverse_DCT[ci] = cinfo->idct->inverse_DCT[like];
   return 1;
+}
+
+typedef boolean (*imgfn_decode_mcu)(j_decompress_ptr cinfo, JBLOCKROW *mcu);
+
+/* After jpeg_start_decompress and before any data is read: swaps the entropy decoder's
+ * decode_mcu for `decode`, which must decode exactly as jdhuff.c does, taking its bytes from
+ * cinfo->src and leaving cinfo->src past them. Only for a sequential Huffman-coded file in one
+ * scan (nothing of which was decoded yet) with at most max_blocks blocks per MCU. Fills in for
+ * each block of an MCU its component (index in the scan) and its DC and AC tables (after
+ * jinit_huff_decoder, which fills a missing table with the standard one), and the restart
+ * interval; returns the blocks in an MCU, or 0 (and changes nothing) when the decoder is not
+ * in that state. Swaps only when `swap` is nonzero (a first call finds the tables). */
+int imgfn_jpeg_hook_decode(j_decompress_ptr cinfo, imgfn_decode_mcu decode, int swap, int max_blocks,
+                           int *component, const JHUFF_TBL **dc, const JHUFF_TBL **ac,
+                           unsigned int *restart_interval)
+{
+  int b;
+  if (cinfo == NULL || cinfo->entropy == NULL || cinfo->inputctl == NULL || cinfo->src == NULL ||
+      cinfo->progressive_mode || cinfo->arith_code || cinfo->inputctl->has_multiple_scans ||
+      cinfo->inputctl->eoi_reached || cinfo->global_state != DSTATE_RAW_OK ||
+      cinfo->output_scanline != 0 || cinfo->input_iMCU_row != 0 || cinfo->unread_marker != 0 ||
+      cinfo->entropy->insufficient_data || cinfo->data_precision != 8 ||
+      cinfo->comps_in_scan != cinfo->num_components || cinfo->Ss != 0 || cinfo->Se != 63 ||
+      cinfo->Ah != 0 || cinfo->Al != 0 || cinfo->blocks_in_MCU > max_blocks ||
+      cinfo->blocks_in_MCU <= 0)
+    return 0;
+  for (b = 0; b < cinfo->blocks_in_MCU; b++) {
+    jpeg_component_info *comp = cinfo->cur_comp_info[cinfo->MCU_membership[b]];
+    if (comp->dc_tbl_no < 0 || comp->dc_tbl_no >= NUM_HUFF_TBLS || comp->ac_tbl_no < 0 ||
+        comp->ac_tbl_no >= NUM_HUFF_TBLS || cinfo->dc_huff_tbl_ptrs[comp->dc_tbl_no] == NULL ||
+        cinfo->ac_huff_tbl_ptrs[comp->ac_tbl_no] == NULL)
+      return 0;
+  }
+  for (b = 0; b < cinfo->blocks_in_MCU; b++) {
+    jpeg_component_info *comp = cinfo->cur_comp_info[cinfo->MCU_membership[b]];
+    component[b] = cinfo->MCU_membership[b];
+    dc[b] = cinfo->dc_huff_tbl_ptrs[comp->dc_tbl_no];
+    ac[b] = cinfo->ac_huff_tbl_ptrs[comp->ac_tbl_no];
+  }
+  *restart_interval = cinfo->restart_interval;
+  if (swap)
+    cinfo->entropy->decode_mcu = decode;
+  return cinfo->blocks_in_MCU;
 }

@@ -20,22 +20,9 @@
 
 use image::{GrayImage, RgbImage};
 
+use super::entropy::{extend, BitReader, Huffman, Tables, NATURAL};
 use super::header::be16;
 use super::jpeg::JpegSamples;
-
-/// Bits of lookahead in the Huffman tables (1,024 entries of two bytes).
-const FAST_BITS: u32 = 10;
-/// Bits of lookahead in the table that skips several AC codes and values at once (16,384
-/// entries of two bytes).
-const MULTI_BITS: u32 = 14;
-
-/// Zigzag index → natural position, with libjpeg's 16 extra 63s: a corrupt run past the end of a
-/// block stores into coefficient 63, exactly as libjpeg does.
-const NATURAL: [usize; 80] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7,
-    14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39,
-    46, 53, 60, 61, 54, 47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
-];
 
 /// Decodes `bytes` at 1/8 scale as libjpeg-turbo would (`keep_gray`: a one-component file stays
 /// grey instead of being expanded to RGB), or `None` when the file needs libjpeg-turbo.
@@ -241,7 +228,8 @@ impl Decoder {
                 return None;
             }
             let values = rest.get(16..16 + total)?;
-            let table = Huffman::new(counts, values, class == 1)?;
+            let table =
+                Huffman::new(counts, values, if class == 1 { Tables::AcAndSkip } else { Tables::Dc })?;
             if class == 0 {
                 self.dc_tables[slot] = Some(table);
             } else {
@@ -756,357 +744,13 @@ impl YccTables {
     }
 }
 
-/// A Huffman table as libjpeg derives it (jdhuff.c `jpeg_make_d_derived_tbl`), with lookahead
-/// tables: the symbol by the next `FAST_BITS` bits, and for AC tables the codes with their
-/// values that the next `MULTI_BITS` hold (to skip them) and a code with its value (to decode
-/// both at once).
-struct Huffman {
-    /// (code length << 8) | symbol, or 0 when the code is longer than `FAST_BITS`.
-    lookup: Box<[u16; 1 << FAST_BITS]>,
-    /// See `fill_multi`.
-    multi: Box<[u16; 1 << MULTI_BITS]>,
-    /// For AC codes whose value bits fit in the lookahead too: value << 16 | run << 8 | bits
-    /// taken, or 0.
-    values_ac: Box<[i32; 1 << FAST_BITS]>,
-    maxcode: [i32; 18],
-    valoffset: [i32; 17],
-    values: Vec<u8>,
-}
-
-impl Huffman {
-    /// The table `counts` and `values` define; the AC lookahead tables only for an AC table
-    /// (`ac`).
-    fn new(counts: &[u8], values: &[u8], ac: bool) -> Option<Self> {
-        let mut maxcode = [-1i32; 18];
-        let mut valoffset = [0i32; 17];
-        let mut lookup = Box::new([0u16; 1 << FAST_BITS]);
-        let (mut code, mut p) = (0i32, 0usize);
-        for len in 1..=16usize {
-            let n = usize::from(counts[len - 1]);
-            if n > 0 {
-                valoffset[len] = p as i32 - code;
-                for _ in 0..n {
-                    if code >= 1 << len {
-                        return None;
-                    }
-                    if len as u32 <= FAST_BITS {
-                        let shift = FAST_BITS - len as u32;
-                        let first = (code as usize) << shift;
-                        let entry = (len as u16) << 8 | u16::from(values[p]);
-                        lookup[first..first + (1 << shift)].fill(entry);
-                    }
-                    code += 1;
-                    p += 1;
-                }
-                maxcode[len] = code - 1;
-            }
-            // libjpeg refuses a table whose codes run out of their length (or use all ones).
-            if code >= 1 << len {
-                return None;
-            }
-            code <<= 1;
-        }
-        maxcode[17] = i32::MAX;
-        let mut table = Huffman {
-            lookup,
-            multi: Box::new([0; 1 << MULTI_BITS]),
-            values_ac: Box::new([0; 1 << FAST_BITS]),
-            maxcode,
-            valoffset,
-            values: values.to_vec(),
-        };
-        if !ac {
-            return Some(table);
-        }
-        table.fill_multi();
-        for (pattern, entry) in table.values_ac.iter_mut().enumerate() {
-            let e = table.lookup[pattern];
-            let (len, sym) = (u32::from(e >> 8), e & 0xFF);
-            let (run, size) = (i32::from(sym >> 4), u32::from(sym & 15));
-            if e != 0 && size != 0 && len + size <= FAST_BITS {
-                let bits = (pattern as u32 >> (FAST_BITS - len - size)) & ((1 << size) - 1);
-                *entry = extend(bits, size) << 16 | run << 8 | (len + size) as i32;
-            }
-        }
-        Some(table)
-    }
-
-    /// For every `MULTI_BITS`-bit pattern, the AC codes with their value bits that lie wholly
-    /// inside it: bits taken | coefficients advanced << 4 | (ends with end-of-block) << 11.
-    fn fill_multi(&mut self) {
-        const MASK: u32 = (1 << MULTI_BITS) - 1;
-        for pattern in 0..1u32 << MULTI_BITS {
-            let (mut used, mut advance, mut eob) = (0u32, 0u32, false);
-            while used < MULTI_BITS {
-                // The code at `used`, from the first FAST_BITS of what is left (zero-padded): it
-                // counts only if it and its value bits lie inside the pattern.
-                let window = (pattern << used) & MASK;
-                let e = self.lookup[(window >> (MULTI_BITS - FAST_BITS)) as usize];
-                let (len, sym) = (u32::from(e >> 8), e & 0xFF);
-                let (run, size) = (u32::from(sym >> 4), u32::from(sym & 15));
-                if e == 0 || len + size > MULTI_BITS - used {
-                    break;
-                }
-                used += len + size;
-                match (size, run) {
-                    (0, 15) => advance += 16,
-                    (0, _) => {
-                        eob = true;
-                        break;
-                    }
-                    _ => advance += run + 1,
-                }
-                // Enough for any block: the caller takes an entry only while inside the block.
-                if advance >= 64 {
-                    break;
-                }
-            }
-            self.multi[pattern as usize] =
-                if used == 0 { 0 } else { (used | advance << 4 | u32::from(eob) << 11) as u16 };
-        }
-    }
-
-    /// The next symbol; `None` on a code no table entry has (libjpeg warns and carries on).
-    #[inline(always)]
-    fn decode(&self, r: &mut BitReader<'_>) -> Option<u8> {
-        let e = self.lookup[r.peek_fast()];
-        if e != 0 {
-            r.consume(u32::from(e >> 8));
-            return Some(e as u8);
-        }
-        let (len, symbol) = self.decode_long(r.peek(16) as i32)?;
-        r.consume(len);
-        Some(symbol)
-    }
-
-    /// A code longer than `FAST_BITS`, from the next 16 bits: its length and symbol.
-    #[inline(never)]
-    fn decode_long(&self, bits: i32) -> Option<(u32, u8)> {
-        for len in FAST_BITS as usize + 1..=16 {
-            let code = bits >> (16 - len);
-            if code <= self.maxcode[len] {
-                let symbol = self.values.get(usize::try_from(code + self.valoffset[len]).ok()?)?;
-                return Some((len as u32, *symbol));
-            }
-        }
-        None
-    }
-}
-
-/// libjpeg's HUFF_EXTEND: `bits` read for a `size`-bit magnitude category, as a signed value.
-#[inline]
-fn extend(bits: u32, size: u32) -> i32 {
-    let v = bits as i32;
-    if v < 1 << (size - 1) {
-        v - (1 << size) + 1
-    } else {
-        v
-    }
-}
-
-/// Fills the bit buffer byte by byte, unstuffing 0xFF00 and feeding zeros once a marker or the
-/// end of data is reached. Takes and returns the reader's state by value, so that the reader
-/// itself stays in registers in the decoding loop.
-#[inline(never)]
-fn refill_bytes(
-    data: &[u8],
-    mut pos: usize,
-    mut acc: u64,
-    mut bits: u32,
-    mut fake: u32,
-) -> (usize, u64, u32, u32) {
-    while bits <= 56 {
-        let byte = match data.get(pos) {
-            Some(&0xFF) if fake == 0 && data.get(pos + 1) == Some(&0) => {
-                pos += 2;
-                0xFF
-            }
-            Some(&b) if b != 0xFF && fake == 0 => {
-                pos += 1;
-                b
-            }
-            _ => {
-                fake += 1;
-                0
-            }
-        };
-        acc |= u64::from(byte) << (56 - bits);
-        bits += 8;
-    }
-    (pos, acc, bits, fake)
-}
-
-/// The entropy-coded bit stream: bytes with 0xFF00 stuffing, ended by a marker.
-struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-    /// Bits, most significant first.
-    acc: u64,
-    bits: u32,
-    /// Zero bytes fed in after the data ran into a marker or the end.
-    fake: u32,
-}
-
-impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8], pos: usize) -> Self {
-        BitReader { data, pos, acc: 0, bits: 0, fake: 0 }
-    }
-
-    /// At least 32 bits in the buffer: enough for a code and its value.
-    #[inline(always)]
-    fn ensure(&mut self) {
-        if self.bits >= 32 {
-            return;
-        }
-        // Eight bytes at once when none of them is 0xFF (a stuffed byte or a marker).
-        if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
-            let word = u64::from_be_bytes(chunk.try_into().unwrap_or_default());
-            let inv = !word;
-            if (inv.wrapping_sub(0x0101_0101_0101_0101) & !inv & 0x8080_8080_8080_8080) == 0 && self.fake == 0
-            {
-                let take = (64 - self.bits) / 8;
-                let shift = 64 - 8 * take;
-                self.acc |= (word >> shift) << (shift - self.bits);
-                self.bits += 8 * take;
-                self.pos += take as usize;
-                return;
-            }
-        }
-        (self.pos, self.acc, self.bits, self.fake) =
-            refill_bytes(self.data, self.pos, self.acc, self.bits, self.fake);
-    }
-
-    #[inline(always)]
-    fn peek(&mut self, n: u32) -> usize {
-        self.ensure();
-        (self.acc >> (64 - n)) as usize
-    }
-
-    /// The next `FAST_BITS` bits, as a table index.
-    #[inline(always)]
-    fn peek_fast(&mut self) -> usize {
-        self.peek(FAST_BITS) & ((1 << FAST_BITS) - 1)
-    }
-
-    #[inline(always)]
-    fn consume(&mut self, n: u32) {
-        self.acc <<= n;
-        self.bits -= n;
-    }
-
-    #[inline(always)]
-    fn bits(&mut self, n: u32) -> u32 {
-        let v = self.peek(n) as u32;
-        self.consume(n);
-        v
-    }
-
-    /// A DC difference: category symbol, then that many bits.
-    #[inline(always)]
-    fn dc_diff(&mut self, table: &Huffman) -> Option<i32> {
-        let size = u32::from(table.decode(self)?);
-        match size {
-            0 => Some(0),
-            1..=15 => Some(extend(self.bits(size), size)),
-            _ => None,
-        }
-    }
-
-    /// Steps over a block's AC coefficients.
-    #[inline(always)]
-    fn skip_ac(&mut self, table: &Huffman) -> Option<()> {
-        let mut k = 1usize;
-        while k < 64 {
-            // Several codes per lookup while they stay inside the block.
-            let e = table.multi[self.peek(MULTI_BITS) & ((1 << MULTI_BITS) - 1)];
-            let advance = usize::from(e >> 4 & 0x7F);
-            if e != 0 && k + advance < 64 {
-                self.consume(u32::from(e & 0xF));
-                if e >> 11 != 0 {
-                    return Some(());
-                }
-                k += advance;
-                continue;
-            }
-            // One code at a time where they would reach the block's end, or are too long.
-            let sym = table.decode(self)?;
-            let (run, size) = (usize::from(sym >> 4), u32::from(sym & 15));
-            if size != 0 {
-                self.peek(size);
-                self.consume(size);
-                k += run + 1;
-            } else if run == 15 {
-                k += 16;
-            } else {
-                break;
-            }
-        }
-        Some(())
-    }
-
-    /// Decodes a block's AC coefficients into `block` (natural order), as libjpeg does; whether
-    /// there were any.
-    #[inline(always)]
-    fn ac(&mut self, table: &Huffman, block: &mut [i16; 64]) -> Option<bool> {
-        let mut k = 1usize;
-        let mut any = false;
-        while k < 64 {
-            let e = table.values_ac[self.peek_fast()];
-            if e != 0 {
-                self.consume((e & 0xFF) as u32);
-                k += (e >> 8 & 0xF) as usize;
-                block[NATURAL[k]] = (e >> 16) as i16;
-                any = true;
-                k += 1;
-                continue;
-            }
-            let sym = table.decode(self)?;
-            let (run, size) = (usize::from(sym >> 4), u32::from(sym & 15));
-            if size != 0 {
-                k += run;
-                block[NATURAL[k]] = extend(self.bits(size), size) as i16;
-                any = true;
-                k += 1;
-            } else if run == 15 {
-                k += 16;
-            } else {
-                break;
-            }
-        }
-        Some(any)
-    }
-
-    /// Expects restart marker `n` next; resets the bit buffer after it.
-    #[inline(always)]
-    fn restart(&mut self, n: u8) -> Option<()> {
-        let at = self.finish()?;
-        if self.data.get(at + 1) != Some(&(0xD0 + n)) {
-            return None;
-        }
-        *self = BitReader::new(self.data, at + 2);
-        Some(())
-    }
-
-    /// The end of a scan or restart interval: no padding beyond the last byte, no data taken
-    /// from past the marker, and a marker right there. Returns the marker's position.
-    #[inline(always)]
-    fn finish(&mut self) -> Option<usize> {
-        // Every bit consumed was real data, and what is left of it is the last byte's padding
-        // (a whole byte left over was data the decoding did not use).
-        if self.bits < 8 * self.fake || self.bits - 8 * self.fake >= 8 {
-            return None;
-        }
-        (self.data.get(self.pos) == Some(&0xFF)).then_some(self.pos)
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::decode::jpeg::jpeg_samples;
 
     /// A deterministic photo-like RGB image: gradients, noise and hard edges.
-    fn photo(w: usize, h: usize, seed: u64) -> Vec<u8> {
+    pub(crate) fn photo(w: usize, h: usize, seed: u64) -> Vec<u8> {
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut noise = move || {
             state ^= state << 13;
@@ -1128,16 +772,16 @@ mod tests {
     }
 
     /// Chroma pixel sizes (Cb, Cr) as the mozjpeg crate takes them; `None` for grey.
-    type Sampling = Option<((u8, u8), (u8, u8))>;
+    pub(crate) type Sampling = Option<((u8, u8), (u8, u8))>;
 
-    struct Layout {
-        sampling: Sampling,
-        progressive: bool,
-        optimize: bool,
-        quality: f32,
+    pub(crate) struct Layout {
+        pub(crate) sampling: Sampling,
+        pub(crate) progressive: bool,
+        pub(crate) optimize: bool,
+        pub(crate) quality: f32,
     }
 
-    fn encode(w: usize, h: usize, seed: u64, layout: &Layout) -> Vec<u8> {
+    pub(crate) fn encode(w: usize, h: usize, seed: u64, layout: &Layout) -> Vec<u8> {
         let rgb = photo(w, h, seed);
         let grey = layout.sampling.is_none();
         let space = if grey { mozjpeg::ColorSpace::JCS_GRAYSCALE } else { mozjpeg::ColorSpace::JCS_RGB };
@@ -1171,7 +815,7 @@ mod tests {
         assert_eq!(ours, theirs, "{w}x{h}");
     }
 
-    const SAMPLINGS: [Sampling; 7] = [
+    pub(crate) const SAMPLINGS: [Sampling; 7] = [
         Some(((2, 2), (2, 2))), // 4:2:0
         Some(((2, 1), (2, 1))), // 4:2:2
         Some(((1, 1), (1, 1))), // 4:4:4
@@ -1223,7 +867,7 @@ mod tests {
         }
     }
 
-    fn fixture(name: &str) -> Vec<u8> {
+    pub(crate) fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/tests/fixtures/dc/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }

@@ -138,11 +138,12 @@
 mod av1;
 mod codecs;
 mod colour;
+pub(crate) mod entropy;
 mod header;
 mod heif;
 mod hevc;
 pub(crate) mod jpeg;
-mod jpeg_dc;
+pub(crate) mod jpeg_dc;
 mod orient;
 mod sniff;
 mod yuv;

@@ -30,6 +30,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use mozjpeg_sys as sys;
 
+use super::decode_mcu::Entropy;
+
 /// A DCT block: 64 quantised coefficients in natural (row-major) order.
 pub(crate) type Block = [i16; 64];
 
@@ -122,7 +124,7 @@ unsafe extern "C-unwind" fn dest_term(cinfo: &mut sys::jpeg_compress_struct) {
 /// writes them.
 pub(crate) struct Transcoder<'a> {
     /// The source, which libjpeg's memory source points into.
-    _source: std::marker::PhantomData<&'a [u8]>,
+    source: &'a [u8],
     d: Box<sys::jpeg_decompress_struct>,
     _d_err: Box<sys::jpeg_error_mgr>,
     c: Option<(Box<sys::jpeg_compress_struct>, Box<sys::jpeg_error_mgr>)>,
@@ -197,7 +199,7 @@ impl<'a> Transcoder<'a> {
         d.common.err = &mut *d_err;
         guarded(|| unsafe { sys::jpeg_create_decompress(&mut *d) })?;
         let mut t = Transcoder {
-            _source: std::marker::PhantomData,
+            source: jpeg,
             d,
             _d_err: d_err,
             c: None,
@@ -245,8 +247,14 @@ impl<'a> Transcoder<'a> {
     /// IDCT of a subsampled component up (to save a colour conversion the upsampling): here
     /// every component takes the luma's IDCT size instead (`imgfn_jpeg_raw_idct_as`), so that
     /// 4:2:0 chroma comes out at half the luma's resolution, as it is stored.
-    /// Fails on any libjpeg error or warning.
+    /// The Huffman decoding is imgfn's (`transcode::decode_mcu`) where the file is one
+    /// sequential scan. Fails on any libjpeg error or warning.
     pub(crate) fn read_planes(&mut self, scale: u8) -> Result<Vec<Plane>, String> {
+        self.read_planes_with(scale, true)
+    }
+
+    /// [`Self::read_planes`], with imgfn's Huffman decoding (`own_entropy`) or libjpeg's.
+    pub(crate) fn read_planes_with(&mut self, scale: u8, own_entropy: bool) -> Result<Vec<Plane>, String> {
         if !self.coefs.is_null() {
             return Err("the coefficients are loaded already".into());
         }
@@ -302,10 +310,30 @@ impl<'a> Transcoder<'a> {
             })
             .collect();
         let d = &mut *self.d;
+        let entropy = if own_entropy { Entropy::hook(d, self.source) } else { None };
+        let read = Self::read_rows(d, &mut planes, &components, (n, lines, imcu_rows));
+        if entropy.is_some() {
+            // The hooked decoder's state goes with `entropy`; nothing reads it after the rows.
+            d.common.client_data = std::ptr::null_mut();
+        }
+        read?;
+        if self._d_err.num_warnings > 0 {
+            return Err("the JPEG data is corrupt (libjpeg warned)".into());
+        }
+        Ok(planes)
+    }
+
+    /// The raw rows of every iMCU row into `planes`, then the end of the decode.
+    fn read_rows(
+        d: &mut sys::jpeg_decompress_struct,
+        planes: &mut [Plane],
+        components: &[Component],
+        (n, lines, imcu_rows): (usize, usize, usize),
+    ) -> Result<(), String> {
         for r in 0..imcu_rows {
             let mut rows: Vec<Vec<*mut u8>> = planes
                 .iter_mut()
-                .zip(&components)
+                .zip(components)
                 .map(|(p, c)| {
                     let rows = c.v_samp as usize * n;
                     // SAFETY: row r * rows + i < imcu_rows * v_samp * n, the rows allocated.
@@ -322,10 +350,7 @@ impl<'a> Transcoder<'a> {
             }
         }
         guarded(|| unsafe { sys::jpeg_finish_decompress(d) })?;
-        if self._d_err.num_warnings > 0 {
-            return Err("the JPEG data is corrupt (libjpeg warned)".into());
-        }
-        Ok(planes)
+        Ok(())
     }
 
     /// The components as libjpeg has them: sampling and size in blocks after the header,

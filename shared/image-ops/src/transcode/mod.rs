@@ -24,6 +24,7 @@
 //! overlay ([`Overlay`]) that paints at most a quarter of the image. Anything else, and any
 //! error on the way, falls back to the full decode, which also reports the errors.
 
+mod decode_mcu;
 mod ffi;
 mod huffman;
 mod slice;
