@@ -20,9 +20,9 @@
  * the work.
  *
  * And it lets imgfn's own Huffman decoding (shared/image-ops/src/decode/entropy.rs, through
- * transcode/decode_mcu.rs) stand in for libjpeg's in a single-scan baseline decode
- * (imgfn_jpeg_hook_decode): the same coefficients, up to two codes with their values per table
- * lookup where jdhuff.c decodes a code and then its value.
+ * transcode/decode_mcu.rs) stand in for libjpeg's in a single-scan sequential decode
+ * (imgfn_jpeg_wrap_start_input_pass, imgfn_jpeg_hook_decode): the same coefficients, up to two
+ * codes with their values per table lookup where jdhuff.c decodes a code and then its value.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -85,15 +85,32 @@ int imgfn_jpeg_raw_idct_as(struct jpeg_decompress_struct *cinfo, int ci, int lik
 }
 
 typedef boolean (*imgfn_decode_mcu)(j_decompress_ptr cinfo, JBLOCKROW *mcu);
+typedef void (*imgfn_start_input_pass)(j_decompress_ptr cinfo);
 
-/* After jpeg_start_decompress and before any data is read: swaps the entropy decoder's
- * decode_mcu for `decode`, which must decode exactly as jdhuff.c does, taking its bytes from
- * cinfo->src and leaving cinfo->src past them. Only for a sequential Huffman-coded file in one
- * scan (nothing of which was decoded yet) with at most max_blocks blocks per MCU. Fills in for
- * each block of an MCU its component (index in the scan) and its DC and AC tables (after
- * jinit_huff_decoder, which fills a missing table with the standard one), and the restart
- * interval; returns the blocks in an MCU, or 0 (and changes nothing) when the decoder is not
- * in that state. Swaps only when `swap` is nonzero (a first call finds the tables). */
+/* Before jpeg_start_decompress or jpeg_read_coefficients: the input controller's
+ * start_input_pass becomes `pass` (which calls the one returned, then may hook the entropy
+ * decoder: the first scan's decoding is set up by then and nothing of it read). libjpeg calls
+ * it through this pointer only for the first scan (jdmaster.c, jdtrans.c); jdinput.c starts
+ * later scans directly. Returns the previous one, or NULL (nothing changed). */
+imgfn_start_input_pass imgfn_jpeg_wrap_start_input_pass(j_decompress_ptr cinfo,
+                                                        imgfn_start_input_pass pass)
+{
+  imgfn_start_input_pass previous;
+  if (cinfo == NULL || cinfo->inputctl == NULL || pass == NULL)
+    return NULL;
+  previous = cinfo->inputctl->start_input_pass;
+  cinfo->inputctl->start_input_pass = pass;
+  return previous;
+}
+
+/* At the start of the first scan (from the start_input_pass above): swaps the entropy
+ * decoder's decode_mcu for `decode`, which must decode exactly as jdhuff.c does, taking its
+ * bytes from cinfo->src and leaving cinfo->src past them. Only for a sequential Huffman-coded
+ * file in one scan with at most max_blocks blocks per MCU. Fills in for each block of an MCU its
+ * component (index in the scan) and its DC and AC tables (after jinit_huff_decoder, which fills
+ * a missing table with the standard one), and the restart interval; returns the blocks in an
+ * MCU, or 0 (and changes nothing) when the decoder is not in that state. Swaps only when `swap`
+ * is nonzero (a first call finds the tables). */
 int imgfn_jpeg_hook_decode(j_decompress_ptr cinfo, imgfn_decode_mcu decode, int swap, int max_blocks,
                            int *component, const JHUFF_TBL **dc, const JHUFF_TBL **ac,
                            unsigned int *restart_interval)
@@ -101,8 +118,7 @@ int imgfn_jpeg_hook_decode(j_decompress_ptr cinfo, imgfn_decode_mcu decode, int 
   int b;
   if (cinfo == NULL || cinfo->entropy == NULL || cinfo->inputctl == NULL || cinfo->src == NULL ||
       cinfo->progressive_mode || cinfo->arith_code || cinfo->inputctl->has_multiple_scans ||
-      cinfo->inputctl->eoi_reached || cinfo->global_state != DSTATE_RAW_OK ||
-      cinfo->output_scanline != 0 || cinfo->input_iMCU_row != 0 || cinfo->unread_marker != 0 ||
+      cinfo->inputctl->eoi_reached || cinfo->input_iMCU_row != 0 || cinfo->unread_marker != 0 ||
       cinfo->entropy->insufficient_data || cinfo->data_precision != 8 ||
       cinfo->comps_in_scan != cinfo->num_components || cinfo->Ss != 0 || cinfo->Se != 63 ||
       cinfo->Ah != 0 || cinfo->Al != 0 || cinfo->blocks_in_MCU > max_blocks ||

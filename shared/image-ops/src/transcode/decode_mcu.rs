@@ -1,18 +1,21 @@
-//! imgfn's Huffman decoding in place of libjpeg-turbo's, for the planes a resize or a slice
-//! reads ([`super::ffi::Transcoder::read_planes`]).
+//! imgfn's Huffman decoding in place of libjpeg-turbo's, wherever a `Transcoder` has libjpeg
+//! decode: the planes a resize or a slice reads ([`super::ffi::Transcoder::read_planes`]) and
+//! the coefficients an overlay is written into ([`super::ffi::Transcoder::load`]).
 //!
-//! Entropy decoding is most of a JPEG resize (libjpeg-turbo's `decode_mcu`: 61% of sharp's
-//! benchmark task, 56% of a 12 MP photo to 1,024 px). jdhuff.c decodes a code by an 8-bit
-//! lookahead and then reads its value bits; `decode::entropy` decodes up to two codes with
-//! their values per lookup. `csrc/jpeg_gather.c` (`imgfn_jpeg_hook_decode`) swaps the entropy
-//! decoder's `decode_mcu` for [`decode_mcu`] once libjpeg has started a single-scan sequential
-//! decode; libjpeg's coefficient controller, inverse DCT and marker reading stay as they are.
+//! Entropy decoding is most of these tasks (libjpeg-turbo's `decode_mcu`: 61% of sharp's
+//! benchmark task, 56% of a 12 MP photo to 1,024 px, 36% of a watermark on it). jdhuff.c
+//! decodes a code by an 8-bit lookahead and then reads its value bits; `decode::entropy`
+//! decodes up to two codes with their values per lookup. `csrc/jpeg_gather.c` lets
+//! [`Entropy::install`] wrap libjpeg's `start_input_pass`, which sets up the first scan, and
+//! swap the entropy decoder's `decode_mcu` for [`decode_mcu`] there when the file is one
+//! sequential Huffman scan; libjpeg's coefficient controller, inverse DCT and marker reading
+//! stay as they are, and anything else (progressive, arithmetic) libjpeg decodes as before.
 //!
 //! The coefficients are libjpeg's (the same tables, the same DC prediction and restart
-//! handling; the tests compare the planes with libjpeg's own). Where libjpeg would warn (a code
-//! no table has, data running into a marker or the end, a restart marker missing or out of
-//! place, unused data before one) this warns too and leaves the rest of the scan zero: a warning
-//! makes `read_planes` fail, and the caller decodes the file the full way, through libjpeg.
+//! handling; the tests compare coefficients and planes with libjpeg's own). Where libjpeg would
+//! warn (a code no table has, data running into a marker or the end, a restart marker missing
+//! or out of place, unused data before one) this warns too and leaves the rest of the scan
+//! zero: a warning makes the `Transcoder` fail, and the caller decodes the file the full way.
 
 #![allow(unsafe_code)]
 
@@ -24,7 +27,14 @@ use crate::decode::entropy::{BitReader, Huffman, Tables};
 /// At most this many blocks in an MCU (libjpeg's D_MAX_BLOCKS_IN_MCU).
 const MAX_BLOCKS: usize = 10;
 
+/// libjpeg's input controller's `start_input_pass`.
+type StartPass = unsafe extern "C-unwind" fn(*mut sys::jpeg_decompress_struct);
+
 unsafe extern "C" {
+    fn imgfn_jpeg_wrap_start_input_pass(
+        cinfo: *mut sys::jpeg_decompress_struct,
+        pass: Option<StartPass>,
+    ) -> Option<StartPass>;
     fn imgfn_jpeg_hook_decode(
         cinfo: *mut sys::jpeg_decompress_struct,
         decode: unsafe extern "C-unwind" fn(
@@ -72,10 +82,13 @@ impl Scan {
     }
 }
 
-/// The state of one scan's decoding (`cinfo.common.client_data` points at it while hooked).
+/// The state of one decode (`cinfo.common.client_data` points at it while installed).
 pub(super) struct Entropy<'a> {
-    reader: BitReader<'a>,
     data: &'a [u8],
+    /// libjpeg's `start_input_pass`, which [`start_input_pass`] calls first; `None` when not
+    /// installed.
+    start: Option<StartPass>,
+    reader: BitReader<'a>,
     /// Per block of an MCU: its component's index in the scan and its DC and AC tables.
     blocks: Vec<(usize, usize, usize)>,
     tables: Vec<Huffman>,
@@ -88,15 +101,51 @@ pub(super) struct Entropy<'a> {
 }
 
 impl<'a> Entropy<'a> {
-    /// Hooks `d`, a started single-scan decode of `data` (its memory source) that has read no
-    /// data yet. `None` (and `d` untouched) where the decode is not that, or its tables are not
-    /// ones libjpeg accepts; libjpeg then decodes as usual. The returned box must stay alive
-    /// (and in place) for as long as `d` decodes.
-    pub(super) fn hook(d: &mut sys::jpeg_decompress_struct, data: &'a [u8]) -> Option<Box<Self>> {
+    /// Before `jpeg_start_decompress` or `jpeg_read_coefficients` on `d`, whose memory source
+    /// reads `data`: at the start of the first scan, [`decode_mcu`] takes over the Huffman
+    /// decoding where the file is one sequential scan (libjpeg decodes anything else as
+    /// usual). The box must stay alive until [`Self::uninstall`], after the decode.
+    pub(super) fn install(d: &mut sys::jpeg_decompress_struct, data: &'a [u8]) -> Box<Self> {
+        let mut state = Box::new(Entropy {
+            data,
+            start: None,
+            reader: BitReader::new(data, 0),
+            blocks: Vec::new(),
+            tables: Vec::new(),
+            preds: [0; 4],
+            restart_interval: 0,
+            to_go: 0,
+            next_restart: 0,
+            failed: false,
+        });
+        if d.common.client_data.is_null() {
+            d.common.client_data = (&mut *state as *mut Entropy<'a>).cast();
+            // SAFETY: `d` is a created decompressor; the wrapper finds `state` by client_data.
+            state.start = unsafe { imgfn_jpeg_wrap_start_input_pass(d, Some(start_input_pass)) };
+            if state.start.is_none() {
+                d.common.client_data = std::ptr::null_mut();
+            }
+        }
+        state
+    }
+
+    /// After the decode (done or failed): libjpeg's `start_input_pass` back and client_data
+    /// cleared.
+    pub(super) fn uninstall(&self, d: &mut sys::jpeg_decompress_struct) {
+        if let Some(start) = self.start {
+            // SAFETY: puts back the function the install replaced.
+            unsafe { imgfn_jpeg_wrap_start_input_pass(d, Some(start)) };
+            d.common.client_data = std::ptr::null_mut();
+        }
+    }
+
+    /// At the first scan's start: hooks [`decode_mcu`] in if the scan is one it decodes and
+    /// its tables are ones it builds; `None` (nothing changed) otherwise.
+    fn hook(&mut self, d: &mut sys::jpeg_decompress_struct) -> Option<()> {
         // SAFETY: `src` is the memory source jpeg_mem_src set up over `data`.
         let src = unsafe { d.src.as_ref()? };
-        let pos = (src.next_input_byte as usize).checked_sub(data.as_ptr() as usize)?;
-        if pos > data.len() || data.len() - pos != src.bytes_in_buffer {
+        let pos = (src.next_input_byte as usize).checked_sub(self.data.as_ptr() as usize)?;
+        if pos > self.data.len() || self.data.len() - pos != src.bytes_in_buffer {
             return None;
         }
         // First what the scan uses (nothing swapped), then the swap once every table is built.
@@ -124,23 +173,9 @@ impl<'a> Entropy<'a> {
             let comp = usize::try_from(scan.component[b]).ok().filter(|&c| c < 4)?;
             blocks.push((comp, index(scan.dc[b], Tables::Dc)?, index(scan.ac[b], Tables::Ac)?));
         }
-        let mut state = Box::new(Entropy {
-            reader: BitReader::new(data, pos),
-            data,
-            blocks,
-            tables,
-            preds: [0; 4],
-            restart_interval: scan.restart_interval,
-            to_go: scan.restart_interval,
-            next_restart: 0,
-            failed: false,
-        });
-        let previous = std::mem::replace(&mut d.common.client_data, (&mut *state as *mut Entropy<'a>).cast());
-        if scan.hook(d, true) != Some(n) {
-            d.common.client_data = previous;
-            return None;
-        }
-        Some(state)
+        (self.reader, self.blocks, self.tables) = (BitReader::new(self.data, pos), blocks, tables);
+        (self.restart_interval, self.to_go) = (scan.restart_interval, scan.restart_interval);
+        (scan.hook(d, true) == Some(n)).then_some(())
     }
 
     /// One MCU into the blocks `mcu_data` points at; `false` where libjpeg would warn.
@@ -173,14 +208,27 @@ impl<'a> Entropy<'a> {
     }
 }
 
+/// The input controller's `start_input_pass` while installed: libjpeg's, then the hook.
+unsafe extern "C-unwind" fn start_input_pass(cinfo: *mut sys::jpeg_decompress_struct) {
+    // SAFETY: libjpeg calls this with the decompressor `Entropy::install` set client_data on
+    // (the boxed state, alive while it decodes).
+    let state = unsafe { &mut *(*cinfo).common.client_data.cast::<Entropy<'_>>() };
+    if let Some(start) = state.start {
+        // SAFETY: libjpeg's own function for this decompressor, as libjpeg would call it.
+        unsafe { start(cinfo) };
+    }
+    // SAFETY: as above; libjpeg's start_input_pass returned, so the scan is set up.
+    let _ = state.hook(unsafe { &mut *cinfo });
+}
+
 /// libjpeg's `decode_mcu` for a hooked decompressor: the next MCU's blocks into `mcu_data`
 /// (`blocks_in_MCU` pointers to zeroed blocks), `cinfo.src` advanced past what it took.
 unsafe extern "C-unwind" fn decode_mcu(
     cinfo: *mut sys::jpeg_decompress_struct,
     mcu_data: *mut sys::JBLOCKROW,
 ) -> sys::boolean {
-    // SAFETY: libjpeg calls this with the decompressor `Entropy::hook` set client_data on (the
-    // boxed state, alive while it decodes), and its MCU_buffer: blocks_in_MCU distinct zeroed
+    // SAFETY: libjpeg calls this with the decompressor `Entropy::install` set client_data on
+    // (the boxed state, alive while it decodes), and its MCU_buffer: blocks_in_MCU distinct zeroed
     // blocks, as many as `state.blocks`.
     let cinfo = unsafe { &mut *cinfo };
     let state = unsafe { &mut *cinfo.common.client_data.cast::<Entropy<'_>>() };
@@ -209,23 +257,31 @@ unsafe extern "C-unwind" fn decode_mcu(
 
 #[cfg(test)]
 mod tests {
-    use super::super::ffi::{Plane, Transcoder};
+    use super::super::ffi::Transcoder;
     use crate::decode::jpeg_dc::tests::{encode, fixture, Layout, SAMPLINGS};
 
-    /// The planes of `jpeg` at `scale`/8, with imgfn's Huffman decoding or libjpeg's.
-    fn planes(jpeg: &[u8], scale: u8, own: bool) -> Result<Vec<Plane>, String> {
-        // libjpeg's errors unwind into `Err` inside the transcoder.
-        Transcoder::open(jpeg)?.read_planes_with(scale, own)
+    /// What a decode of `jpeg` gives, as bytes to compare: the planes at `scale`/8 (1-8), or
+    /// with `scale` 0 every block's coefficients; with imgfn's Huffman decoding (`own`) or
+    /// libjpeg's. libjpeg's errors unwind into `Err` inside the transcoder.
+    fn decoded(jpeg: &[u8], scale: u8, own: bool) -> Result<Vec<u8>, String> {
+        let mut t = Transcoder::open(jpeg)?;
+        let mut out = Vec::new();
+        if scale == 0 {
+            t.load_with(own)?;
+            for (ci, c) in t.header().components.clone().iter().enumerate() {
+                for row in 0..c.height_in_blocks {
+                    out.extend(t.row(ci, row)?.iter().flatten().flat_map(|v| v.to_le_bytes()));
+                }
+            }
+        } else {
+            for p in t.read_planes_with(scale, own)? {
+                out.extend([p.stride, p.width, p.height].iter().flat_map(|v| v.to_le_bytes()));
+                out.extend(p.data);
+            }
+        }
+        Ok(out)
     }
 
-    fn same(a: &[Plane], b: &[Plane]) -> bool {
-        a.len() == b.len()
-            && a.iter().zip(b).all(|(a, b)| {
-                (a.stride, a.width, a.height) == (b.stride, b.width, b.height) && a.data == b.data
-            })
-    }
-
-    /// Every file here, at every scale: libjpeg's planes exactly (or libjpeg's refusal).
     fn files() -> Vec<Vec<u8>> {
         let mut files = Vec::new();
         let sizes = [(1, 1), (9, 17), (33, 7), (127, 65), (250, 181)];
@@ -246,14 +302,16 @@ mod tests {
         files
     }
 
+    /// Every file, as coefficients and as planes at every scale: libjpeg's exactly (or
+    /// libjpeg's refusal).
     #[test]
     fn decodes_exactly_as_libjpeg() {
         let mut compared = 0;
         for jpeg in files() {
-            for scale in [1, 2, 4, 8] {
-                match (planes(&jpeg, scale, true), planes(&jpeg, scale, false)) {
+            for scale in [0, 1, 2, 4, 8] {
+                match (decoded(&jpeg, scale, true), decoded(&jpeg, scale, false)) {
                     (Ok(ours), Ok(theirs)) => {
-                        assert!(same(&ours, &theirs), "planes differ at {scale}/8");
+                        assert!(ours == theirs, "different at scale {scale}");
                         compared += 1;
                     }
                     (Err(_), Err(_)) => {}
@@ -262,7 +320,7 @@ mod tests {
             }
         }
         // Most of them decode (the others are layouts read_planes refuses either way).
-        assert!(compared >= 60, "{compared} compared");
+        assert!(compared >= 100, "{compared} compared");
     }
 
     /// Damaged files: where libjpeg warns or fails, so does this decoder (so that the caller
@@ -292,10 +350,10 @@ mod tests {
                         _ => bad.truncate(at.max(4)),
                     }
                 }
-                let scale = [2, 4, 8][next(3)];
-                match (planes(&bad, scale, true), planes(&bad, scale, false)) {
+                let scale = [0, 2, 4, 8][next(4)];
+                match (decoded(&bad, scale, true), decoded(&bad, scale, false)) {
                     (Ok(ours), Ok(theirs)) => {
-                        assert!(same(&ours, &theirs), "a damaged file decoded differently");
+                        assert!(ours == theirs, "a damaged file decoded differently");
                         same_planes += 1;
                     }
                     (Ok(_), Err(e)) => panic!("libjpeg refused a damaged file this decoder took: {e}"),

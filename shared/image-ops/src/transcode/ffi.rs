@@ -222,14 +222,25 @@ impl<'a> Transcoder<'a> {
         Ok(t)
     }
 
-    /// Reads every coefficient (entropy decoding only) and the quantisation tables; once.
+    /// Reads every coefficient (entropy decoding only: imgfn's where the file is one
+    /// sequential scan, `transcode::decode_mcu`) and the quantisation tables; once.
     /// Fails on any libjpeg error or warning.
     pub(crate) fn load(&mut self) -> Result<(), String> {
+        self.load_with(true)
+    }
+
+    /// [`Self::load`], with imgfn's Huffman decoding (`own_entropy`) or libjpeg's.
+    pub(crate) fn load_with(&mut self, own_entropy: bool) -> Result<(), String> {
         if !self.coefs.is_null() {
             return Ok(());
         }
+        let entropy = own_entropy.then(|| Entropy::install(&mut self.d, self.source));
         let d = &mut *self.d;
-        let coefs = guarded(|| unsafe { sys::jpeg_read_coefficients(d) })?;
+        let coefs = guarded(|| unsafe { sys::jpeg_read_coefficients(d) });
+        if let Some(entropy) = entropy {
+            entropy.uninstall(d);
+        }
+        let coefs = coefs?;
         if coefs.is_null() {
             return Err("libjpeg returned no coefficients".into());
         }
@@ -255,6 +266,20 @@ impl<'a> Transcoder<'a> {
 
     /// [`Self::read_planes`], with imgfn's Huffman decoding (`own_entropy`) or libjpeg's.
     pub(crate) fn read_planes_with(&mut self, scale: u8, own_entropy: bool) -> Result<Vec<Plane>, String> {
+        let entropy = own_entropy.then(|| Entropy::install(&mut self.d, self.source));
+        let planes = self.decode_planes(scale);
+        if let Some(entropy) = entropy {
+            entropy.uninstall(&mut self.d);
+        }
+        let planes = planes?;
+        if self._d_err.num_warnings > 0 {
+            return Err("the JPEG data is corrupt (libjpeg warned)".into());
+        }
+        Ok(planes)
+    }
+
+    /// The decode of [`Self::read_planes_with`].
+    fn decode_planes(&mut self, scale: u8) -> Result<Vec<Plane>, String> {
         if !self.coefs.is_null() {
             return Err("the coefficients are loaded already".into());
         }
@@ -310,30 +335,10 @@ impl<'a> Transcoder<'a> {
             })
             .collect();
         let d = &mut *self.d;
-        let entropy = if own_entropy { Entropy::hook(d, self.source) } else { None };
-        let read = Self::read_rows(d, &mut planes, &components, (n, lines, imcu_rows));
-        if entropy.is_some() {
-            // The hooked decoder's state goes with `entropy`; nothing reads it after the rows.
-            d.common.client_data = std::ptr::null_mut();
-        }
-        read?;
-        if self._d_err.num_warnings > 0 {
-            return Err("the JPEG data is corrupt (libjpeg warned)".into());
-        }
-        Ok(planes)
-    }
-
-    /// The raw rows of every iMCU row into `planes`, then the end of the decode.
-    fn read_rows(
-        d: &mut sys::jpeg_decompress_struct,
-        planes: &mut [Plane],
-        components: &[Component],
-        (n, lines, imcu_rows): (usize, usize, usize),
-    ) -> Result<(), String> {
         for r in 0..imcu_rows {
             let mut rows: Vec<Vec<*mut u8>> = planes
                 .iter_mut()
-                .zip(components)
+                .zip(&components)
                 .map(|(p, c)| {
                     let rows = c.v_samp as usize * n;
                     // SAFETY: row r * rows + i < imcu_rows * v_samp * n, the rows allocated.
@@ -350,7 +355,7 @@ impl<'a> Transcoder<'a> {
             }
         }
         guarded(|| unsafe { sys::jpeg_finish_decompress(d) })?;
-        Ok(())
+        Ok(planes)
     }
 
     /// The components as libjpeg has them: sampling and size in blocks after the header,
