@@ -1,8 +1,8 @@
 //! Baseline JPEG entropy decoding: libjpeg's Huffman tables with lookahead tables that decode a
 //! code together with its value bits, up to two AC codes per lookup, and a bit reader over the
 //! 0xFF00-stuffed data. Two decoders share it: `jpeg_dc` (the 1/8-scale DC-only decode) and
-//! `transcode::decode_mcu`, which stands in for libjpeg-turbo's own Huffman decoding when the
-//! planes of a JPEG are read for a resize or a slice.
+//! `transcode::decode_mcu`, which stands in for libjpeg-turbo's own Huffman decoding when a
+//! JPEG's planes are read for a resize or a slice, or its coefficients for an overlay.
 //!
 //! Everything here decodes exactly as libjpeg does on valid data; on damaged data (a code no
 //! table has, bits taken from past a marker) it reports it (`None`, `BitReader::overran`), and
