@@ -531,8 +531,26 @@ fn algorithm(filter: Filter) -> ResizeAlg {
         Filter::Bilinear => ResizeAlg::Convolution(FilterType::Bilinear),
         Filter::CatmullRom => ResizeAlg::Convolution(FilterType::CatmullRom),
         Filter::Mitchell => ResizeAlg::Convolution(FilterType::Mitchell),
-        Filter::Lanczos3 => ResizeAlg::Convolution(FilterType::Lanczos3),
+        Filter::Lanczos3 => ResizeAlg::Convolution(
+            fir::Filter::new("Lanczos3", lanczos3, 3.0).map_or(FilterType::Lanczos3, FilterType::Custom),
+        ),
     }
+}
+
+/// Lanczos3 as fast_image_resize defines it (sinc(x) sinc(x/3) for |x| < 3), with one sine
+/// instead of two: for t = πx/3, sin(πx) = sin(3t) = sin t (3 - 4 sin² t), so the product is
+/// sin² t (3 - 4 sin² t) / 3t². The resampler computes it for every tap of every output row
+/// and column: 4% of a 2725x2225 to 720x588 resize from a JPEG's planes, most of it in the sines.
+fn lanczos3(x: f64) -> f64 {
+    if x == 0.0 {
+        return 1.0;
+    }
+    if !(-3.0..3.0).contains(&x) {
+        return 0.0;
+    }
+    let t = x * std::f64::consts::FRAC_PI_3;
+    let s2 = t.sin().powi(2);
+    s2 * (3.0 - 4.0 * s2) / (3.0 * t * t)
 }
 
 /// Resamples (the `crop` of) `src` into a new `width` x `height` buffer of the same kind.
@@ -660,4 +678,26 @@ fn resize_typed<P: fir::PixelTrait>(
     let src = fir::images::TypedImageRef::<P>::from_buffer(sw, sh, src).map_err(|e| e.to_string())?;
     let mut dst = fir::images::TypedImage::<P>::from_buffer(dw, dh, dst).map_err(|e| e.to_string())?;
     resizer.resize_typed(&src, &mut dst, options).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanczos3_is_the_two_sine_definition() {
+        let sinc = |x: f64| {
+            let px = x * std::f64::consts::PI;
+            if x == 0.0 {
+                1.0
+            } else {
+                px.sin() / px
+            }
+        };
+        for i in -700..=700 {
+            let x = f64::from(i) / 200.0;
+            let want = if x.abs() < 3.0 { sinc(x) * sinc(x / 3.0) } else { 0.0 };
+            assert!((lanczos3(x) - want).abs() < 1e-12, "{x}: {} against {want}", lanczos3(x));
+        }
+    }
 }
