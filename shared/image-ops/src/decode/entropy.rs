@@ -53,6 +53,14 @@ pub(crate) struct Huffman {
     pub(crate) values: Vec<u8>,
 }
 
+/// An AC code a lookahead table holds: its length, zero run, value size and value.
+struct Code {
+    len: u32,
+    run: u32,
+    size: u32,
+    value: i32,
+}
+
 impl Huffman {
     /// The table `counts` (codes of each length 1-16) and `values` define, with the lookahead
     /// tables `tables` asks for; `None` for a table libjpeg refuses.
@@ -104,34 +112,42 @@ impl Huffman {
         Some(table)
     }
 
+    /// The AC code at bit `used` of the `bits`-bit `pattern`, from the first `FAST_BITS` of what
+    /// is left (zero-padded): `None` unless it and its value bits lie wholly inside the pattern.
+    fn code_at(&self, pattern: u32, used: u32, bits: u32) -> Option<Code> {
+        let window = (pattern << used) & ((1 << bits) - 1);
+        let e = self.lookup[(window >> (bits - FAST_BITS)) as usize];
+        let (len, sym) = (u32::from(e >> 8), e & 0xFF);
+        let (run, size) = (u32::from(sym >> 4), u32::from(sym & 15));
+        if e == 0 || len + size > bits - used {
+            return None;
+        }
+        let value =
+            if size == 0 { 0 } else { extend((window >> (bits - len - size)) & ((1 << size) - 1), size) };
+        Some(Code { len, run, size, value })
+    }
+
     /// For every `PAIR_BITS`-bit pattern, the first one or two AC codes that lie wholly inside
     /// it with their value bits (a zero run of 16 counts as a code with the value 0; an
     /// end-of-block ends the entry): bits taken | end-of-block << 5 | run₁ << 8 | run₂ << 12 |
     /// value₁ << 16 | value₂ << 32 | coefficients advanced << 48 (both runs and codes), or 0
     /// when not even the first code fits. An entry with one code has run₂ and value₂ 0.
     fn fill_pairs(&mut self) {
-        const MASK: u32 = (1 << PAIR_BITS) - 1;
         let mut pairs = Box::new([0u64; 1 << PAIR_BITS]);
         for (pattern, entry) in (0u32..).zip(pairs.iter_mut()) {
             let (mut used, mut advance, mut eob) = (0u32, 0u64, false);
             let (mut runs, mut values) = ([0u64; 2], [0u64; 2]);
             for slot in 0..2 {
-                let window = (pattern << used) & MASK;
-                let e = self.lookup[(window >> (PAIR_BITS - FAST_BITS)) as usize];
-                let (len, sym) = (u32::from(e >> 8), e & 0xFF);
-                let (run, size) = (u32::from(sym >> 4), u32::from(sym & 15));
-                if e == 0 || len + size > PAIR_BITS - used {
+                let Some(Code { len, run, size, value }) = self.code_at(pattern, used, PAIR_BITS) else {
                     break;
-                }
-                used += len;
+                };
+                used += len + size;
                 if size == 0 && run != 15 {
                     eob = true;
                     break;
                 }
                 if size != 0 {
-                    let bits = (window >> (PAIR_BITS - len - size)) & ((1 << size) - 1);
-                    values[slot] = u64::from(extend(bits, size) as i16 as u16);
-                    used += size;
+                    values[slot] = u64::from(value as i16 as u16);
                 }
                 runs[slot] = u64::from(run);
                 advance += u64::from(run) + 1;
@@ -154,20 +170,13 @@ impl Huffman {
     /// For every `MULTI_BITS`-bit pattern, the AC codes with their value bits that lie wholly
     /// inside it: bits taken | coefficients advanced << 4 | (ends with end-of-block) << 11.
     fn fill_multi(&mut self) {
-        const MASK: u32 = (1 << MULTI_BITS) - 1;
         let mut multi = Box::new([0u16; 1 << MULTI_BITS]);
         for pattern in 0..1u32 << MULTI_BITS {
             let (mut used, mut advance, mut eob) = (0u32, 0u32, false);
             while used < MULTI_BITS {
-                // The code at `used`, from the first FAST_BITS of what is left (zero-padded): it
-                // counts only if it and its value bits lie inside the pattern.
-                let window = (pattern << used) & MASK;
-                let e = self.lookup[(window >> (MULTI_BITS - FAST_BITS)) as usize];
-                let (len, sym) = (u32::from(e >> 8), e & 0xFF);
-                let (run, size) = (u32::from(sym >> 4), u32::from(sym & 15));
-                if e == 0 || len + size > MULTI_BITS - used {
+                let Some(Code { len, run, size, .. }) = self.code_at(pattern, used, MULTI_BITS) else {
                     break;
-                }
+                };
                 used += len + size;
                 match (size, run) {
                     (0, 15) => advance += 16,

@@ -807,6 +807,39 @@ pub(crate) mod tests {
         (w, h)
     }
 
+    /// Deterministic damage for the damaged-file tests (a xorshift generator).
+    pub(crate) struct Damage(u64);
+
+    impl Damage {
+        pub(crate) fn new(seed: u64) -> Self {
+            Damage(seed)
+        }
+
+        /// A number below `n`.
+        pub(crate) fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+
+        /// `file` with one to three damages past its SOI marker: a bit flipped, a byte set to
+        /// 0xFF or to a random value, or the data cut short.
+        pub(crate) fn apply(&mut self, file: &[u8]) -> Vec<u8> {
+            let mut bad = file.to_vec();
+            for _ in 0..1 + self.below(3) {
+                let at = 2 + self.below(bad.len() - 2);
+                match self.below(4) {
+                    0 => bad[at] ^= 1 << self.below(8),
+                    1 => bad[at] = 0xFF,
+                    2 => bad[at] = self.below(256) as u8,
+                    _ => bad.truncate(at.max(4)),
+                }
+            }
+            bad
+        }
+    }
+
     /// The DC decoder's output must be libjpeg-turbo's 1/8-scale decode, byte for byte.
     fn same_as_libjpeg(bytes: &[u8], keep_gray: bool) {
         let (w, h) = size(bytes);
@@ -896,27 +929,12 @@ pub(crate) mod tests {
             ["rst_420.jpg", "progressive_444_rst.jpg", "rst_grey.jpg"].iter().map(|n| fixture(n)).collect();
         let layout = Layout { sampling: SAMPLINGS[0], progressive: false, optimize: true, quality: 90.0 };
         files.push(encode(150, 100, 11, &layout));
-        let mut state = 0x1234_5678_9ABC_DEF1u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut damage = Damage::new(0x1234_5678_9ABC_DEF1);
         let (mut same, mut refused) = (0, 0);
         for file in &files {
             let (w, h) = size(file);
             for _ in 0..400 {
-                let mut bad = file.clone();
-                for _ in 0..1 + next(3) {
-                    let at = 2 + next(bad.len() - 2);
-                    match next(4) {
-                        0 => bad[at] ^= 1 << next(8),
-                        1 => bad[at] = 0xFF,
-                        2 => bad[at] = next(256) as u8,
-                        _ => bad.truncate(at.max(4)),
-                    }
-                }
+                let bad = damage.apply(file);
                 match decode(&bad, false) {
                     None => refused += 1,
                     Some(ours) => {

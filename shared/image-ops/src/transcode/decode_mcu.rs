@@ -258,7 +258,7 @@ unsafe extern "C-unwind" fn decode_mcu(
 #[cfg(test)]
 mod tests {
     use super::super::ffi::Transcoder;
-    use crate::decode::jpeg_dc::tests::{encode, fixture, Layout, SAMPLINGS};
+    use crate::decode::jpeg_dc::tests::{encode, fixture, Damage, Layout, SAMPLINGS};
 
     /// What a decode of `jpeg` gives, as bytes to compare: the planes at `scale`/8 (1-8), or
     /// with `scale` 0 every block's coefficients; with imgfn's Huffman decoding (`own`) or
@@ -330,27 +330,12 @@ mod tests {
         let mut files: Vec<Vec<u8>> = ["rst_420.jpg", "rst_grey.jpg"].iter().map(|n| fixture(n)).collect();
         let layout = Layout { sampling: SAMPLINGS[0], progressive: false, optimize: true, quality: 90.0 };
         files.push(encode(150, 100, 11, &layout));
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut damage = Damage::new(0x2545_F491_4F6C_DD1D);
         let (mut same_planes, mut both_failed, mut only_ours) = (0, 0, 0);
         for file in &files {
             for _ in 0..300 {
-                let mut bad = file.clone();
-                for _ in 0..1 + next(3) {
-                    let at = 2 + next(bad.len() - 2);
-                    match next(4) {
-                        0 => bad[at] ^= 1 << next(8),
-                        1 => bad[at] = 0xFF,
-                        2 => bad[at] = next(256) as u8,
-                        _ => bad.truncate(at.max(4)),
-                    }
-                }
-                let scale = [0, 2, 4, 8][next(4)];
+                let bad = damage.apply(file);
+                let scale = [0, 2, 4, 8][damage.below(4)];
                 match (decoded(&bad, scale, true), decoded(&bad, scale, false)) {
                     (Ok(ours), Ok(theirs)) => {
                         assert!(ours == theirs, "a damaged file decoded differently");
