@@ -234,13 +234,10 @@ impl<'a> Transcoder<'a> {
         if !self.coefs.is_null() {
             return Ok(());
         }
-        let entropy = own_entropy.then(|| Entropy::install(&mut self.d, self.source));
-        let d = &mut *self.d;
-        let coefs = guarded(|| unsafe { sys::jpeg_read_coefficients(d) });
-        if let Some(entropy) = entropy {
-            entropy.uninstall(d);
-        }
-        let coefs = coefs?;
+        let coefs = self.with_entropy(own_entropy, |t| {
+            let d = &mut *t.d;
+            guarded(|| unsafe { sys::jpeg_read_coefficients(d) })
+        })?;
         if coefs.is_null() {
             return Err("libjpeg returned no coefficients".into());
         }
@@ -250,6 +247,17 @@ impl<'a> Transcoder<'a> {
             return Err("the JPEG data is corrupt (libjpeg warned)".into());
         }
         Ok(())
+    }
+
+    /// Runs `decode` (a libjpeg decode of the source) with imgfn's Huffman decoding installed
+    /// (`own_entropy`, `transcode::decode_mcu`) or with libjpeg's.
+    fn with_entropy<T>(&mut self, own_entropy: bool, decode: impl FnOnce(&mut Self) -> T) -> T {
+        let entropy = own_entropy.then(|| Entropy::install(&mut self.d, self.source));
+        let result = decode(self);
+        if let Some(entropy) = entropy {
+            entropy.uninstall(&mut self.d);
+        }
+        result
     }
 
     /// Decodes every component to a plane of its own resolution, instead of [`Self::load`]:
@@ -266,12 +274,7 @@ impl<'a> Transcoder<'a> {
 
     /// [`Self::read_planes`], with imgfn's Huffman decoding (`own_entropy`) or libjpeg's.
     pub(crate) fn read_planes_with(&mut self, scale: u8, own_entropy: bool) -> Result<Vec<Plane>, String> {
-        let entropy = own_entropy.then(|| Entropy::install(&mut self.d, self.source));
-        let planes = self.decode_planes(scale);
-        if let Some(entropy) = entropy {
-            entropy.uninstall(&mut self.d);
-        }
-        let planes = planes?;
+        let planes = self.with_entropy(own_entropy, |t| t.decode_planes(scale))?;
         if self._d_err.num_warnings > 0 {
             return Err("the JPEG data is corrupt (libjpeg warned)".into());
         }
