@@ -43,6 +43,26 @@ def capture(cmd):
     return sh(cmd, stdout=subprocess.PIPE).stdout
 
 
+def cpu_times():
+    """The machine's CPU time so far from /proc/stat, in ticks: (all, stolen by the hypervisor)."""
+    try:
+        fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal (guest times are already in user/nice).
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
+def steal_line(before, after):
+    """How much of the machine's CPU time the hypervisor took while the kit ran: on a shared
+    host this is what moves every tool's times between runs."""
+    if not before or not after or after[0] <= before[0]:
+        return "Steal time during the kit runs: not measured (no /proc/stat)."
+    share = 100.0 * (after[1] - before[1]) / (after[0] - before[0])
+    return (f"Steal time during the kit runs (CPU time the hypervisor gave to other guests, from "
+            f"/proc/stat): {share:.1f}%.")
+
+
 def kit_table(rows):
     def f(v, fmt):
         return "-" if v is None else format(v, fmt)
@@ -238,11 +258,13 @@ def main():
         open(extras[-1], "w").write(spec.replace("target/release/imgfn", binary))
     extra = " --extra ".join(extras)
     runs = {}
+    before = cpu_times()
     for threads in ("1", "all"):
         out = os.path.join(OUT_DIR, f"kit-{threads}.json")
         sh(f"{sys.executable} {kit_run} --extra {extra} --threads {threads} "
            f"--repeat {a.repeat} --cold {a.cold} --json {out}", stdout=subprocess.DEVNULL)
         runs[threads] = json.load(open(out))["rows"]
+    steal = steal_line(before, cpu_times())
     avif = capture(f"{sys.executable} bench/avif.py --kit {a.kit} --json {OUT_DIR}/avif.json")
     smartcrop = capture(f"{sys.executable} bench/smartcrop.py --kit {a.kit} --json {OUT_DIR}/smartcrop.json")
     edge = capture(os.path.join(TARGET, "release", "examples", "edge_bench"))
@@ -262,7 +284,7 @@ vips 8.14, ImageMagick 6.9); imgfn runs `target/release/imgfn` with the commands
 `bench/imgfn-source.json`: the photo's own q90 tables, every block the overlay misses copied).
 Columns: `warm_ms` median per image in a warm process, `proc_ms` a fresh
 process doing one image, `rss_mb` peak memory, `ssim` luma SSIM against a float Lanczos
-reference, `x_sharp` sharp's time over the tool's (above 1 is faster).
+reference, `x_sharp` sharp's time over the tool's (above 1 is faster). {steal}
 
 ## imgfn against sharp, per task
 
