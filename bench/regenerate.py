@@ -8,7 +8,9 @@ Needs the shared bench kit set up (`<kit>/setup.sh`: sharp, Pillow, vips, ImageM
 corpus under ~/.cache/imgbench) and is run with its venv's python from the repository root.
 It builds `imgfn` (release), then, all in this one run:
 
-1. the kit's tasks, imgfn beside every peer, on one core (`--threads 1`) and on all cores;
+1. the kit's tasks, imgfn beside every peer, on one core (`--threads 1`) and on all cores, in
+   `--rounds` rounds (3 by default) one after another; each table cell is a row's median over
+   the rounds, so that one slow spell of a shared host does not decide a ratio;
 2. AVIF output beside sharp's at equal SSIM (bench/avif.py), and smart crops beside sharp's
    (bench/smartcrop.py: how much of a known subject each crop keeps);
 3. the local CDN edge's hit and miss path (tools/local/examples/edge_bench.rs);
@@ -27,6 +29,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 
@@ -63,6 +66,36 @@ def steal_line(before, after):
             f"/proc/stat): {share:.1f}%.")
 
 
+def merge_rounds(rounds):
+    """The kit's rows with each time its median over `rounds` (lists of rows from runs of the
+    same tasks one after another): every tool ran in every round, close in time to the others,
+    so a host that slows down for a while moves one round of each tool, not one tool's figure.
+    Bytes and SSIM are the first round's (the outputs are deterministic); a row that failed in
+    any round is shown failed. The ratios to sharp are worked out again from the medians."""
+    merged = []
+    for first in rounds[0]:
+        key = (first["task"], first["input"], first["tool"])
+        same = [r for rows in rounds for r in rows if (r["task"], r["input"], r["tool"]) == key]
+        failed = next((r for r in same if "error" in r), None)
+        if failed:
+            merged.append(dict(failed))
+            continue
+        row = {k: v for k, v in first.items() if not k.startswith("x_sharp")}
+        for field in ("warm_ms", "proc_ms", "rss_mb"):
+            values = [r[field] for r in same if r.get(field) is not None]
+            row[field] = statistics.median(values) if values else None
+        row["rounds"] = len(same)
+        merged.append(row)
+    for row in merged:
+        ref = next((x for x in merged if (x["task"], x["input"], x["tool"]) == (row["task"], row["input"], "sharp")
+                    and "error" not in x), None)
+        if ref and "error" not in row:
+            row["x_sharp_proc"] = ref["proc_ms"] / row["proc_ms"]
+            if row.get("warm_ms") and ref.get("warm_ms"):
+                row["x_sharp_warm"] = ref["warm_ms"] / row["warm_ms"]
+    return merged
+
+
 def kit_table(rows):
     def f(v, fmt):
         return "-" if v is None else format(v, fmt)
@@ -85,6 +118,8 @@ TARGETS = {
     "watermark": (2.0, 1.05, None), "text": (2.0, 1.05, None), "qr": (2.0, 1.05, None),
     "slice": (2.0, 1.05, None), "roundcorners": (2.0, 1.0, None), "thumb256": (1.3, None, 0.001),
     "resize1024": (1.3, None, 0.001), "sharpbench": (1.3, None, 0.001), "webp": (1.0, None, None),
+    # The issue asks 1.2x of the 24 MP thumbnail (both tools entropy-decode all of its data).
+    ("thumb256", "photo-24mp.jpg"): (1.2, None, 0.001),
 }
 
 
@@ -106,7 +141,7 @@ def summary(one, alln):
         rss = f"{m['rss_mb'] / s['rss_mb']:.2f}"
         b = f"{m['bytes'] / s['bytes']:.2f}"
         d = f"{m['ssim'] - s['ssim']:+.4f}" if m.get("ssim") is not None and s.get("ssim") is not None else "-"
-        speed, max_bytes, ssim_tol = TARGETS.get(key[0], (None, None, None))
+        speed, max_bytes, ssim_tol = TARGETS.get(key, TARGETS.get(key[0], (None, None, None)))
         want = []
         if speed:
             want.append(f"≥ {speed}×")
@@ -215,6 +250,9 @@ def main():
     ap.add_argument("--kit", default=os.path.join("..", "shared", "bench"))
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--cold", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="runs of the kit (one core, then all cores, each round); the tables "
+                         "show each row's median over them")
     ap.add_argument("--lambda", dest="build_lambda", action="store_true")
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--only", choices=["init", "artifacts"],
@@ -257,13 +295,15 @@ def main():
         binary = os.path.abspath(os.path.join(TARGET, "release", "imgfn"))
         open(extras[-1], "w").write(spec.replace("target/release/imgfn", binary))
     extra = " --extra ".join(extras)
-    runs = {}
+    rounds = {"1": [], "all": []}
     before = cpu_times()
-    for threads in ("1", "all"):
-        out = os.path.join(OUT_DIR, f"kit-{threads}.json")
-        sh(f"{sys.executable} {kit_run} --extra {extra} --threads {threads} "
-           f"--repeat {a.repeat} --cold {a.cold} --json {out}", stdout=subprocess.DEVNULL)
-        runs[threads] = json.load(open(out))["rows"]
+    for n in range(1, max(1, a.rounds) + 1):
+        for threads in ("1", "all"):
+            out = os.path.join(OUT_DIR, f"kit-{threads}-{n}.json")
+            sh(f"{sys.executable} {kit_run} --extra {extra} --threads {threads} "
+               f"--repeat {a.repeat} --cold {a.cold} --json {out}", stdout=subprocess.DEVNULL)
+            rounds[threads].append(json.load(open(out))["rows"])
+    runs = {threads: merge_rounds(rows) for threads, rows in rounds.items()}
     steal = steal_line(before, cpu_times())
     avif = capture(f"{sys.executable} bench/avif.py --kit {a.kit} --json {OUT_DIR}/avif.json")
     smartcrop = capture(f"{sys.executable} bench/smartcrop.py --kit {a.kit} --json {OUT_DIR}/smartcrop.json")
@@ -278,7 +318,8 @@ def main():
 Regenerated by `bench/regenerate.py` (see its header for how to run it) on
 {datetime.date.today().isoformat()} at commit `{commit}`, {platform.machine()}, {os.cpu_count()} cores ({cpu}).
 Every table comes from this one run; ratios within it hold, absolute times drift between runs on
-shared machines. Peers and tasks: the shared bench kit (sharp 0.35 / libvips 8.18, Pillow 13,
+shared machines. The kit ran {len(rounds["1"])} times one after another (`--rounds`); its tables give each
+row's median over those rounds. Peers and tasks: the shared bench kit (sharp 0.35 / libvips 8.18, Pillow 13,
 vips 8.14, ImageMagick 6.9); imgfn runs `target/release/imgfn` with the commands in
 `bench/imgfn.json` (and, as `imgfn-source`, the overlay tasks at `--quality source` from
 `bench/imgfn-source.json`: the photo's own q90 tables, every block the overlay misses copied).
