@@ -68,8 +68,8 @@ def steal_line(before, after):
 
 def merge_rounds(rounds):
     """The kit's rows with each time its median over `rounds` (lists of rows from runs of the
-    same tasks one after another): every tool ran in every round, close in time to the others,
-    so a host that slows down for a while moves one round of each tool, not one tool's figure.
+    same tasks one after another): a slow spell of a shared host during one tool's measurement
+    in one round is outvoted by that tool's other rounds instead of deciding its ratio.
     Bytes and SSIM are the first round's (the outputs are deterministic); a row that failed in
     any round is shown failed. The ratios to sharp are worked out again from the medians."""
     merged = []
