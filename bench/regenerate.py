@@ -84,7 +84,6 @@ def merge_rounds(rounds):
         for field in ("warm_ms", "proc_ms", "rss_mb"):
             values = [r[field] for r in same if r.get(field) is not None]
             row[field] = statistics.median(values) if values else None
-        row["rounds"] = len(same)
         merged.append(row)
     for row in merged:
         ref = next((x for x in merged if (x["task"], x["input"], x["tool"]) == (row["task"], row["input"], "sharp")
