@@ -57,8 +57,9 @@ def cpu_times():
 
 
 def steal_line(before, after):
-    """How much of the machine's CPU time the hypervisor took while the kit ran: on a shared
-    host this is what moves every tool's times between runs."""
+    """How much of the machine's CPU time the hypervisor reported taking while the kit ran. A
+    high figure explains drift between runs; a low one does not rule it out (a host can slow
+    its guests without reporting steal: 0.1% in a run where the clock halved)."""
     if not before or not after or after[0] <= before[0]:
         return "Steal time during the kit runs: not measured (no /proc/stat)."
     share = 100.0 * (after[1] - before[1]) / (after[0] - before[0])
