@@ -32,6 +32,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 
 TARGET = os.environ.get("CARGO_TARGET_DIR", "target")
 OUT_DIR = os.path.join(TARGET, "bench")
@@ -65,6 +66,34 @@ def steal_line(before, after):
     share = 100.0 * (after[1] - before[1]) / (after[0] - before[0])
     return (f"Steal time during the kit runs (CPU time the hypervisor gave to other guests, from "
             f"/proc/stat): {share:.1f}%.")
+
+
+def machine_speed():
+    """Milliseconds a fixed loop of integer arithmetic takes on core 0 (where the one-core kit
+    runs), the fastest of three: the same work before and after each round shows whether the
+    machine's speed moved between rounds, which steal time does not show."""
+    keep = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if keep is not None:
+        os.sched_setaffinity(0, {min(keep)})
+    try:
+        best = None
+        for _ in range(3):
+            start, x = time.perf_counter(), 1
+            for _ in range(1_000_000):
+                x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+            took = (time.perf_counter() - start) * 1000
+            best = took if best is None else min(best, took)
+        return best
+    finally:
+        if keep is not None:
+            os.sched_setaffinity(0, keep)
+
+
+def speed_line(speeds):
+    """The calibration loop's times (`machine_speed`) around the rounds, as a sentence."""
+    shown = ", ".join(f"{ms:.0f}" for ms in speeds)
+    return (f"A fixed loop of integer arithmetic on core 0 took {shown} ms before each round and "
+            f"after the last (the same work each time: a spread means the machine's speed moved).")
 
 
 def merge_rounds(rounds):
@@ -123,10 +152,12 @@ TARGETS = {
 }
 
 
-def summary(one, alln):
-    lines = ["| task | input | × sharp, 1 core | × sharp, all cores | × Pillow, 1 core | RSS / sharp's | "
-             "bytes / sharp's | SSIM − sharp's | target |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+def summary(one, alln, one_rounds):
+    """imgfn against sharp per task from the rounds' medians (`one`, `alln`), with the one-core
+    ratio of each round (`one_rounds`: the kit's rows per round) beside it to show its spread."""
+    lines = ["| task | input | × sharp, 1 core | each round | × sharp, all cores | × Pillow, 1 core | "
+             "RSS / sharp's | bytes / sharp's | SSIM − sharp's | target |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     by = lambda rows, tool: {(r["task"], r["input"]): r for r in rows if r["tool"] == tool and "error" not in r}
     mine, sharp, pillow = by(one, "imgfn"), by(one, "sharp"), by(one, "pillow")
     mine_all, sharp_all = by(alln, "imgfn"), by(alln, "sharp")
@@ -136,6 +167,10 @@ def summary(one, alln):
             continue
         ratio = lambda a, b: f"{a / b:.2f}" if a and b else "-"
         xs = ratio(s["warm_ms"], m["warm_ms"])
+        per_round = []
+        for rows in one_rounds:
+            r = by(rows, "imgfn").get(key, {}).get("warm_ms")
+            per_round.append(ratio(by(rows, "sharp").get(key, {}).get("warm_ms"), r))
         xa = ratio(sharp_all.get(key, {}).get("warm_ms"), mine_all.get(key, {}).get("warm_ms"))
         xp = ratio(p["warm_ms"], m["warm_ms"]) if p else "-"
         rss = f"{m['rss_mb'] / s['rss_mb']:.2f}"
@@ -150,7 +185,7 @@ def summary(one, alln):
         if ssim_tol is not None:
             want.append(f"SSIM ≥ −{ssim_tol}")
         want.append("RSS ≤ 0.5×")
-        lines.append(f"| {key[0]} | {key[1]} | {xs} | {xa} | {xp} | {rss} | {b} | {d} | {', '.join(want)} |")
+        lines.append(f"| {key[0]} | {key[1]} | {xs} | {' / '.join(per_round)} | {xa} | {xp} | {rss} | {b} | {d} | {', '.join(want)} |")
     return "\n".join(lines)
 
 
@@ -297,14 +332,17 @@ def main():
     extra = " --extra ".join(extras)
     rounds = {"1": [], "all": []}
     before = cpu_times()
+    speeds = []
     for n in range(1, max(1, a.rounds) + 1):
+        speeds.append(machine_speed())
         for threads in ("1", "all"):
             out = os.path.join(OUT_DIR, f"kit-{threads}-{n}.json")
             sh(f"{sys.executable} {kit_run} --extra {extra} --threads {threads} "
                f"--repeat {a.repeat} --cold {a.cold} --json {out}", stdout=subprocess.DEVNULL)
             rounds[threads].append(json.load(open(out))["rows"])
+    speeds.append(machine_speed())
     runs = {threads: merge_rounds(rows) for threads, rows in rounds.items()}
-    steal = steal_line(before, cpu_times())
+    steal = f"{steal_line(before, cpu_times())} {speed_line(speeds)}"
     avif = capture(f"{sys.executable} bench/avif.py --kit {a.kit} --json {OUT_DIR}/avif.json")
     smartcrop = capture(f"{sys.executable} bench/smartcrop.py --kit {a.kit} --json {OUT_DIR}/smartcrop.json")
     edge = capture(os.path.join(TARGET, "release", "examples", "edge_bench"))
@@ -329,7 +367,7 @@ reference, `x_sharp` sharp's time over the tool's (above 1 is faster). {steal}
 
 ## imgfn against sharp, per task
 
-{summary(runs["1"], runs["all"])}
+{summary(runs["1"], runs["all"], rounds["1"])}
 
 ## One core (what a Lambda function up to 1,769 MB gets)
 
