@@ -23,7 +23,7 @@ pub(crate) const NATURAL: [usize; 80] = [
 ];
 
 /// Bits of lookahead in the table that decodes up to two AC codes with their values at once
-/// (4,096 entries of eight bytes).
+/// (2,048 entries of eight bytes).
 const PAIR_BITS: u32 = 11;
 
 /// Which lookahead tables a [`Huffman`] table gets beyond the one-code lookup.
