@@ -25,8 +25,9 @@
 //! - **GIF** (`gif` via `image`): NeuQuant palette per frame at sampling factor
 //!   [`GIF_SPEED`]; each frame's delay (in 1/100 s) and the loop count; pixels with alpha below
 //!   128 become the transparent colour, the rest are opaque.
-//! - **AVIF** (ravif, i.e. rav1e): 8-bit 4:4:4 at [`OutputParams::quality`], alpha kept (a
-//!   second AV1 image at the same quality), rav1e speed from [`OutputParams::effort`]
+//! - **AVIF** (rav1e, in an avif-serialize container: `crate::avif`): 8-bit (or 10-bit) YCbCr,
+//!   4:2:0 or [`OutputParams::chroma_subsampling`] 4:4:4, at [`OutputParams::quality`], alpha
+//!   kept (a second AV1 image at the same quality), rav1e speed from [`OutputParams::effort`]
 //!   ([`AVIF_SPEEDS`]: effort 4 is speed 9, about 0.4 s of one core for a 1024x684 rendition),
 //!   one thread. An image too large for its effort within [`AVIF_BUDGET_MS`] is encoded at a
 //!   faster speed, and one too large at any speed is refused ([`avif_speed`]).
@@ -93,6 +94,22 @@ pub struct OutputParams {
     /// output (JPEG, PNG, WebP, AVIF). Default false. See [`crate::metadata`].
     #[serde(default)]
     pub keep_copyright: bool,
+    /// AVIF chroma: `"4:2:0"` (the default: Cb and Cr at half the width and height, like sharp's
+    /// AVIF and every JPEG and lossy WebP imgfn writes; a quarter fewer bytes than 4:4:4 on
+    /// photos at the same luma quality) or `"4:4:4"` (full resolution: sharp colour edges in
+    /// graphics and small coloured text).
+    #[serde(default)]
+    pub chroma_subsampling: ChromaSubsampling,
+}
+
+/// How an AVIF stores its chroma ([`OutputParams::chroma_subsampling`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum ChromaSubsampling {
+    #[default]
+    #[serde(rename = "4:2:0")]
+    Cs420,
+    #[serde(rename = "4:4:4")]
+    Cs444,
 }
 
 impl Default for OutputParams {
@@ -109,6 +126,7 @@ impl Default for OutputParams {
             depth: default_depth(),
             keep_icc: false,
             keep_copyright: false,
+            chroma_subsampling: ChromaSubsampling::default(),
         }
     }
 }
@@ -364,7 +382,14 @@ pub(crate) fn encode_part(
             let total = whole.unwrap_or(own).max(own);
             let speed = avif_speed(out.effort, out.depth, (width, height), total, limits)?;
             let exif = image.metadata.copyright.as_deref();
-            avif(&first.pixels, out.quality.level(), speed, out.depth, exif)
+            crate::avif::encode(
+                &first.pixels,
+                out.quality.level(),
+                speed,
+                out.depth,
+                out.chroma_subsampling,
+                exif,
+            )
         }
     })?;
     let bytes = crate::metadata::embed(bytes, format, &image.metadata)?;
@@ -618,7 +643,7 @@ const AVIF_MAX_SIDE: u32 = 65_536;
 /// The rav1e speed (1 slowest ..= 10 fastest) each `effort` (0..=6) asks for. The default
 /// effort, 4, is speed 9: a 1024 px rendition in about 0.3-0.4 s of one core, within a 1 s
 /// budget, where speed 8 takes 0.8-1.2 s for a 9% smaller file. rav1e's speeds 7 and 5 give
-/// the same files as 8 and 6 (ravif's tweaks), and 1 to 3 cost 10 to 100 times speed 9 for 2
+/// the same files as 8 and 6 (the still-image settings in `crate::avif`), and 1 to 3 cost 10 to 100 times speed 9 for 2
 /// to 18% smaller files; see [`AVIF_NS_PER_PIXEL`].
 pub const AVIF_SPEEDS: [u8; 7] = [10, 10, 9, 9, 9, 6, 4];
 
@@ -639,6 +664,9 @@ pub const AVIF_SPEEDS: [u8; 7] = [10, 10, 9, 9, 9, 6, 4];
 /// | 2 | 6.5-9.0 s | 293 s | 25,000 | 56 / 512 KB |
 /// | 1 | 25-39 s | 830 s | 70,000 | 55 / 468 KB |
 ///
+/// Measured at 4:4:4 (through ravif, whose settings `crate::avif` keeps). At 4:2:0, the default
+/// since, the rendition took 0.68-0.74x that time at speeds 10, 9 and 6 and 0.88x at speed 4 (one
+/// run of both, `--chroma`), for 0.78-0.81x the bytes, so the table bounds both.
 /// The Lambda functions run on arm64 (Graviton, rav1e's NEON asm), not measured here: the
 /// budget below leaves room for a slower core.
 pub const AVIF_NS_PER_PIXEL: [u64; 10] = [70_000, 25_000, 9_500, 7_000, 2_300, 2_300, 1_900, 1_900, 600, 450];
@@ -717,48 +745,20 @@ pub fn avif_speed(effort: u8, depth: u8, size: (u32, u32), total: u64, limits: &
     Err(refuse(budget_ns / ns_per_pixel(10), &why))
 }
 
-/// Encodes one frame as an AVIF of `depth` bits per sample (8, or 10 for anything above 8;
-/// 4:4:4 YCbCr, BT.601 matrix, full range, sRGB transfer) at `quality` (1..=100) and rav1e
-/// `speed` (1..=10), on this thread. The alpha
-/// channel, when the pixels have one and some pixel is not opaque, is a second AV1 image at the
-/// same quality; the colour of fully transparent pixels is smoothed (ravif's `UnassociatedClean`).
-/// No EXIF or other metadata is written.
+/// Encodes one frame as an AVIF of `depth` bits per sample (8, or 10 for anything above 8) with
+/// `chroma` subsampling at `quality` (1..=100) and rav1e `speed` (1..=10), on this thread: see
+/// `crate::avif`. No Exif or other metadata is written.
 ///
 /// This is what [`encode`] runs for AVIF after choosing the speed from `effort`; it is public for
 /// the measurements behind that choice (`examples/avif_speeds.rs`).
-pub fn encode_avif(pixels: &Pixels, quality: u8, speed: u8, depth: u8) -> Result<Vec<u8>> {
-    avif(pixels, quality, speed, depth, None)
-}
-
-/// [`encode_avif`] with an Exif block (a TIFF structure) written as the image's `Exif` item.
-fn avif(pixels: &Pixels, quality: u8, speed: u8, depth: u8, exif: Option<&[u8]>) -> Result<Vec<u8>> {
-    use ravif::{BitDepth, Encoder, Img, RGBA8};
-    let quality = f32::from(quality.clamp(1, 100));
-    let encoder = Encoder::new()
-        .with_quality(quality)
-        .with_alpha_quality(quality)
-        .with_speed(speed.clamp(1, 10))
-        .with_bit_depth(if depth > 8 { BitDepth::Ten } else { BitDepth::Eight })
-        // One tile, encoded on the calling thread (the `threading` feature is off).
-        .with_num_threads(Some(1));
-    let encoder = match exif {
-        Some(exif) => encoder.with_exif(exif),
-        None => encoder,
-    };
-    let (w, h) = pixels.dimensions();
-    let (w, h) = (w as usize, h as usize);
-    // RGB goes through `encode_rgba` too, opaque: it encodes exactly what `encode_rgb` would
-    // (ravif checks the alpha and drops it), and it is compiled in ravif, where `encode_rgb`
-    // (inline, generic inside) would instantiate the whole of rav1e's encoder a second time in
-    // this crate: about 0.55 MB of every function that writes AVIF.
-    let px: Vec<RGBA8> = match pixels {
-        Pixels::Rgb(img) => img.as_raw().chunks_exact(3).map(|p| RGBA8::new(p[0], p[1], p[2], 255)).collect(),
-        Pixels::Rgba(img) => {
-            img.as_raw().chunks_exact(4).map(|p| RGBA8::new(p[0], p[1], p[2], p[3])).collect()
-        }
-    };
-    let encoded = encoder.encode_rgba(Img::new(px.as_slice(), w, h));
-    encoded.map(|e| e.avif_file).map_err(|e| encode_error("avif", e))
+pub fn encode_avif(
+    pixels: &Pixels,
+    quality: u8,
+    speed: u8,
+    depth: u8,
+    chroma: ChromaSubsampling,
+) -> Result<Vec<u8>> {
+    crate::avif::encode(pixels, quality, speed, depth, chroma, None)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use image::{Rgb, RgbImage, Rgba, RgbaImage};
 
 use crate::decode::{self, DecodeOptions, Probe};
-use crate::encode::{self, OutputParams, Quality};
+use crate::encode::{self, ChromaSubsampling, OutputParams, Quality};
 use crate::geometry::{Color, Gravity, Length};
 use crate::ops::qr::{EcLevel, QrParams};
 use crate::ops::resize::{CropGravity, Filter, Fit, ResizeParams};
@@ -527,6 +527,7 @@ fn spec(b: &mut Bytes<'_>) -> PipelineSpec {
         depth: if rarely(b) { b.byte() } else { b.pick(&[8, 10]) },
         keep_icc: b.bool(),
         keep_copyright: b.bool(),
+        chroma_subsampling: b.pick(&[ChromaSubsampling::Cs420, ChromaSubsampling::Cs444]),
     };
     PipelineSpec { ops, output }
 }

@@ -8,6 +8,7 @@
 //! which checks [`Limits`] before it allocates pixels. All failures are one [`Error`] enum of
 //! categories.
 
+mod avif;
 pub(crate) mod compose;
 pub mod decode;
 pub mod encode;

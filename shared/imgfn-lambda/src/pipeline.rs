@@ -225,6 +225,8 @@ mod tests {
         assert_eq!(e.field(), Some("output.quality"));
         let e = output(json!({"format": "bmp"}), "output").unwrap_err();
         assert_eq!(e.field(), Some("output.format"));
+        let e = output(json!({"chroma_subsampling": "4:2:2"}), "output").unwrap_err();
+        assert_eq!(e.field(), Some("output.chroma_subsampling"));
     }
 
     #[test]
