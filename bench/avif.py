@@ -17,11 +17,13 @@ import os
 import sys
 
 TASKS = [
-    # (name, width or "full", kit reference kind, imgfn efforts: the default first)
-    ("12 MP -> 1024 px AVIF", "1024", "resize", (4, 5, 6)),
+    # (name, width or "full", kit reference kind, imgfn efforts: the default first, whether to
+    # run sharp at 4:2:0 too)
+    ("12 MP -> 1024 px AVIF", "1024", "resize", (4, 5, 6), True),
     # Efforts 5 and 6 would take the 12 MP image past the encode budget (the encoder then picks
-    # a faster speed itself): only the default here.
-    ("12 MP full size AVIF", "full", "same", (4,)),
+    # a faster speed itself): only the default here. sharp takes about a minute per encode at
+    # this size: its 4:2:0 row is the rendition's only.
+    ("12 MP full size AVIF", "full", "same", (4,), False),
 ]
 # Searched in steps of 5, then the four below the first that reaches sharp's SSIM one by one.
 QUALITIES = range(30, 96, 5)
@@ -55,12 +57,20 @@ def main():
                     ssim=kit.quality(kind, src, out))
 
     rows = []
-    for name, width, kind, efforts in TASKS:
+    for name, width, kind, efforts, sharp_420 in TASKS:
         out = os.path.join(a.workdir, f"sharp-{width}.avif")
         sharp = measure(f"node {sharp_js} {width} 50 4 {src} {out} {a.repeat}", out, kind)
         sharp.update(task=name, tool="sharp", quality=50)
         rows.append(sharp)
         print(json.dumps(sharp), file=sys.stderr)
+        if sharp_420:
+            out = os.path.join(a.workdir, f"sharp-{width}-420.avif")
+            half = measure(f"node {sharp_js} {width} 50 4 {src} {out} {a.repeat} 4:2:0", out, kind)
+            half.update(task=name, tool="sharp 4:2:0", quality=50)
+            half["x_sharp_warm"] = sharp["warm_ms"] / half["warm_ms"]
+            half["bytes_vs_sharp"] = half["bytes"] / sharp["bytes"]
+            rows.append(half)
+            print(json.dumps(half), file=sys.stderr)
         for effort in efforts:
             # The lowest imgfn quality that reaches sharp's SSIM (one cold encode each).
             def reaches(q):

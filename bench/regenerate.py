@@ -379,9 +379,12 @@ reference, `x_sharp` sharp's time over the tool's (above 1 is faster). {steal}
 
 ## AVIF output at equal SSIM
 
-sharp at its defaults (quality 50, effort 4; libheif + aom), imgfn at the lowest quality that
-reaches sharp's SSIM (searched in steps of 5, then of 1), at its default effort (4: rav1e speed
-9) and, for the 1024 px rendition, at efforts 5 and 6 (speeds 6 and 4). One core each.
+sharp at its defaults (quality 50, effort 4, 4:4:4 chroma; libheif + aom), imgfn at the lowest
+quality that reaches sharp's SSIM (searched in steps of 5, then of 1), at its default effort (4:
+rav1e speed 9) and chroma (4:2:0 below quality 90) and, for the 1024 px rendition, at efforts 5
+and 6 (speeds 6 and 4). The SSIM is the luma's, which chroma subsampling hardly moves: the
+`sharp 4:2:0` row is sharp at its defaults but for `chromaSubsampling: '4:2:0'`, the same chroma
+as imgfn's rows. One core each.
 
 {avif.strip()}
 

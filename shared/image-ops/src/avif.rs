@@ -1,14 +1,15 @@
 //! AVIF output: the pixels in YCbCr (BT.601 matrix, full range, sRGB transfer and primaries),
-//! 4:2:0 by default or 4:4:4 on request, encoded by rav1e as one AV1 key frame, the alpha (when
-//! some pixel is not opaque) as a second, monochrome AV1 image, and both wrapped in an AVIF
-//! container by `avif-serialize`.
+//! 4:2:0 or 4:4:4 ([`ChromaSubsampling::at`]: by default 4:2:0 below quality 90, libvips's
+//! rule), encoded by rav1e as one AV1 key frame, the alpha (when some pixel is not opaque) as a
+//! second, monochrome AV1 image, and both wrapped in an AVIF container by `avif-serialize`.
 //!
-//! rav1e is driven directly rather than through `ravif` because ravif writes 4:4:4 only. On the
-//! benchmark photo's 1024 px rendition, 4:2:0 takes 25-28% fewer bytes than 4:4:4 at the same
-//! luma SSIM, and it is what sharp (libheif), Squoosh and the JPEG and lossy WebP outputs use;
-//! 4:4:4 keeps sharp colour edges in graphics and text. The quality scale and the still-image
-//! speed settings below are ravif 0.13's (the encoder imgfn used before), so a `quality` and an
-//! `effort` mean what they meant then.
+//! rav1e is driven directly rather than through `ravif` because ravif writes 4:4:4 only (as
+//! does sharp unless told otherwise). On the benchmark photo's 1024 px rendition, 4:2:0 takes
+//! 19-22% fewer bytes than 4:4:4 at the same quality, with the same luma SSIM, in 0.68-0.88x
+//! the time (`examples/avif_speeds.rs`); libvips, Squoosh and imgfn's JPEG and lossy WebP
+//! outputs subsample too. 4:4:4 keeps sharp colour edges in graphics and text. The quality
+//! scale and the still-image speed settings below are ravif 0.13's (the encoder imgfn used
+//! before), so a `quality` and an `effort` mean what they meant then.
 
 use rav1e::prelude::*;
 
@@ -21,7 +22,8 @@ const KB: f32 = 0.114;
 const KG: f32 = 1.0 - KR - KB;
 
 /// Encodes `pixels` (see the module docs) at `quality` 1..=100, rav1e `speed` 1..=10, `depth` 8
-/// or 10 bits, on this thread; `exif` (a TIFF structure) becomes the file's `Exif` item.
+/// or 10 bits, `chroma` as it resolves at `quality`, on this thread; `exif` (a TIFF structure)
+/// becomes the file's `Exif` item.
 pub(crate) fn encode(
     pixels: &Pixels,
     quality: u8,
@@ -32,6 +34,7 @@ pub(crate) fn encode(
 ) -> Result<Vec<u8>> {
     let quantizer = quality_to_quantizer(quality);
     let depth = if depth > 8 { 10 } else { 8 };
+    let chroma = chroma.at(quality);
     let (width, height) = pixels.dimensions();
     let (w, h) = (width as usize, height as usize);
     let cleaned;
@@ -50,9 +53,10 @@ pub(crate) fn encode(
         depth,
         quantizer,
         speed,
-        sampling: match chroma {
-            ChromaSubsampling::Cs420 => ChromaSampling::Cs420,
-            ChromaSubsampling::Cs444 => ChromaSampling::Cs444,
+        sampling: if chroma == ChromaSubsampling::Cs444 {
+            ChromaSampling::Cs444
+        } else {
+            ChromaSampling::Cs420
         },
         colour: Some(ColorDescription {
             color_primaries: ColorPrimaries::BT709,
@@ -61,6 +65,7 @@ pub(crate) fn encode(
         }),
     };
     let colour_av1 = av1(&colour, &planes)?;
+    let full = chroma == ChromaSubsampling::Cs444;
     let alpha_av1 = match alpha {
         Some(rgba) => {
             let scale = |a: u8| if depth == 8 { u16::from(a) } else { to_ten(a) };
@@ -75,15 +80,9 @@ pub(crate) fn encode(
     // it writes no `colr` box: decoders take them from the AV1 sequence header.
     let mut container = avif_serialize::Aviffy::new();
     container
-        .set_chroma_subsampling(match chroma {
-            ChromaSubsampling::Cs420 => (true, true),
-            ChromaSubsampling::Cs444 => (false, false),
-        })
+        .set_chroma_subsampling(if full { (false, false) } else { (true, true) })
         // AV1's Main profile holds 4:2:0 and monochrome; 4:4:4 needs High (1).
-        .set_seq_profile(match chroma {
-            ChromaSubsampling::Cs420 => 0,
-            ChromaSubsampling::Cs444 => 1,
-        })
+        .set_seq_profile(u8::from(full))
         .premultiplied_alpha(false);
     if let Some(exif) = exif {
         container.set_exif(exif.to_vec());
@@ -144,7 +143,7 @@ fn clean_transparent(rgba: &[u8], w: usize) -> Vec<u8> {
 
 /// Y, Cb and Cr planes (each with its width and height) of `rgb` (`stride` bytes per pixel:
 /// 3, or 4 with the alpha ignored), at `depth` bits, Cb and Cr averaged over each 2x2 block at
-/// 4:2:0 (over the pixels there are at an odd edge). Beyond the planes it holds one row of
+/// 4:2:0, that is any `chroma` but 4:4:4 (over the pixels there are at an odd edge). Beyond the planes it holds one row of
 /// sums: 2 bytes per pixel for the luma and 4 (4:4:4) or 1 (4:2:0) for the chroma.
 fn ycbcr_planes(
     rgb: &[u8],
@@ -157,10 +156,7 @@ fn ycbcr_planes(
     let max = f32::from((1u16 << depth) - 1);
     let scale = max / 255.0;
     let mid = (max * 0.5).round();
-    let (cw, ch) = match chroma {
-        ChromaSubsampling::Cs420 => (w.div_ceil(2), h.div_ceil(2)),
-        ChromaSubsampling::Cs444 => (w, h),
-    };
+    let (cw, ch) = if chroma == ChromaSubsampling::Cs444 { (w, h) } else { (w.div_ceil(2), h.div_ceil(2)) };
     let (sx, sy) = (w.div_ceil(cw), h.div_ceil(ch));
     let sample = |sum: f32, n: usize, k: f32| {
         (sum / n as f32).mul_add(0.5 / (1.0 - k), mid).round().clamp(0.0, max) as u16
@@ -316,6 +312,14 @@ mod tests {
         {
             assert_eq!(quality_to_quantizer(quality), quantizer, "quality {quality}");
         }
+    }
+
+    #[test]
+    fn auto_keeps_full_chroma_from_quality_90() {
+        use ChromaSubsampling::{Auto, Cs420, Cs444};
+        assert_eq!((Auto.at(1), Auto.at(80), Auto.at(89)), (Cs420, Cs420, Cs420));
+        assert_eq!((Auto.at(90), Auto.at(100)), (Cs444, Cs444));
+        assert_eq!((Cs420.at(100), Cs444.at(1)), (Cs420, Cs444));
     }
 
     #[test]

@@ -26,7 +26,8 @@
 //!   [`GIF_SPEED`]; each frame's delay (in 1/100 s) and the loop count; pixels with alpha below
 //!   128 become the transparent colour, the rest are opaque.
 //! - **AVIF** (rav1e, in an avif-serialize container: `crate::avif`): 8-bit (or 10-bit) YCbCr,
-//!   4:2:0 or [`OutputParams::chroma_subsampling`] 4:4:4, at [`OutputParams::quality`], alpha
+//!   4:2:0 below quality 90 and 4:4:4 from 90 unless [`OutputParams::chroma_subsampling`] says
+//!   which, at [`OutputParams::quality`], alpha
 //!   kept (a second AV1 image at the same quality), rav1e speed from [`OutputParams::effort`]
 //!   ([`AVIF_SPEEDS`]: effort 4 is speed 9, about 0.4 s of one core for a 1024x684 rendition),
 //!   one thread. An image too large for its effort within [`AVIF_BUDGET_MS`] is encoded at a
@@ -94,10 +95,10 @@ pub struct OutputParams {
     /// output (JPEG, PNG, WebP, AVIF). Default false. See [`crate::metadata`].
     #[serde(default)]
     pub keep_copyright: bool,
-    /// AVIF chroma: `"4:2:0"` (the default: Cb and Cr at half the width and height, like sharp's
-    /// AVIF and every JPEG and lossy WebP imgfn writes; a quarter fewer bytes than 4:4:4 on
-    /// photos at the same luma quality) or `"4:4:4"` (full resolution: sharp colour edges in
-    /// graphics and small coloured text).
+    /// AVIF chroma: `"4:2:0"` (Cb and Cr at half the width and height, as in every JPEG and lossy
+    /// WebP imgfn writes: about a fifth fewer bytes than 4:4:4 on photos at the same quality),
+    /// `"4:4:4"` (full resolution: sharp colour edges in graphics and small coloured text), or
+    /// `"auto"`, the default: 4:2:0 below quality 90 and 4:4:4 from 90 up (libvips's rule).
     #[serde(default)]
     pub chroma_subsampling: ChromaSubsampling,
 }
@@ -105,11 +106,31 @@ pub struct OutputParams {
 /// How an AVIF stores its chroma ([`OutputParams::chroma_subsampling`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 pub enum ChromaSubsampling {
+    /// [`ChromaSubsampling::Cs420`] below [`FULL_CHROMA_FROM`], else [`ChromaSubsampling::Cs444`].
     #[default]
+    #[serde(rename = "auto")]
+    Auto,
     #[serde(rename = "4:2:0")]
     Cs420,
     #[serde(rename = "4:4:4")]
     Cs444,
+}
+
+/// The quality from which [`ChromaSubsampling::Auto`] keeps full-resolution chroma: libvips's
+/// threshold for its AVIF/HEIF and JPEG writers (`subsample_mode` auto). Whoever asks for that
+/// much fidelity gets colour edges kept too; below it, half-resolution chroma costs nothing a
+/// photo shows.
+pub const FULL_CHROMA_FROM: u8 = 90;
+
+impl ChromaSubsampling {
+    /// [`ChromaSubsampling::Auto`] resolved for `quality` (1..=100); the others as they are.
+    pub fn at(self, quality: u8) -> ChromaSubsampling {
+        match self {
+            ChromaSubsampling::Auto if quality >= FULL_CHROMA_FROM => ChromaSubsampling::Cs444,
+            ChromaSubsampling::Auto => ChromaSubsampling::Cs420,
+            fixed => fixed,
+        }
+    }
 }
 
 impl Default for OutputParams {
@@ -665,7 +686,7 @@ pub const AVIF_SPEEDS: [u8; 7] = [10, 10, 9, 9, 9, 6, 4];
 /// | 1 | 25-39 s | 830 s | 70,000 | 55 / 468 KB |
 ///
 /// Measured at 4:4:4 (through ravif, whose settings `crate::avif` keeps). At 4:2:0, the default
-/// since, the rendition took 0.68-0.74x that time at speeds 10, 9 and 6 and 0.88x at speed 4 (one
+/// below quality 90 since, the rendition took 0.68-0.74x that time at speeds 10, 9 and 6 and 0.88x at speed 4 (one
 /// run of both, `--chroma`), for 0.78-0.81x the bytes, so the table bounds both.
 /// The Lambda functions run on arm64 (Graviton, rav1e's NEON asm), not measured here: the
 /// budget below leaves room for a slower core.

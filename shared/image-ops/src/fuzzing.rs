@@ -527,7 +527,11 @@ fn spec(b: &mut Bytes<'_>) -> PipelineSpec {
         depth: if rarely(b) { b.byte() } else { b.pick(&[8, 10]) },
         keep_icc: b.bool(),
         keep_copyright: b.bool(),
-        chroma_subsampling: b.pick(&[ChromaSubsampling::Cs420, ChromaSubsampling::Cs444]),
+        chroma_subsampling: b.pick(&[
+            ChromaSubsampling::Auto,
+            ChromaSubsampling::Cs420,
+            ChromaSubsampling::Cs444,
+        ]),
     };
     PipelineSpec { ops, output }
 }

@@ -241,7 +241,7 @@ fn avifdec_reads_back_the_pixels() {
     let image = Image::still(Pixels::Rgb(src.clone()), InputFormat::Jpeg);
     let expected = image::DynamicImage::ImageRgb8(src).into_rgba8();
     // Quality against fidelity: mean absolute difference per channel (0-255).
-    // The default chroma, 4:2:0, and 4:4:4 on request.
+    // Either chroma on request.
     for (chroma, format, tolerances) in [
         (ChromaSubsampling::Cs420, "YUV420", [(50, 6.0), (80, 3.5), (95, 1.5)]),
         (ChromaSubsampling::Cs444, "YUV444", [(50, 6.0), (80, 3.5), (95, 1.5)]),
@@ -264,6 +264,13 @@ fn avifdec_reads_back_the_pixels() {
             // Opaque: no alpha plane, so every decoded pixel is opaque.
             assert!(decoded.pixels().all(|p| p[3] == 255));
         }
+    }
+    // By default, 4:2:0 below quality 90 and 4:4:4 from there.
+    for (quality, format) in [(80, "YUV420"), (89, "YUV420"), (90, "YUV444"), (95, "YUV444")] {
+        let e = encode(&image, OutputFormat::Avif, &params(quality)).unwrap();
+        let (decoded, info) = avifdec(&e.bytes, &format!("photo_auto_q{quality}"));
+        assert!(info.contains(format), "q{quality}: {info}");
+        assert!(common::mean_abs_diff(&decoded, &expected) <= 3.5);
     }
     // Every effort gives a decodable image of the same size.
     for effort in 0..=6u8 {
@@ -319,7 +326,8 @@ fn avifdec_reads_back_ten_bits() {
     };
     let opaque = Pixels::Rgb(image::DynamicImage::ImageRgba8(gradient.clone()).into_rgb8());
     let (decoded, info) = avifdec(&ten(opaque).bytes, "ten_gradient");
-    assert!(info.contains("Bit Depth      : 10") && info.contains("YUV420"), "{info}");
+    // Quality 90: full chroma by default.
+    assert!(info.contains("Bit Depth      : 10") && info.contains("YUV444"), "{info}");
     let diff = common::mean_abs_diff(&decoded, &gradient);
     println!("10-bit gradient q90: mean abs diff {diff:.2}");
     assert!(diff <= 0.8, "10-bit gradient: mean abs diff {diff:.2}");

@@ -610,14 +610,14 @@ mod tests {
         assert_eq!(r.steps_segment(), "thumbnail,width=8;output,keep_icc=true");
         let p = r.pipeline(&Limits::default(), "assets/").unwrap();
         assert!(p.output().keep_icc && !p.output().keep_copyright);
-        // AVIF chroma: "4:2:0" is the default, "4:4:4" is kept, anything else names the field.
+        // AVIF chroma: "auto" is the default, "4:4:4" is kept, anything else names the field.
         let chroma = parse_steps("thumbnail,width=8;output,format=avif,chroma_subsampling=4:4:4").unwrap();
         let r = Rendition { key: "a.png".into(), steps: chroma, expires: None };
         // The normal form percent-encodes everything but RFC 3986's unreserved characters.
         assert_eq!(r.steps_segment(), "thumbnail,width=8;output,chroma_subsampling=4%3A4%3A4,format=avif");
         let p = r.pipeline(&Limits::default(), "assets/").unwrap();
         assert_eq!(p.output().chroma_subsampling, image_ops::encode::ChromaSubsampling::Cs444);
-        let default = parse_steps("thumbnail,width=8;output,format=avif,chroma_subsampling=4:2:0").unwrap();
+        let default = parse_steps("thumbnail,width=8;output,format=avif,chroma_subsampling=auto").unwrap();
         let r = Rendition { key: "a.png".into(), steps: default, expires: None };
         assert_eq!(r.steps_segment(), "thumbnail,width=8;output,format=avif");
         let bad = parse_steps("thumbnail,width=8;output,chroma_subsampling=4:2:2").unwrap();

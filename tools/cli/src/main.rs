@@ -203,7 +203,7 @@ fn help(op: Option<&str>) -> String {
             "imgfn {name}{aliases}: {summary}\n\nusage: imgfn {name} [--param value ...] INPUT OUTPUT\n\n\
              params: {params}\n\noutput params: --format {formats} (default: OUTPUT's extension, \
              else the input's), --quality 1-100|source, --progressive, --lossless, --compression-level 0-9, \
-             --effort 0-6, --depth 8|10 (AVIF), --chroma-subsampling 4:2:0|4:4:4 (AVIF), --background '#rrggbb', --keep-icc, --keep-copyright",
+             --effort 0-6, --depth 8|10 (AVIF), --chroma-subsampling auto|4:2:0|4:4:4 (AVIF), --background '#rrggbb', --keep-icc, --keep-copyright",
             formats = OutputFormat::ALL.map(OutputFormat::name).join("|"),
             name = spec.name,
             summary = spec.summary,
