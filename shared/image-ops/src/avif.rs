@@ -110,7 +110,7 @@ fn to_ten(v: u8) -> u16 {
 
 /// A copy of RGBA rows where each fully transparent pixel takes the colour of the nearest
 /// visible one before it in its row (after it at a row's start; a wholly transparent row takes
-/// the row above): the colour there is never shown, and runs of one colour cost the encoder
+/// the first colour of the row above, or black): the colour there is never shown, and runs of one colour cost the encoder
 /// almost nothing, where the source's hidden colours (often noise or a cut-out's old
 /// background) would be coded as detail.
 fn clean_transparent(rgba: &[u8], w: usize) -> Vec<u8> {
