@@ -34,7 +34,7 @@ pub(crate) fn encode(
 ) -> Result<Vec<u8>> {
     let quantizer = quality_to_quantizer(quality);
     let depth = if depth > 8 { 10 } else { 8 };
-    let chroma = chroma.at(quality);
+    let full = chroma.at(quality) == ChromaSubsampling::Cs444;
     let (width, height) = pixels.dimensions();
     let (w, h) = (width as usize, height as usize);
     let cleaned;
@@ -46,18 +46,14 @@ pub(crate) fn encode(
             (cleaned.as_slice(), 4, Some(img.as_raw()))
         }
     };
-    let planes = ycbcr_planes(rgb, stride, w, h, depth, chroma);
+    let planes = ycbcr_planes(rgb, stride, w, h, depth, full);
     let colour = Stream {
         width: w,
         height: h,
         depth,
         quantizer,
         speed,
-        sampling: if chroma == ChromaSubsampling::Cs444 {
-            ChromaSampling::Cs444
-        } else {
-            ChromaSampling::Cs420
-        },
+        sampling: if full { ChromaSampling::Cs444 } else { ChromaSampling::Cs420 },
         colour: Some(ColorDescription {
             color_primaries: ColorPrimaries::BT709,
             transfer_characteristics: TransferCharacteristics::SRGB,
@@ -65,7 +61,6 @@ pub(crate) fn encode(
         }),
     };
     let colour_av1 = av1(&colour, &planes)?;
-    let full = chroma == ChromaSubsampling::Cs444;
     let alpha_av1 = match alpha {
         Some(rgba) => {
             let scale = |a: u8| if depth == 8 { u16::from(a) } else { to_ten(a) };
@@ -110,9 +105,9 @@ fn to_ten(v: u8) -> u16 {
 
 /// A copy of RGBA rows where each fully transparent pixel takes the colour of the nearest
 /// visible one before it in its row (after it at a row's start; a wholly transparent row takes
-/// the first colour of the row above, or black): the colour there is never shown, and runs of one colour cost the encoder
-/// almost nothing, where the source's hidden colours (often noise or a cut-out's old
-/// background) would be coded as detail.
+/// the first colour of the row above, or black): the colour there is never shown, and runs of
+/// one colour cost the encoder almost nothing, where the source's hidden colours (often noise or
+/// a cut-out's old background) would be coded as detail.
 fn clean_transparent(rgba: &[u8], w: usize) -> Vec<u8> {
     let mut out = rgba.to_vec();
     let row_bytes = w * 4;
@@ -142,21 +137,22 @@ fn clean_transparent(rgba: &[u8], w: usize) -> Vec<u8> {
 }
 
 /// Y, Cb and Cr planes (each with its width and height) of `rgb` (`stride` bytes per pixel:
-/// 3, or 4 with the alpha ignored), at `depth` bits, Cb and Cr averaged over each 2x2 block at
-/// 4:2:0, that is any `chroma` but 4:4:4 (over the pixels there are at an odd edge). Beyond the planes it holds one row of
-/// sums: 2 bytes per pixel for the luma and 4 (4:4:4) or 1 (4:2:0) for the chroma.
+/// 3, or 4 with the alpha ignored), at `depth` bits, the chroma at full resolution (4:4:4) or
+/// averaged over each 2x2 block (4:2:0; over the pixels there are at an odd edge). Beyond the
+/// planes it holds one row of sums: 2 bytes per pixel for the luma and 4 (4:4:4) or 1 (4:2:0)
+/// for the chroma.
 fn ycbcr_planes(
     rgb: &[u8],
     stride: usize,
     w: usize,
     h: usize,
     depth: u8,
-    chroma: ChromaSubsampling,
+    full: bool,
 ) -> Vec<(Vec<u16>, usize, usize)> {
     let max = f32::from((1u16 << depth) - 1);
     let scale = max / 255.0;
     let mid = (max * 0.5).round();
-    let (cw, ch) = if chroma == ChromaSubsampling::Cs444 { (w, h) } else { (w.div_ceil(2), h.div_ceil(2)) };
+    let (cw, ch) = if full { (w, h) } else { (w.div_ceil(2), h.div_ceil(2)) };
     let (sx, sy) = (w.div_ceil(cw), h.div_ceil(ch));
     let sample = |sum: f32, n: usize, k: f32| {
         (sum / n as f32).mul_add(0.5 / (1.0 - k), mid).round().clamp(0.0, max) as u16
@@ -324,20 +320,20 @@ mod tests {
 
     #[test]
     fn grey_is_mid_chroma_and_colours_keep_their_sign() {
-        for chroma in [ChromaSubsampling::Cs420, ChromaSubsampling::Cs444] {
+        for full in [false, true] {
             // 3x3: odd edges, one 2x2 block and partial ones at 4:2:0.
             let grey = [128u8; 27];
-            let planes = ycbcr_planes(&grey, 3, 3, 3, 8, chroma);
+            let planes = ycbcr_planes(&grey, 3, 3, 3, 8, full);
             assert!(planes[0].0.iter().all(|&y| y == 128));
             assert!(planes[1].0.iter().chain(&planes[2].0).all(|&c| c == 128));
             let red: Vec<u8> = [255u8, 0, 0].repeat(9);
-            let planes = ycbcr_planes(&red, 3, 3, 3, 8, chroma);
+            let planes = ycbcr_planes(&red, 3, 3, 3, 8, full);
             assert!(planes[0].0.iter().all(|&y| y == 76), "{:?}", planes[0].0);
             assert!(planes[1].0.iter().all(|&cb| cb == 85), "{:?}", planes[1].0);
             assert!(planes[2].0.iter().all(|&cr| cr == 255), "{:?}", planes[2].0);
         }
         // 10 bits: white is 1023, grey's chroma 512.
-        let planes = ycbcr_planes(&[255u8; 12], 3, 2, 2, 10, ChromaSubsampling::Cs420);
+        let planes = ycbcr_planes(&[255u8; 12], 3, 2, 2, 10, false);
         assert_eq!(
             (planes[0].0.clone(), planes[1].0.clone(), planes[2].0.clone()),
             (vec![1023; 4], vec![512], vec![512])
@@ -353,7 +349,7 @@ mod tests {
             0, 0, 0,   255, 255, 255,   0, 0, 255,
             255, 255, 255,   0, 0, 0,   0, 0, 255,
         ];
-        let planes = ycbcr_planes(&rgb, 3, 3, 2, 8, ChromaSubsampling::Cs420);
+        let planes = ycbcr_planes(&rgb, 3, 3, 2, 8, false);
         assert_eq!((planes[1].1, planes[1].2), (2, 1));
         assert_eq!(planes[1].0, vec![128, 255]);
         assert_eq!(planes[2].0, vec![128, 107]);
